@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace WorkCluster.Queue;
+
+/// <summary>
+/// Lets an idle worker sleep until work arrives: a blocking BLPOP on the queue's signal list, on a connection of
+/// its own (a blocking command would stall every other command sharing a multiplexed connection).
+/// </summary>
+public sealed class WorkSignal : IAsyncDisposable
+{
+    private readonly ConfigurationOptions _configuration;
+    private readonly QueueKeys _keys;
+    private readonly ILogger<WorkSignal> _logger;
+    private readonly SemaphoreSlim _connectLock = new(1, 1);
+    private ConnectionMultiplexer? _connection;
+
+    public WorkSignal(ConfigurationOptions configuration, QueueKeys keys, ILogger<WorkSignal> logger)
+    {
+        _configuration = configuration.Clone();
+        _configuration.AbortOnConnectFail = false;
+        // A BLPOP may wait MaxWait on the server; the client must wait longer than that before it gives up.
+        _configuration.AsyncTimeout = (int)(MaxWait + TimeSpan.FromSeconds(5)).TotalMilliseconds;
+        _keys = keys;
+        _logger = logger;
+    }
+
+    /// <summary>The longest a single wait blocks; after it the caller looks at the queue anyway.</summary>
+    public static TimeSpan MaxWait { get; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Waits until a wake-up token is in the signal list (and takes it), or <see cref="MaxWait"/> has passed.
+    /// Returns true if a token was taken.
+    /// </summary>
+    public async Task<bool> WaitAsync(CancellationToken cancellationToken)
+    {
+        var connection = await ConnectAsync().ConfigureAwait(false);
+        var wait = connection.GetDatabase().ExecuteAsync("BLPOP", _keys.Signal, (int)MaxWait.TotalSeconds);
+        var result = await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return !result.IsNull;
+    }
+
+    private async Task<ConnectionMultiplexer> ConnectAsync()
+    {
+        if (_connection is { } existing)
+        {
+            return existing;
+        }
+        await _connectLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_connection is null)
+            {
+                _logger.LogDebug("Opening the blocking connection for work signals");
+                _connection = await ConnectionMultiplexer.ConnectAsync(_configuration).ConfigureAwait(false);
+            }
+            return _connection;
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+        _connectLock.Dispose();
+    }
+}
