@@ -1,0 +1,37 @@
+using System.ComponentModel.DataAnnotations;
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace WorkCluster.Handlers;
+
+public sealed class SleepOptions
+{
+    /// <summary>How long a <c>sleep</c> job sleeps unless its data says <c>{"sleep_ms": n}</c>.</summary>
+    [Range(0, 86_400_000)]
+    public int SleepMs { get; set; } = 3000;
+}
+
+/// <summary>
+/// <c>sleep</c>: pauses <c>Work:SleepMs</c> (or the data's <c>sleep_ms</c>) and returns how long it slept.
+/// The demo workload: it stands for any I/O-bound job.
+/// </summary>
+public sealed class SleepHandler(IOptions<SleepOptions> options) : IWorkHandler
+{
+    public async Task<object?> HandleAsync(WorkItem item, CancellationToken cancellationToken)
+    {
+        var sleepMs = options.Value.SleepMs;
+        if (item.Data.ValueKind == JsonValueKind.Object
+            && item.Data.TryGetProperty("sleep_ms", out var requested)
+            && requested.TryGetInt32(out var ms) && ms >= 0)
+        {
+            sleepMs = ms;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        await Task.Delay(sleepMs, cancellationToken).ConfigureAwait(false);
+        return new SleepResult((long)Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds));
+    }
+}
+
+public sealed record SleepResult([property: System.Text.Json.Serialization.JsonPropertyName("slept_ms")] long SleptMs);

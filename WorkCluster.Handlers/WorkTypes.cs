@@ -1,0 +1,45 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace WorkCluster.Handlers;
+
+/// <summary>A registered work type: its name and the handler class that does it.</summary>
+public sealed record WorkTypeRegistration(string Name, Type HandlerType);
+
+/// <summary>Settings shared by every work type, from the <c>Work</c> configuration section.</summary>
+public sealed class WorkTypeOptions
+{
+    /// <summary>The type of work submitted without a <c>type</c>.</summary>
+    public string DefaultType { get; set; } = "sleep";
+}
+
+/// <summary>The registry of work types: which names exist and which handler runs each.</summary>
+public sealed class WorkTypes
+{
+    private readonly IServiceProvider _services;
+    private readonly HashSet<string> _names;
+
+    public WorkTypes(IServiceProvider services, IEnumerable<WorkTypeRegistration> registrations, IOptions<WorkTypeOptions> options)
+    {
+        _services = services;
+        Names = registrations.Select(r => r.Name).Order(StringComparer.Ordinal).ToArray();
+        _names = new HashSet<string>(Names, StringComparer.Ordinal);
+        DefaultType = options.Value.DefaultType;
+        if (!_names.Contains(DefaultType))
+        {
+            throw new OptionsValidationException(nameof(WorkTypeOptions.DefaultType), typeof(WorkTypeOptions),
+                [$"Work:DefaultType '{DefaultType}' is not a registered work type ({string.Join(", ", Names)})."]);
+        }
+    }
+
+    /// <summary>Every registered type name, sorted.</summary>
+    public IReadOnlyList<string> Names { get; }
+
+    public string DefaultType { get; }
+
+    public bool Contains(string name) => _names.Contains(name);
+
+    /// <summary>The handler for <paramref name="name"/>, or null if no such type is registered.</summary>
+    public IWorkHandler? GetHandler(string name) =>
+        _names.Contains(name) ? _services.GetRequiredKeyedService<IWorkHandler>(name) : null;
+}
