@@ -1,0 +1,54 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using WorkCluster.Queue;
+
+namespace WorkCluster.Api.Apis;
+
+/// <summary>The body of POST /api/v1/work.</summary>
+/// <param name="Data">Any JSON value: the input of the work.</param>
+/// <param name="Type">The work type; the default type when absent.</param>
+public sealed record WorkRequest(
+    [property: JsonPropertyName("data")] JsonElement Data,
+    [property: JsonPropertyName("type")] string? Type);
+
+/// <summary>The answer to an accepted submission.</summary>
+/// <param name="Status">Always <c>accepted</c>.</param>
+/// <param name="AcceptedBy">The API instance that took the work.</param>
+/// <param name="Callback">The job id: GET /api/v1/work/{callback} tells its status.</param>
+public sealed record WorkAccepted(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("accepted_by")] string AcceptedBy,
+    [property: JsonPropertyName("callback")] string Callback);
+
+/// <summary>A job's status, and its result once worked.</summary>
+public sealed record WorkStatus
+{
+    [JsonPropertyName("id")] public required string Id { get; init; }
+    [JsonPropertyName("status")] public required JobStatus Status { get; init; }
+    [JsonPropertyName("type")] public required string Type { get; init; }
+    [JsonPropertyName("accepted_by")] public string? AcceptedBy { get; init; }
+    [JsonPropertyName("worker")] public string? Worker { get; init; }
+    [JsonPropertyName("attempts")] public int Attempts { get; init; }
+    [JsonPropertyName("created_at")] public DateTimeOffset CreatedAt { get; init; }
+    [JsonPropertyName("started_at")] public DateTimeOffset? StartedAt { get; init; }
+    [JsonPropertyName("finished_at")] public DateTimeOffset? FinishedAt { get; init; }
+    [JsonPropertyName("last_error")] public string? LastError { get; init; }
+    [JsonPropertyName("result")] public JsonElement? Result { get; init; }
+
+    public static WorkStatus From(JobView job) => new()
+    {
+        Id = job.Id,
+        Status = job.Record.Status,
+        Type = job.Record.Type,
+        AcceptedBy = job.Record.AcceptedBy,
+        Worker = job.Record.Worker,
+        Attempts = job.Record.Attempts,
+        CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(job.Record.CreatedAt),
+        StartedAt = ToTime(job.Record.StartedAt),
+        FinishedAt = ToTime(job.Record.FinishedAt),
+        LastError = job.Record.LastError,
+        Result = job.Result is null ? null : JsonElement.Parse(job.Result),
+    };
+
+    private static DateTimeOffset? ToTime(long? ms) => ms is { } value ? DateTimeOffset.FromUnixTimeMilliseconds(value) : null;
+}

@@ -1,0 +1,36 @@
+using Scalar.AspNetCore;
+using WorkCluster.Api;
+using WorkCluster.Api.Apis;
+using WorkCluster.Handlers;
+using WorkCluster.Queue;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddReplicaEndpoint();
+builder.AddWorkQueue();
+builder.Services.AddWorkHandlers(builder.Configuration);
+builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
+
+builder.Services.ConfigureHttpJsonOptions(options =>
+    options.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+builder.Services.AddOpenApi();
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+
+if (app.Environment.IsDevelopment())
+{
+    app.MapOpenApi();
+    app.MapScalarApiReference();
+}
+
+app.MapWorkApiV1();
+app.MapDefaultEndpoints();
+
+app.Run();
