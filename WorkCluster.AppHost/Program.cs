@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Configuration;
+
+var builder = DistributedApplication.CreateBuilder(args);
+
+var redis = builder.AddWorkClusterRedis("redis");
+
+var api = builder.AddProject<Projects.WorkCluster_Api>("api")
+    .WithReference(redis)
+    .WaitFor(redis)
+    .WithConfigurationSections("Work")
+    .WithHttpHealthCheck("/health")
+    .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
+
+builder.AddProject<Projects.WorkCluster_Worker>("worker")
+    .WithReference(redis)
+    .WaitFor(redis)
+    .WithConfigurationSections("Work", "Worker")
+    .WithHttpHealthCheck("/health")
+    .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));
+
+builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
+    .WithReplicaDestinations(api)
+    .WaitFor(api)
+    .WithEndpoint("http", endpoint => endpoint.Port = builder.Configuration.GetValue("Gateway:Port", 8080))
+    .WithHttpHealthCheck("/health")
+    .WithExternalHttpEndpoints();
+
+builder.Build().Run();

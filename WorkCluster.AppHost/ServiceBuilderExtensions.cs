@@ -1,0 +1,76 @@
+using System.Net;
+using System.Net.Sockets;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+
+namespace Aspire.Hosting;
+
+public static class ServiceBuilderExtensions
+{
+    /// <summary>
+    /// Hands the AppHost's configuration sections <paramref name="sections"/> (e.g. <c>Work</c>) to the service as
+    /// environment variables, so one place sets what every service of the cluster must agree on.
+    /// </summary>
+    public static IResourceBuilder<T> WithConfigurationSections<T>(this IResourceBuilder<T> builder, params string[] sections)
+        where T : IResourceWithEnvironment
+    {
+        var configuration = builder.ApplicationBuilder.Configuration;
+        foreach (var section in sections)
+        {
+            foreach (var (key, value) in configuration.GetSection(section).AsEnumerable())
+            {
+                if (value is not null)
+                {
+                    builder.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value);
+                }
+            }
+        }
+        return builder;
+    }
+
+    /// <summary>
+    /// Points the gateway at each replica of <paramref name="api"/> on its own: every replica also listens on a
+    /// port of its own (see the API's <c>AddReplicaEndpoint</c>), and the gateway's service discovery gets one
+    /// address per replica — Aspire's shared replica proxy would pin kept-alive connections to one replica.
+    /// When publishing, a plain reference: there the platform's DNS resolves the replicas.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithReplicaDestinations(this IResourceBuilder<ProjectResource> gateway,
+        IResourceBuilder<ProjectResource> api)
+    {
+        if (gateway.ApplicationBuilder.ExecutionContext.IsPublishMode)
+        {
+            return gateway.WithReference(api);
+        }
+
+        var replicas = api.Resource.TryGetLastAnnotation<ReplicaAnnotation>(out var annotation) ? annotation.Replicas : 1;
+        var ports = AllocateLoopbackPorts(replicas);
+        api.WithEnvironment("Replica__Ports", string.Join(',', ports))
+           .WithEnvironment("Replica__Index", """{{- index .Annotations "resource-replica-index" -}}""");
+        for (var i = 0; i < ports.Length; i++)
+        {
+            var address = $"http://localhost:{ports[i]}";
+            gateway.WithEnvironment($"services__{api.Resource.Name}__http__{i}", address);
+        }
+        return gateway.WithRelationship(api.Resource, "Reference");
+    }
+
+    private static int[] AllocateLoopbackPorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        try
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Start();
+            }
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Stop();
+            }
+        }
+    }
+}
