@@ -1,0 +1,111 @@
+using System.Text;
+using WorkCluster.Tests.Infrastructure;
+
+namespace WorkCluster.Tests.Api;
+
+/// <summary>Every client mistake gets its status code and an RFC 9457 problem saying what is wrong — never a 500.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class BadInputTests(ClusterAppFixture app)
+{
+    public static TheoryData<string, string?, string, int, string> BadPosts => new()
+    {
+        // name, content type, body, status, title
+        { "malformed JSON", "application/json", """{"data": """, 400, "Malformed JSON" },
+        { "empty body", "application/json", "", 400, "Malformed JSON" },
+        { "not an object", "application/json", """["data"]""", 400, "The body must be a JSON object" },
+        { "missing data", "application/json", """{"type":"echo"}""", 400, "Missing 'data'" },
+        { "unknown type", "application/json", """{"data":1,"type":"nope"}""", 400, "Unknown work type" },
+        { "type not a string", "application/json", """{"data":1,"type":7}""", 400, "'type' must be a string" },
+        { "wrong content type", "text/plain", """{"data":1}""", 415, "Unsupported content type" },
+        { "xml", "application/xml", "<data/>", 415, "Unsupported content type" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadPosts))]
+    public async Task A_bad_submission_gets_a_problem_with_its_status(string name, string? contentType, string body, int status, string title)
+    {
+        using var response = await app.Work.PostRawAsync(body, contentType);
+
+        await AssertProblemAsync(response, status, title, name);
+    }
+
+    [Fact]
+    public async Task An_unknown_type_is_answered_with_the_known_types()
+    {
+        using var response = await app.Work.PostRawAsync("""{"data":1,"type":"nope"}""");
+
+        var problem = await AssertProblemAsync(response, 400, "Unknown work type", "unknown type");
+        Assert.Equal(["echo", "sha256", "sleep"], problem.GetProperty("known_types").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    [Fact]
+    public async Task A_body_over_the_payload_limit_is_refused_with_413()
+    {
+        var body = $$"""{"data":"{{new string('x', 1024 * 1024)}}"}""";
+
+        using var response = await app.Work.PostRawAsync(body);
+
+        await AssertProblemAsync(response, 413, "Payload too large", "1 MiB of data");
+    }
+
+    [Fact]
+    public async Task A_body_of_unannounced_length_over_the_limit_is_refused_with_413()
+    {
+        var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes($$"""{"data":"{{new string('x', 1024 * 1024)}}"}""")));
+        content.Headers.ContentType = new("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, WorkClient.WorkPath) { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+
+        using var response = await app.Gateway.SendAsync(request);
+
+        await AssertProblemAsync(response, 413, "Payload too large", "chunked body");
+    }
+
+    [Theory]
+    [InlineData("PUT", "/api/v1/work")]
+    [InlineData("DELETE", "/api/v1/work")]
+    [InlineData("POST", "/api/v1/work/AAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("DELETE", "/api/v1/work/AAAAAAAAAAAAAAAAAAAAAA")]
+    public async Task A_wrong_method_gets_405(string method, string path)
+    {
+        using var response = await app.Gateway.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        await AssertProblemAsync(response, 405, "Method Not Allowed", $"{method} {path}");
+    }
+
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAA%2F")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAA")]
+    public async Task An_impossible_or_unknown_id_gets_404(string id)
+    {
+        using var response = await app.Gateway.GetAsync($"{WorkClient.WorkPath}/{id}");
+
+        await AssertProblemAsync(response, 404, "No such work", id);
+    }
+
+    [Fact]
+    public async Task After_every_kind_of_bad_input_the_api_still_serves()
+    {
+        foreach (var bad in BadPosts)
+        {
+            using var _ = await app.Work.PostRawAsync((string)bad[2], (string?)bad[1]);
+        }
+
+        var job = await app.Work.SubmitAsync("echo", "\"still here\"");
+        var worked = await app.Work.WaitForStatusAsync(job.Id, "worked");
+        Assert.Equal("still here", worked.GetProperty("result").GetString());
+    }
+
+    private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, int status, string title, string because)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True((int)response.StatusCode == status, $"{because}: expected {status}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonDocument.Parse(body).RootElement;
+        Assert.Equal(status, problem.GetProperty("status").GetInt32());
+        Assert.Equal(title, problem.GetProperty("title").GetString());
+        return problem.Clone();
+    }
+}

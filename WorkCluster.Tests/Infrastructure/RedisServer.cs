@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using StackExchange.Redis;
+
+namespace WorkCluster.Tests.Infrastructure;
+
+/// <summary>A real redis-server process of the test's own, on a free loopback port, with a data directory of its own.</summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly DirectoryInfo _dataDirectory = Directory.CreateTempSubdirectory("workcluster-tests-redis-");
+    private Process? _process;
+
+    public int Port { get; } = FreePort();
+
+    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false";
+
+    public static async Task<RedisServer> StartAsync()
+    {
+        var server = new RedisServer();
+        await server.StartProcessAsync();
+        return server;
+    }
+
+    public async Task StartProcessAsync()
+    {
+        var start = new ProcessStartInfo("redis-server")
+        {
+            ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", _dataDirectory.FullName,
+                "--save", "", "--appendonly", "yes", "--appendfsync", "everysec" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start.");
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{Port},connectTimeout=500");
+                await connection.GetDatabase().PingAsync();
+                return;
+            }
+            catch (RedisConnectionException)
+            {
+                await Task.Delay(50);
+            }
+        }
+        throw new TimeoutException($"redis-server did not answer on port {Port}.");
+    }
+
+    public Task<ConnectionMultiplexer> ConnectAsync() => ConnectionMultiplexer.ConnectAsync(ConnectionString);
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process?.Dispose();
+        try
+        {
+            _dataDirectory.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,199 @@
+using System.Collections.Concurrent;
+using StackExchange.Redis;
+using WorkCluster.Queue;
+
+namespace WorkCluster.Tests.Queue;
+
+[Collection(RedisCollection.Name)]
+public sealed class WorkQueueTests(RedisServerFixture redis)
+{
+    private IDatabase Db => redis.Connection.GetDatabase();
+
+    [Fact]
+    public async Task Thousand_jobs_claimed_by_16_concurrent_consumers_are_each_claimed_exactly_once()
+    {
+        const int jobCount = 1000;
+        const int consumerCount = 16;
+        var queue = redis.NewQueue();
+        var enqueued = new ConcurrentBag<string>();
+        var claims = new ConcurrentBag<(string Worker, string Id)>();
+        var completed = 0;
+
+        // Four producers submit while sixteen consumers claim, so that claims race with enqueues and each other.
+        var producers = Enumerable.Range(0, 4).Select(p => Task.Run(async () =>
+        {
+            for (var i = 0; i < jobCount / 4; i++)
+            {
+                enqueued.Add(await queue.EnqueueAsync("echo", $"{{\"n\":{p * 1000 + i}}}", "test"));
+            }
+        })).ToArray();
+        var consumers = Enumerable.Range(0, consumerCount).Select(c => Task.Run(async () =>
+        {
+            var worker = $"consumer-{c}";
+            while (Volatile.Read(ref completed) < jobCount)
+            {
+                var jobs = await queue.ClaimAsync(worker, 4);
+                foreach (var job in jobs)
+                {
+                    claims.Add((worker, job.Id));
+                    Assert.True(await queue.CompleteAsync(worker, job.Id, job.Data));
+                    Interlocked.Increment(ref completed);
+                }
+                if (jobs.Count == 0)
+                {
+                    await Task.Delay(1);
+                }
+            }
+        })).ToArray();
+
+        await Task.WhenAll(producers).WaitAsync(TimeSpan.FromMinutes(1));
+        await Task.WhenAll(consumers).WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(jobCount, enqueued.Distinct().Count());
+        Assert.Equal(jobCount, claims.Count);
+        Assert.Equal(enqueued.Order(), claims.Select(c => c.Id).Order());
+
+        // Nothing left anywhere but the finished records, their results and their expiry times.
+        var keys = queue.Keys;
+        Assert.Equal(0, await Db.ListLengthAsync(keys.Queue));
+        for (var c = 0; c < consumerCount; c++)
+        {
+            Assert.Equal(0, await Db.ListLengthAsync(keys.Processing($"consumer-{c}")));
+        }
+        Assert.Equal(0, await Db.HashLengthAsync(keys.Payloads));
+        Assert.Equal(jobCount, await Db.HashLengthAsync(keys.Jobs));
+        Assert.Equal(jobCount, await Db.HashLengthAsync(keys.Results));
+        Assert.Equal(jobCount, await Db.SortedSetLengthAsync(keys.Expiry));
+        foreach (var (worker, id) in claims)
+        {
+            var job = await queue.GetAsync(id);
+            Assert.NotNull(job);
+            Assert.Equal(JobStatus.Worked, job.Record.Status);
+            Assert.Equal(worker, job.Record.Worker);
+            Assert.Equal(1, job.Record.Attempts);
+        }
+    }
+
+    [Fact]
+    public async Task Each_transition_leaves_the_keys_consistent()
+    {
+        var queue = redis.NewQueue(resultTtl: TimeSpan.FromSeconds(30));
+        var keys = queue.Keys;
+
+        // enqueue: a pending record, its payload, its id in the queue, a wake-up token
+        var id = await queue.EnqueueAsync("echo", """{"a":[1,2]}""", "api-test", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        var pending = await queue.GetAsync(id);
+        Assert.Equal(JobStatus.Pending, pending!.Record.Status);
+        Assert.Equal("api-test", pending.Record.AcceptedBy);
+        Assert.Equal(0, pending.Record.Attempts);
+        Assert.Equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", pending.Record.TraceParent);
+        Assert.Equal([id], (await Db.ListRangeAsync(keys.Queue)).Select(v => (string)v!));
+        Assert.Equal("""{"a":[1,2]}""", await Db.HashGetAsync(keys.Payloads, id));
+        Assert.Equal(1, await Db.ListLengthAsync(keys.Signal));
+
+        // claim: off the queue, onto the worker's processing list, working, attempt 1; no token left
+        var claimed = Assert.Single(await queue.ClaimAsync("w1", 10));
+        Assert.Equal(id, claimed.Id);
+        Assert.Equal("""{"a":[1,2]}""", claimed.Data);
+        Assert.Equal(0, await Db.ListLengthAsync(keys.Queue));
+        Assert.Equal([id], (await Db.ListRangeAsync(keys.Processing("w1"))).Select(v => (string)v!));
+        Assert.Equal(0, await Db.ListLengthAsync(keys.Signal));
+        var working = await queue.GetAsync(id);
+        Assert.Equal(JobStatus.Working, working!.Record.Status);
+        Assert.Equal("w1", working.Record.Worker);
+        Assert.Equal(1, working.Record.Attempts);
+        Assert.NotNull(working.Record.StartedAt);
+
+        // complete: result stored, payload and processing entry gone, TTL running
+        Assert.True(await queue.CompleteAsync("w1", id, """{"a":[1,2]}"""));
+        var worked = await queue.GetAsync(id);
+        Assert.Equal(JobStatus.Worked, worked!.Record.Status);
+        Assert.Equal("""{"a":[1,2]}""", worked.Result);
+        Assert.NotNull(worked.Record.FinishedAt);
+        Assert.Equal(0, await Db.ListLengthAsync(keys.Processing("w1")));
+        Assert.False(await Db.HashExistsAsync(keys.Payloads, id));
+        Assert.Equal(worked.Record.FinishedAt + 30_000, (long?)await Db.SortedSetScoreAsync(keys.Expiry, id));
+
+        // a second completion (another run of the same job) changes nothing
+        Assert.False(await queue.CompleteAsync("w2", id, "\"other\""));
+        Assert.Equal("""{"a":[1,2]}""", (await queue.GetAsync(id))!.Result);
+    }
+
+    [Fact]
+    public async Task A_failed_job_keeps_its_error_and_leaves_the_processing_list()
+    {
+        var queue = redis.NewQueue();
+        var id = await queue.EnqueueAsync("echo", "1", "api-test");
+        await queue.ClaimAsync("w1", 1);
+
+        Assert.True(await queue.FailAsync("w1", id, "InvalidOperationException: boom"));
+
+        var failed = await queue.GetAsync(id);
+        Assert.Equal(JobStatus.Failed, failed!.Record.Status);
+        Assert.Equal("InvalidOperationException: boom", failed.Record.LastError);
+        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Processing("w1")));
+        Assert.False(await Db.HashExistsAsync(queue.Keys.Payloads, id));
+    }
+
+    [Fact]
+    public async Task A_finished_job_reads_as_gone_once_its_ttl_passes_and_the_purge_deletes_it()
+    {
+        var queue = redis.NewQueue(resultTtl: TimeSpan.FromSeconds(1));
+        var id = await queue.EnqueueAsync("echo", "1", "api-test");
+        await queue.ClaimAsync("w1", 1);
+        await queue.CompleteAsync("w1", id, "1");
+        Assert.NotNull(await queue.GetAsync(id));
+
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+
+        Assert.Null(await queue.GetAsync(id));
+        Assert.True(await Db.HashExistsAsync(queue.Keys.Jobs, id), "unpurged until the purge runs");
+        Assert.Equal(1, await queue.PurgeExpiredAsync());
+        Assert.False(await Db.HashExistsAsync(queue.Keys.Jobs, id));
+        Assert.False(await Db.HashExistsAsync(queue.Keys.Results, id));
+        Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Expiry));
+    }
+
+    [Fact]
+    public async Task Jobs_are_claimed_in_the_order_they_were_submitted()
+    {
+        var queue = redis.NewQueue();
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await queue.EnqueueAsync("echo", i.ToString(), "api-test"));
+        }
+
+        var claimed = await queue.ClaimAsync("w1", 3);
+        claimed = [.. claimed, .. await queue.ClaimAsync("w1", 3)];
+
+        Assert.Equal(ids, claimed.Select(j => j.Id));
+    }
+
+    [Fact]
+    public async Task An_idle_worker_waiting_on_the_signal_wakes_when_work_arrives()
+    {
+        var queue = redis.NewQueue();
+        await using var signal = redis.NewSignal(queue);
+
+        var wait = signal.WaitAsync(CancellationToken.None);
+        await Task.Delay(200);
+        Assert.False(wait.IsCompleted);
+        await queue.EnqueueAsync("echo", "1", "api-test");
+
+        Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(4)));
+        Assert.Single(await queue.ClaimAsync("w1", 16));
+    }
+
+    [Fact]
+    public void Job_ids_are_unguessable_and_url_safe()
+    {
+        var ids = Enumerable.Range(0, 10_000).Select(_ => JobId.New()).ToArray();
+
+        Assert.Equal(ids.Length, ids.Distinct().Count());
+        Assert.All(ids, id => Assert.True(JobId.IsWellFormed(id) && Uri.EscapeDataString(id) == id));
+        Assert.Equal(16, System.Buffers.Text.Base64Url.DecodeFromChars(ids[0]).Length); // 128 random bits
+        Assert.False(JobId.IsWellFormed("abc"));
+        Assert.False(JobId.IsWellFormed(new string('a', 21) + "/"));
+    }
+}
