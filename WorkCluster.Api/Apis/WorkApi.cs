@@ -34,6 +34,7 @@ public static class WorkApi
         api.MapGet("/{id}", GetWork)
             .WithName("GetWork")
             .WithSummary("A job's status (pending, working, worked, failed) and, once worked, its result.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return api;

@@ -9,7 +9,7 @@ namespace WorkCluster.Api.Apis;
 /// <param name="Type">The work type; the default type when absent.</param>
 public sealed record WorkRequest(
     [property: JsonPropertyName("data")] JsonElement Data,
-    [property: JsonPropertyName("type")] string? Type);
+    [property: JsonPropertyName("type")] string? Type = null);
 
 /// <summary>The answer to an accepted submission.</summary>
 /// <param name="Status">Always <c>accepted</c>.</param>
