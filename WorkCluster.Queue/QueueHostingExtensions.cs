@@ -1,41 +1,27 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Queue;
 
 public static class QueueHostingExtensions
 {
-    /// <summary>
-    /// Adds the Redis client for <paramref name="connectionName"/> (Aspire's, with health check and tracing) and the
-    /// work queue on top of it, configured from the <c>Work</c> section.
-    /// </summary>
-    public static IHostApplicationBuilder AddWorkQueue(this IHostApplicationBuilder builder, string connectionName = "redis")
+    /// <summary>Adds the work queue, configured from the <c>Work</c> section, on WorkCluster's Redis connection.</summary>
+    public static IHostApplicationBuilder AddWorkQueue(this IHostApplicationBuilder builder)
     {
-        builder.AddRedisClient(connectionName, configureOptions: options =>
-        {
-            // Start and keep running while Redis is away; reconnect in the background.
-            options.AbortOnConnectFail = false;
-        });
+        builder.AddWorkClusterRedis();
 
         builder.Services.AddOptions<QueueOptions>()
-            .Bind(builder.Configuration.GetSection(QueueOptions.SectionName))
+            .BindConfiguration(QueueOptions.SectionName)
             .ValidateDataAnnotations()
+            .Validate(o => o.RetryBaseDelay <= o.RetryMaxDelay, "Work:RetryBaseDelay must not exceed Work:RetryMaxDelay.")
             .ValidateOnStart();
 
         builder.Services.AddSingleton<QueueScripts>();
+        builder.Services.AddSingleton<IRedisScriptSet>(sp => sp.GetRequiredService<QueueScripts>());
+        builder.Services.AddSingleton<QueueKeys>();
         builder.Services.AddSingleton<WorkQueue>();
-        builder.Services.AddSingleton(sp => sp.GetRequiredService<WorkQueue>().Keys);
-        builder.Services.AddSingleton(sp =>
-        {
-            var connectionString = builder.Configuration.GetConnectionString(connectionName)
-                ?? throw new InvalidOperationException($"Connection string '{connectionName}' is not configured.");
-            return new WorkSignal(ConfigurationOptions.Parse(connectionString), sp.GetRequiredService<QueueKeys>(),
-                sp.GetRequiredService<ILogger<WorkSignal>>());
-        });
+        builder.Services.AddSingleton<WorkSignal>();
         return builder;
     }
 }

@@ -1,34 +1,42 @@
+using WorkCluster.Redis;
+
 namespace WorkCluster.Queue;
 
-/// <summary>
-/// The Redis keys of one queue. All share the hash tag <c>{prefix}</c>, so on a Redis Cluster they live in one
-/// slot and every script can touch all of them.
-/// </summary>
-public sealed class QueueKeys(string prefix)
+/// <summary>The Redis keys of the work queue (all in one hash-tagged key space).</summary>
+public sealed class QueueKeys(RedisKeyspace keyspace)
 {
-    private readonly string _root = "{" + prefix + "}:";
-
     /// <summary>Hash: job id → job record (JSON).</summary>
-    public string Jobs => _root + "jobs";
+    public string Jobs { get; } = keyspace.Key("jobs");
 
     /// <summary>Hash: job id → submitted data (JSON text), kept until the job is worked.</summary>
-    public string Payloads => _root + "payloads";
+    public string Payloads { get; } = keyspace.Key("payloads");
 
     /// <summary>Hash: job id → result (JSON text).</summary>
-    public string Results => _root + "results";
+    public string Results { get; } = keyspace.Key("results");
 
     /// <summary>Sorted set: finished job id → the time (ms) its record expires.</summary>
-    public string Expiry => _root + "expiry";
+    public string Expiry { get; } = keyspace.Key("expiry");
 
     /// <summary>List of pending job ids; new ones enter on the left, workers take from the right.</summary>
-    public string Queue => _root + "queue";
+    public string Queue { get; } = keyspace.Key("queue");
+
+    /// <summary>Sorted set: job id → the time (ms) its retry is due.</summary>
+    public string Scheduled { get; } = keyspace.Key("scheduled");
+
+    /// <summary>Sorted set: failed job id → the time (ms) it failed. The dead letter.</summary>
+    public string Failed { get; } = keyspace.Key("failed");
+
+    /// <summary>Hash: Idempotency-Key → "job-id fingerprint".</summary>
+    public string Idempotency { get; } = keyspace.Key("idempotency");
 
     /// <summary>List holding at most one wake-up token for idle workers.</summary>
-    public string Signal => _root + "signal";
+    public string Signal { get; } = keyspace.Key("signal");
 
     /// <summary>While this key exists, workers claim nothing.</summary>
-    public string Paused => _root + "paused";
+    public string Paused { get; } = keyspace.Key("paused");
+
+    private readonly string _processing = keyspace.Key("processing:");
 
     /// <summary>List of the job ids a worker has claimed and not yet finished.</summary>
-    public string Processing(string workerId) => _root + "processing:" + workerId;
+    public string Processing(string workerId) => _processing + workerId;
 }

@@ -1,9 +1,9 @@
-using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Queue;
 
 /// <summary>Every state transition of a job, one Lua script each (see <c>Scripts/</c>).</summary>
-public sealed class QueueScripts
+public sealed class QueueScripts : IRedisScriptSet
 {
     private const string ResourcePrefix = "WorkCluster.Queue.Scripts.";
 
@@ -11,22 +11,15 @@ public sealed class QueueScripts
     public RedisScript Claim { get; } = Load("claim");
     public RedisScript Complete { get; } = Load("complete");
     public RedisScript Fail { get; } = Load("fail");
+    public RedisScript Promote { get; } = Load("promote");
+    public RedisScript Recover { get; } = Load("recover");
+    public RedisScript Release { get; } = Load("release");
+    public RedisScript Retry { get; } = Load("retry");
     public RedisScript Get { get; } = Load("get");
+    public RedisScript FailedPage { get; } = Load("failed");
     public RedisScript Purge { get; } = Load("purge");
 
-    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Get, Purge];
-
-    /// <summary>SCRIPT LOAD of every script on every primary the connection knows.</summary>
-    public async Task LoadAllAsync(IConnectionMultiplexer redis)
-    {
-        foreach (var server in redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
-        {
-            foreach (var script in All)
-            {
-                await script.LoadAsync(server).ConfigureAwait(false);
-            }
-        }
-    }
+    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Promote, Recover, Release, Retry, Get, FailedPage, Purge];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);
 }

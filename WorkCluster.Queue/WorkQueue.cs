@@ -1,50 +1,54 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Queue;
 
 /// <summary>
-/// The work queue in Redis. Each method is one atomic script call, i.e. one round trip:
-/// a job costs one <see cref="EnqueueAsync"/>, its share of one <see cref="ClaimAsync"/> and one
-/// <see cref="CompleteAsync"/>.
+/// The work queue in Redis. Each method is one atomic script call, i.e. one round trip: a job costs one
+/// <see cref="EnqueueAsync"/>, its share of one <see cref="ClaimAsync"/> and one <see cref="CompleteAsync"/>.
 /// </summary>
-public sealed class WorkQueue
+public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys, IOptions<QueueOptions> options)
 {
-    private readonly IConnectionMultiplexer _redis;
-    private readonly QueueScripts _scripts;
-    private readonly QueueOptions _options;
+    private const int PromoteBatch = 1000;
+    private const int PurgeBatch = 1000;
 
-    public WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts, IOptions<QueueOptions> options)
-    {
-        _redis = redis;
-        _scripts = scripts;
-        _options = options.Value;
-        Keys = new QueueKeys(_options.KeyPrefix);
-    }
+    public QueueKeys Keys { get; } = keys;
 
-    public QueueKeys Keys { get; }
+    private QueueOptions Options => options.Value;
 
-    private IDatabase Db => _redis.GetDatabase();
+    private IDatabase Db => redis.GetDatabase();
 
-    /// <summary>Stores a new job and queues it. Returns its id.</summary>
+    /// <summary>
+    /// Stores a new job and queues it, unless the queue is full or <paramref name="idempotencyKey"/> was used before
+    /// (see <see cref="EnqueueOutcome"/>). Nothing is written unless a job is created.
+    /// </summary>
     /// <param name="type">The work type.</param>
     /// <param name="data">The job's data as JSON text.</param>
     /// <param name="acceptedBy">The name of the API instance that accepted it.</param>
     /// <param name="traceParent">W3C trace parent of the submitting request, if any.</param>
-    public async Task<string> EnqueueAsync(string type, string data, string acceptedBy, string? traceParent = null)
+    /// <param name="idempotencyKey">The client's Idempotency-Key, if any.</param>
+    /// <param name="fingerprint">What identifies the request under that key (e.g. a hash of its body).</param>
+    public async Task<EnqueueResult> EnqueueAsync(string type, string data, string acceptedBy, string? traceParent = null,
+        string? idempotencyKey = null, string? fingerprint = null)
     {
         while (true)
         {
-            var id = JobId.New();
-            var created = (long)await _scripts.Enqueue.EvaluateAsync(Db,
-                [Keys.Jobs, Keys.Payloads, Keys.Queue, Keys.Signal],
-                [id, type, acceptedBy, data, traceParent ?? ""]).ConfigureAwait(false);
-            if (created != 0)
+            var result = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db,
+                [Keys.Jobs, Keys.Payloads, Keys.Queue, Keys.Signal, Keys.Idempotency, Keys.Expiry],
+                [JobId.New(), type, acceptedBy, data, traceParent ?? "", Options.MaxQueueLength, idempotencyKey ?? "", fingerprint ?? ""])
+                .ConfigureAwait(false))!;
+            var id = (string?)result[1];
+            var by = (string?)result[2];
+            switch ((int)result[0])
             {
-                return id;
+                case 1: return new(EnqueueOutcome.Created, id, by);
+                case 2: return new(EnqueueOutcome.Replayed, id, by);
+                case 3: return new(EnqueueOutcome.KeyConflict, id, null);
+                case 4: return new(EnqueueOutcome.QueueFull, null, null);
+                default: continue; // 128 random bits collided with a live job: practically never; never overwrite one.
             }
-            // 128 random bits collided with a live job: practically never, but never overwrite one.
         }
     }
 
@@ -55,7 +59,7 @@ public sealed class WorkQueue
         {
             return null;
         }
-        var result = await _scripts.Get.EvaluateAsync(Db, [Keys.Jobs, Keys.Results, Keys.Expiry], [id]).ConfigureAwait(false);
+        var result = await scripts.Get.EvaluateAsync(Db, [Keys.Jobs, Keys.Results, Keys.Expiry], [id]).ConfigureAwait(false);
         if (result.IsNull)
         {
             return null;
@@ -71,7 +75,7 @@ public sealed class WorkQueue
     public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(string workerId, int max)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        var result = (RedisResult[])(await _scripts.Claim.EvaluateAsync(Db,
+        var result = (RedisResult[])(await scripts.Claim.EvaluateAsync(Db,
             [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused],
             [workerId, max]).ConfigureAwait(false))!;
         var jobs = new ClaimedJob[result.Length / 3];
@@ -88,28 +92,82 @@ public sealed class WorkQueue
     /// </summary>
     public async Task<bool> CompleteAsync(string workerId, string id, string result)
     {
-        var done = await _scripts.Complete.EvaluateAsync(Db,
+        var done = await scripts.Complete.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Processing(workerId), Keys.Expiry],
-            [id, workerId, result, (long)_options.ResultTtl.TotalMilliseconds]).ConfigureAwait(false);
+            [id, workerId, result, (long)Options.ResultTtl.TotalMilliseconds]).ConfigureAwait(false);
         return (long)done == 1;
     }
 
-    /// <summary>Marks a job <paramref name="workerId"/> ran as failed with <paramref name="error"/>.</summary>
-    public async Task<bool> FailAsync(string workerId, string id, string error)
+    /// <summary>
+    /// Records that attempt <paramref name="attempt"/> of a job failed with <paramref name="error"/>: a retry is
+    /// scheduled after an exponential, fully jittered delay, or, after the last attempt, the job fails for good.
+    /// </summary>
+    public async Task<FailOutcome> FailAsync(string workerId, string id, int attempt, string error)
     {
-        var done = await _scripts.Fail.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Processing(workerId), Keys.Expiry],
-            [id, workerId, error, (long)_options.FailedTtl.TotalMilliseconds]).ConfigureAwait(false);
-        return (long)done == 1;
-    }
-
-    /// <summary>Deletes up to <paramref name="max"/> finished jobs whose TTL has passed; returns how many.</summary>
-    public async Task<long> PurgeExpiredAsync(int max = 1000)
-    {
-        var deleted = await _scripts.Purge.EvaluateAsync(Db, [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results], [max])
+        var delay = Backoff.FullJitter(Options.RetryBaseDelay, Options.RetryMaxDelay, attempt - 1);
+        var outcome = await scripts.Fail.EvaluateAsync(Db,
+            [Keys.Jobs, Keys.Processing(workerId), Keys.Scheduled, Keys.Failed, Keys.Expiry],
+            [id, workerId, error, (long)delay.TotalMilliseconds, Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds])
             .ConfigureAwait(false);
-        return (long)deleted;
+        return (long)outcome switch
+        {
+            1 => FailOutcome.RetryScheduled,
+            2 => FailOutcome.DeadLettered,
+            _ => FailOutcome.Stale,
+        };
     }
+
+    /// <summary>Moves retries that are due into the queue; returns how many.</summary>
+    public async Task<long> PromoteDueRetriesAsync() =>
+        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Queue, Keys.Signal], [PromoteBatch]).ConfigureAwait(false);
+
+    /// <summary>
+    /// Takes back the jobs of a worker whose liveness key <paramref name="livenessKey"/> has expired: each goes back
+    /// to the head of the queue, or fails if it has used up its attempts. Nothing happens while the key exists.
+    /// </summary>
+    public async Task<RecoveryResult> RecoverAsync(string workerId, string livenessKey)
+    {
+        var result = (RedisResult[])(await scripts.Recover.EvaluateAsync(Db,
+            [livenessKey, Keys.Processing(workerId), Keys.Queue, Keys.Jobs, Keys.Signal, Keys.Failed, Keys.Expiry],
+            [workerId, Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds]).ConfigureAwait(false))!;
+        var requeued = (int)result[0];
+        return requeued < 0 ? new RecoveryResult(true, 0, 0) : new RecoveryResult(false, requeued, (int)result[1]);
+    }
+
+    /// <summary>Hands a job <paramref name="workerId"/> will not finish back to the head of the queue, the attempt not counted.</summary>
+    public async Task<bool> ReleaseAsync(string workerId, string id) =>
+        (long)await scripts.Release.EvaluateAsync(Db, [Keys.Processing(workerId), Keys.Queue, Keys.Jobs, Keys.Signal], [workerId, id])
+            .ConfigureAwait(false) == 1;
+
+    /// <summary>Sends a failed job back to the queue with its attempts reset.</summary>
+    public async Task<RetryOutcome> RetryFailedAsync(string id)
+    {
+        if (!JobId.IsWellFormed(id))
+        {
+            return RetryOutcome.NotFound;
+        }
+        var result = await scripts.Retry.EvaluateAsync(Db, [Keys.Jobs, Keys.Failed, Keys.Expiry, Keys.Queue, Keys.Signal], [id])
+            .ConfigureAwait(false);
+        return result.IsNull ? RetryOutcome.NotFound : (string?)result == "queued" ? RetryOutcome.Queued : RetryOutcome.NotFailed;
+    }
+
+    /// <summary>One page of the dead letter, newest first.</summary>
+    public async Task<FailedPage> GetFailedAsync(int offset, int limit)
+    {
+        var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, [Keys.Failed, Keys.Jobs, Keys.Expiry], [offset, limit])
+            .ConfigureAwait(false))!;
+        var jobs = new List<JobView>((result.Length - 1) / 2);
+        for (var i = 1; i + 1 < result.Length; i += 2)
+        {
+            jobs.Add(new JobView((string)result[i]!, ParseRecord((string)result[i + 1]!), null));
+        }
+        return new FailedPage((long)result[0], jobs);
+    }
+
+    /// <summary>Deletes finished jobs whose TTL has passed; returns how many (at most one batch).</summary>
+    public async Task<long> PurgeExpiredAsync() =>
+        (long)await scripts.Purge.EvaluateAsync(Db,
+            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency], [PurgeBatch]).ConfigureAwait(false);
 
     /// <summary>Number of jobs waiting in the queue.</summary>
     public Task<long> GetQueueLengthAsync() => Db.ListLengthAsync(Keys.Queue);

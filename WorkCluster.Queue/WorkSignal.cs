@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Queue;
 
@@ -15,10 +16,9 @@ public sealed class WorkSignal : IAsyncDisposable
     private readonly SemaphoreSlim _connectLock = new(1, 1);
     private ConnectionMultiplexer? _connection;
 
-    public WorkSignal(ConfigurationOptions configuration, QueueKeys keys, ILogger<WorkSignal> logger)
+    public WorkSignal(RedisConnectionSettings settings, QueueKeys keys, ILogger<WorkSignal> logger)
     {
-        _configuration = configuration.Clone();
-        _configuration.AbortOnConnectFail = false;
+        _configuration = settings.Configuration.Clone();
         // A BLPOP may wait MaxWait on the server; the client must wait longer than that before it gives up.
         _configuration.AsyncTimeout = (int)(MaxWait + TimeSpan.FromSeconds(5)).TotalMilliseconds;
         _keys = keys;

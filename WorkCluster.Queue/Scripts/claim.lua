@@ -24,6 +24,7 @@ for _ = 1, tonumber(ARGV[2]) do
     job.worker = ARGV[1]
     job.started_at = now
     job.attempts = (job.attempts or 0) + 1
+    job.retry_at = nil
     raw = cjson.encode(job)
     redis.call('HSET', KEYS[3], id, raw)
     claimed[#claimed + 1] = id

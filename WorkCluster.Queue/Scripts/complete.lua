@@ -20,6 +20,7 @@ local now = now_ms()
 job.status = 'worked'
 job.worker = ARGV[2]
 job.finished_at = now
+job.retry_at = nil
 redis.call('HSET', KEYS[1], id, cjson.encode(job))
 redis.call('HSET', KEYS[3], id, ARGV[3])
 redis.call('HDEL', KEYS[2], id)

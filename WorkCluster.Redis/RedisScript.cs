@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using StackExchange.Redis;
 
-namespace WorkCluster.Queue;
+namespace WorkCluster.Redis;
 
 /// <summary>
 /// One Lua script embedded in this assembly, run with EVALSHA. If the server has lost its script cache
@@ -30,7 +30,10 @@ public sealed class RedisScript
     /// <summary>The SHA1 the server knows the script by.</summary>
     public string Sha1 => Convert.ToHexStringLower(_sha1);
 
-    /// <summary>Loads <c>Scripts/{name}.lua</c> from <paramref name="assembly"/> and expands its <c>--#include</c> lines.</summary>
+    /// <summary>
+    /// Loads <c>Scripts/{name}.lua</c> from <paramref name="assembly"/> and expands its <c>--#include</c> lines from
+    /// that assembly's <c>Scripts/includes/</c>, or else from the shared ones of this library.
+    /// </summary>
     public static RedisScript Load(Assembly assembly, string resourcePrefix, string name)
     {
         var text = ReadResource(assembly, $"{resourcePrefix}{name}.lua");
@@ -39,7 +42,9 @@ public sealed class RedisScript
         {
             if (line.StartsWith(IncludeDirective, StringComparison.Ordinal))
             {
-                expanded.Append(ReadResource(assembly, $"{resourcePrefix}includes.{line[IncludeDirective.Length..].Trim()}"));
+                var include = line[IncludeDirective.Length..].Trim();
+                expanded.Append(TryReadResource(assembly, $"{resourcePrefix}includes.{include}")
+                    ?? ReadResource(typeof(RedisScript).Assembly, $"WorkCluster.Redis.Scripts.includes.{include}"));
             }
             else
             {
@@ -64,10 +69,16 @@ public sealed class RedisScript
     /// <summary>Puts the script into the server's cache (SCRIPT LOAD), so that the first EVALSHA finds it.</summary>
     public Task LoadAsync(IServer server) => server.ScriptLoadAsync(Text);
 
-    private static string ReadResource(Assembly assembly, string resourceName)
+    private static string ReadResource(Assembly assembly, string resourceName) =>
+        TryReadResource(assembly, resourceName) ?? throw new InvalidOperationException($"Embedded script '{resourceName}' not found.");
+
+    private static string? TryReadResource(Assembly assembly, string resourceName)
     {
-        using var stream = assembly.GetManifestResourceStream(resourceName)
-            ?? throw new InvalidOperationException($"Embedded script '{resourceName}' not found.");
+        using var stream = assembly.GetManifestResourceStream(resourceName);
+        if (stream is null)
+        {
+            return null;
+        }
         using var reader = new StreamReader(stream, Encoding.UTF8);
         return reader.ReadToEnd().Replace("\r\n", "\n", StringComparison.Ordinal);
     }

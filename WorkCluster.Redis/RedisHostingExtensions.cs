@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace WorkCluster.Redis;
+
+/// <summary>Settings for connections that a library opens beside the shared multiplexer (e.g. for blocking commands).</summary>
+public sealed record RedisConnectionSettings(ConfigurationOptions Configuration);
+
+public static class RedisHostingExtensions
+{
+    /// <summary>The name of the Redis connection string every WorkCluster service uses.</summary>
+    public const string ConnectionName = "redis";
+
+    /// <summary>
+    /// Adds the shared Redis connection (Aspire's client: health check, tracing, metrics) with the settings of a
+    /// service that must live through Redis outages, the key space and the script loader. Safe to call again: the
+    /// first call decides.
+    /// </summary>
+    /// <param name="builder">The service being built.</param>
+    /// <param name="failFast">
+    /// While no connection is up, fail commands at once instead of holding them until it is back (or they time
+    /// out): for a service that answers requests, which must not wait on Redis.
+    /// </param>
+    public static IHostApplicationBuilder AddWorkClusterRedis(this IHostApplicationBuilder builder, bool failFast = false)
+    {
+        if (builder.Services.Any(d => d.ServiceType == typeof(RedisKeyspace)))
+        {
+            return builder;
+        }
+
+        builder.AddRedisClient(ConnectionName, configureOptions: options =>
+        {
+            ConfigureForOutages(options);
+            if (failFast)
+            {
+                options.BacklogPolicy = BacklogPolicy.FailFast;
+            }
+        });
+
+        builder.Services.AddOptions<RedisKeyspaceOptions>()
+            .BindConfiguration("Work")
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton(sp => new RedisKeyspace(sp.GetRequiredService<IOptions<RedisKeyspaceOptions>>().Value.KeyPrefix));
+        builder.Services.AddSingleton(_ =>
+        {
+            var connectionString = builder.Configuration.GetConnectionString(ConnectionName)
+                ?? throw new InvalidOperationException($"Connection string '{ConnectionName}' is not configured.");
+            var configuration = ConfigurationOptions.Parse(connectionString);
+            ConfigureForOutages(configuration);
+            return new RedisConnectionSettings(configuration);
+        });
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RedisScriptLoader>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Start without Redis and reconnect in the background (backing off up to 5 s); give up on a command after
+    /// 1.5 s, checked every 250 ms, so that a caller gets an answer within 2 s while Redis is away.
+    /// </summary>
+    private static void ConfigureForOutages(ConfigurationOptions options)
+    {
+        options.AbortOnConnectFail = false;
+        options.ConnectTimeout = 2000;
+        options.AsyncTimeout = 1500;
+        options.SyncTimeout = 1500;
+        options.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
+        options.KeepAlive = 5;
+        options.ReconnectRetryPolicy = new ExponentialRetry(250, 5000);
+    }
+}
