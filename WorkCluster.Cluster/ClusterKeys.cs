@@ -1,0 +1,15 @@
+using WorkCluster.Redis;
+
+namespace WorkCluster.Cluster;
+
+/// <summary>The Redis keys of cluster membership.</summary>
+public sealed class ClusterKeys(RedisKeyspace keyspace)
+{
+    private readonly string _node = keyspace.Key("node:");
+
+    /// <summary>Sorted set: node id → the time (ms) its liveness key expires.</summary>
+    public string Nodes { get; } = keyspace.Key("nodes");
+
+    /// <summary>String with a TTL: the node's description while it is alive. Its liveness key.</summary>
+    public string Node(string id) => _node + id;
+}

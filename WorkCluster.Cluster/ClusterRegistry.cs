@@ -1,0 +1,54 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace WorkCluster.Cluster;
+
+/// <summary>The cluster's membership in Redis: who is alive, and what each node says about itself.</summary>
+public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts scripts, ClusterKeys keys, IOptions<ClusterOptions> options)
+{
+    public ClusterKeys Keys { get; } = keys;
+
+    private IDatabase Db => redis.GetDatabase();
+
+    /// <summary>Registers or refreshes <paramref name="node"/> for one heartbeat TTL. Returns false if it (re)joined.</summary>
+    public async Task<bool> HeartbeatAsync(NodeInfo node)
+    {
+        var existed = await scripts.Heartbeat.EvaluateAsync(Db, [Keys.Node(node.Id), Keys.Nodes],
+            [node.Id, JsonSerializer.Serialize(node, ClusterJson.Default.NodeInfo), (long)options.Value.HeartbeatTtl.TotalMilliseconds])
+            .ConfigureAwait(false);
+        return (long)existed == 1;
+    }
+
+    /// <summary>Ends <paramref name="nodeId"/>'s membership now; the next sweep takes over anything it left behind.</summary>
+    public Task LeaveAsync(string nodeId) => scripts.Leave.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes], [nodeId]);
+
+    /// <summary>Drops a dead node from the index, unless it came back. Returns true if it was dropped.</summary>
+    public async Task<bool> ForgetAsync(string nodeId) =>
+        (long)await scripts.Forget.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes], [nodeId]).ConfigureAwait(false) == 1;
+
+    /// <summary>The living nodes, as each described itself in its last heartbeat, ordered by id.</summary>
+    public async Task<IReadOnlyList<NodeInfo>> GetMembersAsync()
+    {
+        var ids = await GetIdsAsync(alive: true).ConfigureAwait(false);
+        if (ids.Length == 0)
+        {
+            return [];
+        }
+        var values = await Db.StringGetAsync(ids.Select(id => (RedisKey)Keys.Node(id)).ToArray()).ConfigureAwait(false);
+        return values
+            .Where(v => v.HasValue) // expired between the two reads
+            .Select(v => JsonSerializer.Deserialize((string)v!, ClusterJson.Default.NodeInfo)!)
+            .OrderBy(n => n.Id, StringComparer.Ordinal)
+            .ToArray();
+    }
+
+    /// <summary>The ids of nodes whose liveness key has expired and that are not yet forgotten.</summary>
+    public Task<string[]> GetDeadAsync() => GetIdsAsync(alive: false);
+
+    private async Task<string[]> GetIdsAsync(bool alive)
+    {
+        var result = await scripts.Members.EvaluateAsync(Db, [Keys.Nodes], [alive ? 1 : 0]).ConfigureAwait(false);
+        return ((RedisResult[])result!).Select(r => (string)r!).ToArray();
+    }
+}

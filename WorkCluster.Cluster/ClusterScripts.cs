@@ -1,0 +1,18 @@
+using WorkCluster.Redis;
+
+namespace WorkCluster.Cluster;
+
+/// <summary>Every change of cluster membership, one Lua script each (see <c>Scripts/</c>).</summary>
+public sealed class ClusterScripts : IRedisScriptSet
+{
+    private const string ResourcePrefix = "WorkCluster.Cluster.Scripts.";
+
+    public RedisScript Heartbeat { get; } = Load("heartbeat");
+    public RedisScript Leave { get; } = Load("leave");
+    public RedisScript Forget { get; } = Load("forget");
+    public RedisScript Members { get; } = Load("members");
+
+    public IEnumerable<RedisScript> All => [Heartbeat, Leave, Forget, Members];
+
+    private static RedisScript Load(string name) => RedisScript.Load(typeof(ClusterScripts).Assembly, ResourcePrefix, name);
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Reflection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace WorkCluster.Cluster;
+
+/// <summary>
+/// Keeps this node registered: a heartbeat every third of the TTL. A node must have joined before it takes work
+/// (<see cref="Joined"/>), and a sweeper trusts its own view of who is dead only after its heartbeats have
+/// succeeded for a whole TTL (<see cref="HealthyFor"/>): after a Redis outage every node has to come back before
+/// anyone is presumed dead. On stop the node leaves.
+/// </summary>
+public sealed partial class NodeHeartbeat(
+    ClusterRegistry registry,
+    NodeIdentity identity,
+    IEnumerable<INodeStatus> statuses,
+    IOptions<ClusterOptions> options,
+    ILogger<NodeHeartbeat> logger) : BackgroundService
+{
+    private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Stopwatch _healthy = new();
+    private static readonly string? Version = Assembly.GetEntryAssembly()?.GetName().Version?.ToString();
+
+    /// <summary>Completes once the first heartbeat has reached Redis.</summary>
+    public Task Joined => _joined.Task;
+
+    /// <summary>How long heartbeats have been succeeding without a break.</summary>
+    public TimeSpan HealthyFor => _healthy.Elapsed;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = options.Value.HeartbeatInterval;
+        var failingSince = (DateTimeOffset?)null;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var wasAlive = await registry.HeartbeatAsync(Describe());
+                if (!_healthy.IsRunning)
+                {
+                    _healthy.Restart();
+                }
+                if (!_joined.Task.IsCompleted)
+                {
+                    LogJoined(identity.Id, options.Value.HeartbeatTtl.TotalSeconds);
+                    _joined.TrySetResult();
+                }
+                else if (!wasAlive)
+                {
+                    LogRejoined(identity.Id);
+                }
+                if (failingSince is not null)
+                {
+                    LogRecovered(DateTimeOffset.UtcNow - failingSince.Value);
+                    failingSince = null;
+                }
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                _healthy.Reset();
+                if (failingSince is null)
+                {
+                    failingSince = DateTimeOffset.UtcNow;
+                    LogFailed(e.Message);
+                }
+            }
+            try
+            {
+                await Task.Delay(interval, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            await registry.LeaveAsync(identity.Id).WaitAsync(TimeSpan.FromSeconds(2), cancellationToken);
+            LogLeft(identity.Id);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or OperationCanceledException)
+        {
+            LogLeaveFailed(e.Message);
+        }
+    }
+
+    private NodeInfo Describe()
+    {
+        var info = new NodeInfo
+        {
+            Id = identity.Id,
+            Host = Environment.MachineName,
+            Pid = Environment.ProcessId,
+            StartedAt = identity.StartedAt,
+            HeartbeatAt = DateTimeOffset.UtcNow,
+            Version = Version,
+        };
+        foreach (var status in statuses)
+        {
+            info = status.Describe(info);
+        }
+        return info;
+    }
+
+    [LoggerMessage(LogLevel.Information, "Node {NodeId} joined the cluster (heartbeat TTL {TtlSeconds} s)")]
+    private partial void LogJoined(string nodeId, double ttlSeconds);
+
+    [LoggerMessage(LogLevel.Warning, "Node {NodeId} had been presumed dead and rejoined the cluster")]
+    private partial void LogRejoined(string nodeId);
+
+    [LoggerMessage(LogLevel.Warning, "Heartbeat failed, Redis unreachable; retrying: {Message}")]
+    private partial void LogFailed(string message);
+
+    [LoggerMessage(LogLevel.Information, "Heartbeat restored after {Duration}")]
+    private partial void LogRecovered(TimeSpan duration);
+
+    [LoggerMessage(LogLevel.Information, "Node {NodeId} left the cluster")]
+    private partial void LogLeft(string nodeId);
+
+    [LoggerMessage(LogLevel.Warning, "Could not leave the cluster cleanly (the sweep will notice): {Message}")]
+    private partial void LogLeaveFailed(string message);
+}

@@ -1,0 +1,22 @@
+using System.Text.Json.Serialization;
+
+namespace WorkCluster.Cluster;
+
+/// <summary>What a node tells the cluster about itself with every heartbeat.</summary>
+public sealed record NodeInfo
+{
+    [JsonPropertyName("id")] public required string Id { get; init; }
+    [JsonPropertyName("host")] public required string Host { get; init; }
+    [JsonPropertyName("pid")] public int Pid { get; init; }
+    [JsonPropertyName("mesh_address")] public string? MeshAddress { get; init; }
+    [JsonPropertyName("started_at")] public DateTimeOffset StartedAt { get; init; }
+    [JsonPropertyName("heartbeat_at")] public DateTimeOffset HeartbeatAt { get; init; }
+    [JsonPropertyName("version")] public string? Version { get; init; }
+    [JsonPropertyName("work_types")] public IReadOnlyList<string> WorkTypes { get; init; } = [];
+    [JsonPropertyName("in_flight")] public int InFlight { get; init; }
+    [JsonPropertyName("processed")] public long Processed { get; init; }
+    [JsonPropertyName("peers")] public IReadOnlyList<string> Peers { get; init; } = [];
+}
+
+[JsonSerializable(typeof(NodeInfo))]
+internal sealed partial class ClusterJson : JsonSerializerContext;
