@@ -9,14 +9,15 @@ public static class WorkHandlerRegistration
     /// <summary>The work types of WorkCluster. Adding one: write the handler class, add one line here.</summary>
     public static IServiceCollection AddWorkHandlers(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<WorkTypeOptions>().Bind(configuration.GetSection("Work"));
+        services.AddOptions<WorkTypeOptions>().Bind(configuration.GetSection("Work")).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<SleepOptions>().Bind(configuration.GetSection("Work")).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton<WorkTypes>();
 
         return services
             .AddWorkHandler<SleepHandler>("sleep")
             .AddWorkHandler<EchoHandler>("echo")
-            .AddWorkHandler<Sha256Handler>("sha256");
+            .AddWorkHandler<Sha256Handler>("sha256")
+            .AddWorkHandler<FlakyHandler>("flaky");
     }
 
     /// <summary>Registers <typeparamref name="THandler"/> as the handler of the work type <paramref name="name"/>.</summary>

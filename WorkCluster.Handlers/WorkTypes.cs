@@ -11,6 +11,16 @@ public sealed class WorkTypeOptions
 {
     /// <summary>The type of work submitted without a <c>type</c>.</summary>
     public string DefaultType { get; set; } = "sleep";
+
+    /// <summary>How long a handler may run before the attempt counts as failed.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.001", "7.00:00:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Per-type overrides of <see cref="Timeout"/> (<c>Work:Timeouts:sha256=00:00:10</c>).</summary>
+    public Dictionary<string, TimeSpan> Timeouts { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The timeout of work type <paramref name="type"/>.</summary>
+    public TimeSpan TimeoutFor(string type) => Timeouts.TryGetValue(type, out var timeout) ? timeout : Timeout;
 }
 
 /// <summary>The registry of work types: which names exist and which handler runs each.</summary>
