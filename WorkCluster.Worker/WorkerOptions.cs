@@ -10,14 +10,11 @@ public sealed class WorkerOptions
     /// <summary>How many jobs this process runs at once.</summary>
     [Range(1, 10_000)]
     public int Concurrency { get; set; } = 16;
-}
 
-/// <summary>
-/// This worker's id: its instance name plus a random suffix, so that a restarted process never mistakes the jobs
-/// of its previous life for its own.
-/// </summary>
-public sealed record WorkerIdentity(string Id)
-{
-    public static WorkerIdentity Create(string instanceName) =>
-        new($"{instanceName}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(2))}");
+    /// <summary>
+    /// On SIGTERM, how long jobs in flight may run on; those still running then go back to the head of the queue
+    /// (their attempt not counted).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(25);
 }

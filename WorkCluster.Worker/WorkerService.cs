@@ -2,38 +2,49 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkCluster.Cluster;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Worker;
 
 /// <summary>
-/// The worker's loop: claim as many jobs as there are free slots, run them, store each result; when the queue is
+/// The worker's loop: claim as many jobs as there are free slots, run them, record each outcome; when the queue is
 /// empty, sleep on the queue's signal until work arrives. While Redis is unreachable it backs off and retries.
+/// On stop it claims no more, lets the jobs in flight finish within <see cref="WorkerOptions.ShutdownTimeout"/>
+/// and hands the rest back to the queue.
 /// </summary>
 public sealed partial class WorkerService(
     WorkQueue queue,
     WorkSignal signal,
     WorkTypes types,
-    WorkerIdentity identity,
+    NodeIdentity identity,
+    NodeHeartbeat heartbeat,
+    WorkerStatus status,
     IOptions<WorkerOptions> options,
+    IOptions<WorkTypeOptions> typeOptions,
     ILogger<WorkerService> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, Task> _running = new();
+    // Cancelled when the shutdown timeout has passed: handlers still running are asked to stop.
     private readonly CancellationTokenSource _abortJobs = new();
+    // Cancelled when the host gives up on a clean stop: outcomes are no longer retried.
+    private readonly CancellationTokenSource _hardStop = new();
     private readonly Backoff _redisBackoff = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
-
-    /// <summary>Jobs running in this process right now.</summary>
-    public int InFlight => _running.Count;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var concurrency = options.Value.Concurrency;
         using var slots = new SemaphoreSlim(concurrency, concurrency);
-        LogStarted(identity.Id, concurrency);
 
         try
         {
+            // A job may only sit on our processing list once the cluster can see us: else nobody would ever
+            // take it back if we died.
+            await heartbeat.Joined.WaitAsync(stoppingToken);
+            LogStarted(identity.Id, concurrency);
+
             while (!stoppingToken.IsCancellationRequested)
             {
                 await slots.WaitAsync(stoppingToken);
@@ -49,7 +60,7 @@ public sealed partial class WorkerService(
                     jobs = await queue.ClaimAsync(identity.Id, free);
                     _redisBackoff.Reset();
                 }
-                catch (RedisException e)
+                catch (Exception e) when (e is RedisException or TimeoutException)
                 {
                     slots.Release(free);
                     LogRedisUnavailable(e.Message);
@@ -71,7 +82,7 @@ public sealed partial class WorkerService(
 
                 if (jobs.Count < free)
                 {
-                    // The claim emptied the queue: sleep until the next job arrives.
+                    // The claim emptied the queue (or it is paused): sleep until the next job arrives.
                     await WaitForWorkAsync(stoppingToken);
                 }
             }
@@ -83,19 +94,39 @@ public sealed partial class WorkerService(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        // Stop claiming, then let the jobs in flight finish while the host allows.
+        await using var _ = cancellationToken.Register(_hardStop.Cancel);
         await base.StopAsync(cancellationToken);
+
         var inFlight = _running.Values.ToArray();
-        if (inFlight.Length > 0)
+        if (inFlight.Length == 0)
         {
-            LogDraining(inFlight.Length);
-            try
+            return;
+        }
+        var timeout = options.Value.ShutdownTimeout;
+        LogDraining(inFlight.Length, timeout.TotalSeconds);
+        try
+        {
+            await Task.WhenAll(inFlight).WaitAsync(timeout, cancellationToken);
+            return;
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        // Out of time: stop the handlers; each run hands its job back to the queue as it ends.
+        LogAborting(_running.Count);
+        await _abortJobs.CancelAsync();
+        try
+        {
+            await Task.WhenAll(_running.Values).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // Handlers that ignore cancellation: hand their jobs back from here. Should one finish later after
+            // all, its result is still taken, and the queue skips the handed-back copy.
+            foreach (var jobId in _running.Keys)
             {
-                await Task.WhenAll(inFlight).WaitAsync(cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                await _abortJobs.CancelAsync();
+                await ReleaseAsync(jobId);
             }
         }
     }
@@ -106,7 +137,7 @@ public sealed partial class WorkerService(
         {
             await signal.WaitAsync(stoppingToken);
         }
-        catch (RedisException e)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             LogRedisUnavailable(e.Message);
             await _redisBackoff.DelayAsync(stoppingToken);
@@ -115,35 +146,38 @@ public sealed partial class WorkerService(
 
     private async Task RunAsync(ClaimedJob job, SemaphoreSlim slots)
     {
+        status.Started();
+        var finished = false;
         try
         {
-            string? error = null;
-            string? result = null;
+            string result;
             try
             {
                 result = await ExecuteHandlerAsync(job);
             }
-            catch (Exception e) when (!_abortJobs.IsCancellationRequested)
+            catch (OperationCanceledException) when (_abortJobs.IsCancellationRequested)
             {
-                error = $"{e.GetType().Name}: {e.Message}";
-                LogJobFailed(job.Id, job.Record.Type, error);
+                await ReleaseAsync(job.Id);
+                return;
+            }
+            catch (Exception e)
+            {
+                var error = e is TimeoutException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                var outcome = await PersistAsync(() => queue.FailAsync(identity.Id, job.Id, job.Record.Attempts, error), FailOutcome.Stale);
+                finished = true;
+                LogAttemptFailed(job.Id, job.Record.Type, job.Record.Attempts, outcome, error);
+                return;
             }
 
-            if (result is not null)
+            if (!await PersistAsync(() => queue.CompleteAsync(identity.Id, job.Id, result), true))
             {
-                await PersistAsync(job.Id, () => queue.CompleteAsync(identity.Id, job.Id, result));
+                LogAlreadyFinished(job.Id);
             }
-            else if (error is not null)
-            {
-                await PersistAsync(job.Id, () => queue.FailAsync(identity.Id, job.Id, error));
-            }
-        }
-        catch (OperationCanceledException) when (_abortJobs.IsCancellationRequested)
-        {
-            // Shut down before the job finished: it stays on this worker's processing list.
+            finished = true;
         }
         finally
         {
+            status.Ended(finished);
             _running.TryRemove(job.Id, out _);
             slots.Release();
         }
@@ -153,30 +187,66 @@ public sealed partial class WorkerService(
     {
         var handler = types.GetHandler(job.Record.Type)
             ?? throw new InvalidOperationException($"This worker has no handler for work type '{job.Record.Type}'.");
+        var timeout = typeOptions.Value.TimeoutFor(job.Record.Type);
         using var data = JsonDocument.Parse(job.Data);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(_abortJobs.Token);
+        cancel.CancelAfter(timeout);
+
         var item = new WorkItem(job.Id, job.Record.Type, data.RootElement, job.Data, job.Record.Attempts);
-        var result = await handler.HandleAsync(item, _abortJobs.Token);
-        return JsonSerializer.Serialize(result);
+        try
+        {
+            // WaitAsync: a handler that ignores its token still loses the attempt when its time is up.
+            var result = await handler.HandleAsync(item, cancel.Token).WaitAsync(timeout, _abortJobs.Token);
+            return JsonSerializer.Serialize(result);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested && !_abortJobs.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Timed out after {timeout} (Work:Timeout).");
+        }
+        catch (TimeoutException)
+        {
+            await cancel.CancelAsync();
+            throw new TimeoutException($"Timed out after {timeout} (Work:Timeout).");
+        }
     }
 
-    /// <summary>Writes a job's outcome, retrying for as long as Redis is unreachable: a finished job's result is never dropped.</summary>
-    private async Task PersistAsync(string jobId, Func<Task<bool>> write)
+    private async Task ReleaseAsync(string jobId)
+    {
+        if (await PersistAsync(() => queue.ReleaseAsync(identity.Id, jobId), false))
+        {
+            LogReleased(jobId);
+        }
+    }
+
+    /// <summary>
+    /// Records a job's outcome, retrying while Redis is unreachable, until the host gives up on a clean stop:
+    /// a finished job's result is never dropped for a passing outage. (If the process dies first, the job is still
+    /// on its processing list, and the cluster hands it to another worker.)
+    /// </summary>
+    private async Task<T> PersistAsync<T>(Func<Task<T>> write, T onGiveUp)
     {
         var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
         while (true)
         {
             try
             {
-                if (!await write())
-                {
-                    LogAlreadyFinished(jobId);
-                }
-                return;
+                return await write();
             }
-            catch (RedisException e) when (!_abortJobs.IsCancellationRequested)
+            catch (Exception e) when ((e is RedisException or TimeoutException) && !_hardStop.IsCancellationRequested)
             {
                 LogRedisUnavailable(e.Message);
-                await backoff.DelayAsync(_abortJobs.Token);
+                try
+                {
+                    await backoff.DelayAsync(_hardStop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return onGiveUp;
+                }
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                return onGiveUp;
             }
         }
     }
@@ -184,6 +254,7 @@ public sealed partial class WorkerService(
     public override void Dispose()
     {
         _abortJobs.Dispose();
+        _hardStop.Dispose();
         base.Dispose();
     }
 
@@ -193,12 +264,18 @@ public sealed partial class WorkerService(
     [LoggerMessage(LogLevel.Warning, "Redis unavailable, backing off: {Message}")]
     private partial void LogRedisUnavailable(string message);
 
-    [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Type}) failed: {Error}")]
-    private partial void LogJobFailed(string jobId, string type, string error);
+    [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Type}) attempt {Attempt} failed ({Outcome}): {Error}")]
+    private partial void LogAttemptFailed(string jobId, string type, int attempt, FailOutcome outcome, string error);
 
     [LoggerMessage(LogLevel.Information, "Job {JobId} had already been finished by another run")]
     private partial void LogAlreadyFinished(string jobId);
 
-    [LoggerMessage(LogLevel.Information, "Stopping: waiting for {Count} jobs in flight")]
-    private partial void LogDraining(int count);
+    [LoggerMessage(LogLevel.Information, "Stopping: {Count} jobs in flight get up to {Seconds} s to finish")]
+    private partial void LogDraining(int count, double seconds);
+
+    [LoggerMessage(LogLevel.Warning, "Stopping: {Count} jobs still running at the shutdown timeout; handing them back")]
+    private partial void LogAborting(int count);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId} handed back to the queue")]
+    private partial void LogReleased(string jobId);
 }
