@@ -3,11 +3,14 @@ using WorkCluster.Api;
 using WorkCluster.Api.Apis;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
+using WorkCluster.Redis;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddReplicaEndpoint();
+// Requests must not wait for Redis to come back: answer 503 at once while it is away.
+builder.AddWorkClusterRedis(failFast: true);
 builder.AddWorkQueue();
 builder.Services.AddWorkHandlers(builder.Configuration);
 builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").ValidateDataAnnotations().ValidateOnStart();

@@ -1,21 +1,28 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.OpenApi;
-using Microsoft.OpenApi;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
 
 namespace WorkCluster.Api.Apis;
 
-/// <summary>Submitting work and reading its status: <c>/api/v1/work</c>.</summary>
+/// <summary>Submitting work, reading its status, the dead letter: <c>/api/v1/work</c>.</summary>
 public static class WorkApi
 {
     public const string BasePath = "/api/v1/work";
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+    public const int MaxIdempotencyKeyLength = 255;
+    public const int QueueFullRetryAfterSeconds = 5;
+    public const int DefaultPageSize = 50;
+    public const int MaxPageSize = 500;
 
     public static RouteGroupBuilder MapWorkApiV1(this IEndpointRouteBuilder app)
     {
@@ -24,11 +31,20 @@ public static class WorkApi
         api.MapPost("/", SubmitWork)
             .WithName("SubmitWork")
             .WithSummary("Queue work; answers at once with the id to poll.")
+            .WithDescription("With an Idempotency-Key header, repeating the same request returns the first answer and queues nothing.")
             // Documented, not enforced by routing: the handler reads the body itself and answers 415 with a problem.
             .AddOpenApiOperationTransformer(DescribeWorkRequestBody)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        api.MapGet("/", ListWork)
+            .WithName("ListWork")
+            .WithSummary("The dead letter: failed work, newest first (status=failed, paged with offset and limit).")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         api.MapGet("/{id}", GetWork)
@@ -37,22 +53,14 @@ public static class WorkApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        return api;
-    }
+        api.MapPost("/{id}/retry", RetryWork)
+            .WithName("RetryWork")
+            .WithSummary("Send failed work back to the queue, its attempts reset.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-    private static async Task DescribeWorkRequestBody(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
-    {
-        var schema = await context.GetOrCreateSchemaAsync(typeof(WorkRequest), null, cancellationToken);
-        operation.RequestBody = new OpenApiRequestBody
-        {
-            Required = true,
-            Description = "The work. Read as JSON whether sent as application/json, without a content type, or as application/x-www-form-urlencoded (curl -d).",
-            Content = new Dictionary<string, OpenApiMediaType>
-            {
-                ["application/json"] = new() { Schema = schema },
-                ["application/x-www-form-urlencoded"] = new() { Schema = schema },
-            },
-        };
+        return api;
     }
 
     /// <summary>The dependencies of the work endpoints.</summary>
@@ -72,6 +80,17 @@ public static class WorkApi
             return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
                 $"The body must be JSON, sent as application/json (or without a content type, or as " +
                 $"application/x-www-form-urlencoded as curl -d does), not '{context.Request.ContentType}'.");
+        }
+
+        string? idempotencyKey = null;
+        if (context.Request.Headers.TryGetValue(IdempotencyKeyHeader, out var keyValues))
+        {
+            idempotencyKey = keyValues.Count == 1 ? keyValues[0] : null;
+            if (!IsValidIdempotencyKey(idempotencyKey))
+            {
+                return Problem(StatusCodes.Status400BadRequest, "Invalid Idempotency-Key",
+                    $"The Idempotency-Key header must appear once and hold 1 to {MaxIdempotencyKeyLength} visible ASCII characters.");
+            }
         }
 
         var maxBytes = services.Options.Value.MaxPayloadBytes;
@@ -124,8 +143,26 @@ public static class WorkApi
                 }
             }
 
-            var id = await services.Queue.EnqueueAsync(type, data.GetRawText(), services.Instance.Name, Activity.Current?.Id);
-            return TypedResults.Accepted($"{BasePath}/{id}", new WorkAccepted("accepted", services.Instance.Name, id));
+            var fingerprint = idempotencyKey is null ? null : Convert.ToHexStringLower(SHA256.HashData(body.Value.Span));
+            var result = await services.Queue.EnqueueAsync(type, data.GetRawText(), services.Instance.Name,
+                Activity.Current?.Id, idempotencyKey, fingerprint);
+
+            switch (result.Outcome)
+            {
+                case EnqueueOutcome.QueueFull:
+                    context.Response.Headers.RetryAfter = QueueFullRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                    return Problem(StatusCodes.Status429TooManyRequests, "The work queue is full",
+                        $"The queue holds its limit of pending jobs (Work:MaxQueueLength); nothing was queued. " +
+                        $"Retry in {QueueFullRetryAfterSeconds} s.");
+                case EnqueueOutcome.KeyConflict:
+                    return Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused with a different request",
+                        $"This Idempotency-Key was first used with a different request (job {result.Id}); nothing was queued. " +
+                        "Use a new key for new work.");
+                case EnqueueOutcome.Replayed:
+                    context.Response.Headers["Idempotent-Replayed"] = "true";
+                    break;
+            }
+            return TypedResults.Accepted($"{BasePath}/{result.Id}", new WorkAccepted("accepted", result.AcceptedBy!, result.Id!));
         }
     }
 
@@ -133,12 +170,62 @@ public static class WorkApi
     {
         // An id of impossible shape cannot exist: no need to ask Redis.
         var job = JobId.IsWellFormed(id) ? await services.Queue.GetAsync(id) : null;
-        if (job is null)
+        return job is null ? NoSuchWork(id) : TypedResults.Ok(WorkStatus.From(job));
+    }
+
+    public static async Task<Results<Ok<WorkPage>, ProblemHttpResult>> ListWork(
+        string? status, string? offset, string? limit, [AsParameters] WorkServices services)
+    {
+        if (status != "failed")
         {
-            return Problem(StatusCodes.Status404NotFound, "No such work",
-                $"There is no work '{id}': the id is unknown, or its result's time to live has passed.");
+            return Problem(StatusCodes.Status400BadRequest, status is null ? "Missing 'status'" : "Only failed work can be listed",
+                "List the dead letter with ?status=failed (and optionally &offset=0&limit=50).");
         }
-        return TypedResults.Ok(WorkStatus.From(job));
+        if (!TryParseBounded(offset, 0, 0, int.MaxValue, out var from))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid 'offset'", "'offset' must be a whole number, 0 or more.");
+        }
+        if (!TryParseBounded(limit, DefaultPageSize, 1, MaxPageSize, out var size))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid 'limit'", $"'limit' must be a whole number from 1 to {MaxPageSize}.");
+        }
+
+        var page = await services.Queue.GetFailedAsync(from, size);
+        var next = from + size < page.Total ? $"{BasePath}?status=failed&offset={from + size}&limit={size}" : null;
+        return TypedResults.Ok(new WorkPage("failed", page.Total, from, size, page.Jobs.Select(WorkStatus.From).ToArray(), next));
+    }
+
+    public static async Task<Results<Accepted<WorkAccepted>, ProblemHttpResult>> RetryWork(string id, [AsParameters] WorkServices services)
+    {
+        switch (await services.Queue.RetryFailedAsync(id))
+        {
+            case RetryOutcome.Queued:
+                return TypedResults.Accepted($"{BasePath}/{id}", new WorkAccepted("accepted", services.Instance.Name, id));
+            case RetryOutcome.NotFailed:
+                return Problem(StatusCodes.Status409Conflict, "Only failed work can be retried",
+                    $"Work '{id}' has not failed; GET {BasePath}/{id} tells its status.");
+            default:
+                return NoSuchWork(id);
+        }
+    }
+
+    private static ProblemHttpResult NoSuchWork(string id) =>
+        Problem(StatusCodes.Status404NotFound, "No such work",
+            $"There is no work '{id}': the id is unknown, or its time to live has passed.");
+
+    private static async Task DescribeWorkRequestBody(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        var schema = await context.GetOrCreateSchemaAsync(typeof(WorkRequest), null, cancellationToken);
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Description = "The work. Read as JSON whether sent as application/json, without a content type, or as application/x-www-form-urlencoded (curl -d).",
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["application/json"] = new() { Schema = schema },
+                ["application/x-www-form-urlencoded"] = new() { Schema = schema },
+            },
+        };
     }
 
     private static bool IsJsonContentType(string? contentType)
@@ -156,6 +243,19 @@ public static class WorkApi
             || mediaType.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)
             || (mediaType.StartsWith("application/", StringComparison.OrdinalIgnoreCase)
                 && mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static bool IsValidIdempotencyKey(string? key) =>
+        key is { Length: > 0 and <= MaxIdempotencyKeyLength } && key.All(c => c is >= '!' and <= '~');
+
+    private static bool TryParseBounded(string? text, int fallback, int min, int max, out int value)
+    {
+        if (text is null)
+        {
+            value = fallback;
+            return true;
+        }
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value >= min && value <= max;
     }
 
     /// <summary>Reads the whole body, or returns null as soon as it is longer than <paramref name="maxBytes"/>.</summary>

@@ -32,6 +32,7 @@ public sealed record WorkStatus
     [JsonPropertyName("created_at")] public DateTimeOffset CreatedAt { get; init; }
     [JsonPropertyName("started_at")] public DateTimeOffset? StartedAt { get; init; }
     [JsonPropertyName("finished_at")] public DateTimeOffset? FinishedAt { get; init; }
+    [JsonPropertyName("retry_at")] public DateTimeOffset? RetryAt { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("result")] public JsonElement? Result { get; init; }
 
@@ -46,9 +47,25 @@ public sealed record WorkStatus
         CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(job.Record.CreatedAt),
         StartedAt = ToTime(job.Record.StartedAt),
         FinishedAt = ToTime(job.Record.FinishedAt),
+        RetryAt = ToTime(job.Record.RetryAt),
         LastError = job.Record.LastError,
         Result = job.Result is null ? null : JsonElement.Parse(job.Result),
     };
 
     private static DateTimeOffset? ToTime(long? ms) => ms is { } value ? DateTimeOffset.FromUnixTimeMilliseconds(value) : null;
 }
+
+/// <summary>A page of listed work.</summary>
+/// <param name="Status">The status listed.</param>
+/// <param name="Total">How many jobs have that status.</param>
+/// <param name="Offset">Where this page starts.</param>
+/// <param name="Limit">The page size asked for.</param>
+/// <param name="Items">The jobs, newest first.</param>
+/// <param name="Next">The next page, if there is one.</param>
+public sealed record WorkPage(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("total")] long Total,
+    [property: JsonPropertyName("offset")] int Offset,
+    [property: JsonPropertyName("limit")] int Limit,
+    [property: JsonPropertyName("items")] IReadOnlyList<WorkStatus> Items,
+    [property: JsonPropertyName("next")] string? Next);
