@@ -7,14 +7,14 @@ var redis = builder.AddWorkClusterRedis("redis");
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithReference(redis)
     .WaitFor(redis)
-    .WithConfigurationSections("Work")
+    .WithConfigurationSections("Work", "Cluster")
     .WithHttpHealthCheck("/health")
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
 builder.AddProject<Projects.WorkCluster_Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
-    .WithConfigurationSections("Work", "Worker")
+    .WithConfigurationSections("Work", "Worker", "Cluster")
     .WithHttpHealthCheck("/health")
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));
 
