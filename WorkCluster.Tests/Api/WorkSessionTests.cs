@@ -70,7 +70,7 @@ public sealed class WorkSessionTests(ClusterAppFixture app)
             accepted.Add(await app.Work.SubmitAsync("sleep", "null"));
         }
 
-        Assert.Equal(ClusterAppFixture.ApiReplicas, accepted.Select(a => a.AcceptedBy).Distinct().Count());
+        Assert.Equal(app.ApiReplicas, accepted.Select(a => a.AcceptedBy).Distinct().Count());
 
         var workers = new HashSet<string>();
         foreach (var job in accepted)
@@ -78,7 +78,7 @@ public sealed class WorkSessionTests(ClusterAppFixture app)
             var worked = await app.Work.WaitForStatusAsync(job.Id, "worked");
             workers.Add(worked.GetProperty("worker").GetString()!);
         }
-        Assert.Equal(ClusterAppFixture.WorkerReplicas, workers.Count);
+        Assert.Equal(app.WorkerReplicas, workers.Count);
     }
 
     [Fact]

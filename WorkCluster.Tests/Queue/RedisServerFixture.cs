@@ -1,12 +1,14 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkCluster.Cluster;
 using WorkCluster.Queue;
+using WorkCluster.Redis;
 using WorkCluster.Tests.Infrastructure;
 
 namespace WorkCluster.Tests.Queue;
 
-/// <summary>One real redis-server for the queue library's tests; each test works under a key prefix of its own.</summary>
+/// <summary>One real redis-server for the libraries' tests; each test works in a key space of its own.</summary>
 public sealed class RedisServerFixture : IAsyncLifetime
 {
     public RedisServer Server { get; private set; } = null!;
@@ -18,21 +20,27 @@ public sealed class RedisServerFixture : IAsyncLifetime
         Connection = await Server.ConnectAsync();
     }
 
-    /// <summary>A queue of its own (fresh key prefix) on the shared server.</summary>
-    public WorkQueue NewQueue(TimeSpan? resultTtl = null) => new(Connection, new QueueScripts(), Options.Create(new QueueOptions
+    /// <summary>A queue and a cluster registry sharing a fresh key space on the shared server.</summary>
+    public Space NewSpace(QueueOptions? queue = null, ClusterOptions? cluster = null)
     {
-        KeyPrefix = "t" + Guid.NewGuid().ToString("N")[..12],
-        ResultTtl = resultTtl ?? TimeSpan.FromMinutes(5),
-    }));
+        var keyspace = new RedisKeyspace("t" + Guid.NewGuid().ToString("N")[..12]);
+        var clusterKeys = new ClusterKeys(keyspace);
+        return new Space(
+            new WorkQueue(Connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queue ?? new QueueOptions())),
+            new ClusterRegistry(Connection, new ClusterScripts(), clusterKeys, Options.Create(cluster ?? new ClusterOptions())),
+            keyspace);
+    }
 
     public WorkSignal NewSignal(WorkQueue queue) =>
-        new(ConfigurationOptions.Parse(Server.ConnectionString), queue.Keys, NullLogger<WorkSignal>.Instance);
+        new(new RedisConnectionSettings(ConfigurationOptions.Parse(Server.ConnectionString)), queue.Keys, NullLogger<WorkSignal>.Instance);
 
     public async Task DisposeAsync()
     {
         await Connection.DisposeAsync();
         await Server.DisposeAsync();
     }
+
+    public sealed record Space(WorkQueue Queue, ClusterRegistry Registry, RedisKeyspace Keyspace);
 }
 
 [CollectionDefinition(Name)]

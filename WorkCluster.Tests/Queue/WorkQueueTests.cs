@@ -14,7 +14,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
     {
         const int jobCount = 1000;
         const int consumerCount = 16;
-        var queue = redis.NewQueue();
+        var queue = redis.NewSpace().Queue;
         var enqueued = new ConcurrentBag<string>();
         var claims = new ConcurrentBag<(string Worker, string Id)>();
         var completed = 0;
@@ -24,7 +24,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         {
             for (var i = 0; i < jobCount / 4; i++)
             {
-                enqueued.Add(await queue.EnqueueAsync("echo", $"{{\"n\":{p * 1000 + i}}}", "test"));
+                enqueued.Add(await queue.SubmitAsync($"{{\"n\":{p * 1000 + i}}}"));
             }
         })).ToArray();
         var consumers = Enumerable.Range(0, consumerCount).Select(c => Task.Run(async () =>
@@ -77,11 +77,11 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
     [Fact]
     public async Task Each_transition_leaves_the_keys_consistent()
     {
-        var queue = redis.NewQueue(resultTtl: TimeSpan.FromSeconds(30));
+        var queue = redis.NewSpace(new QueueOptions { ResultTtl = TimeSpan.FromSeconds(30) }).Queue;
         var keys = queue.Keys;
 
         // enqueue: a pending record, its payload, its id in the queue, a wake-up token
-        var id = await queue.EnqueueAsync("echo", """{"a":[1,2]}""", "api-test", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        var id = (await queue.EnqueueAsync("echo", """{"a":[1,2]}""", "api-test", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")).Id!;
         var pending = await queue.GetAsync(id);
         Assert.Equal(JobStatus.Pending, pending!.Record.Status);
         Assert.Equal("api-test", pending.Record.AcceptedBy);
@@ -120,26 +120,10 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
     }
 
     [Fact]
-    public async Task A_failed_job_keeps_its_error_and_leaves_the_processing_list()
-    {
-        var queue = redis.NewQueue();
-        var id = await queue.EnqueueAsync("echo", "1", "api-test");
-        await queue.ClaimAsync("w1", 1);
-
-        Assert.True(await queue.FailAsync("w1", id, "InvalidOperationException: boom"));
-
-        var failed = await queue.GetAsync(id);
-        Assert.Equal(JobStatus.Failed, failed!.Record.Status);
-        Assert.Equal("InvalidOperationException: boom", failed.Record.LastError);
-        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Processing("w1")));
-        Assert.False(await Db.HashExistsAsync(queue.Keys.Payloads, id));
-    }
-
-    [Fact]
     public async Task A_finished_job_reads_as_gone_once_its_ttl_passes_and_the_purge_deletes_it()
     {
-        var queue = redis.NewQueue(resultTtl: TimeSpan.FromSeconds(1));
-        var id = await queue.EnqueueAsync("echo", "1", "api-test");
+        var queue = redis.NewSpace(new QueueOptions { ResultTtl = TimeSpan.FromSeconds(1) }).Queue;
+        var id = await queue.SubmitAsync();
         await queue.ClaimAsync("w1", 1);
         await queue.CompleteAsync("w1", id, "1");
         Assert.NotNull(await queue.GetAsync(id));
@@ -157,11 +141,11 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
     [Fact]
     public async Task Jobs_are_claimed_in_the_order_they_were_submitted()
     {
-        var queue = redis.NewQueue();
+        var queue = redis.NewSpace().Queue;
         var ids = new List<string>();
         for (var i = 0; i < 5; i++)
         {
-            ids.Add(await queue.EnqueueAsync("echo", i.ToString(), "api-test"));
+            ids.Add(await queue.SubmitAsync(i.ToString()));
         }
 
         var claimed = await queue.ClaimAsync("w1", 3);
@@ -173,13 +157,13 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
     [Fact]
     public async Task An_idle_worker_waiting_on_the_signal_wakes_when_work_arrives()
     {
-        var queue = redis.NewQueue();
+        var queue = redis.NewSpace().Queue;
         await using var signal = redis.NewSignal(queue);
 
         var wait = signal.WaitAsync(CancellationToken.None);
         await Task.Delay(200);
         Assert.False(wait.IsCompleted);
-        await queue.EnqueueAsync("echo", "1", "api-test");
+        await queue.SubmitAsync();
 
         Assert.True(await wait.WaitAsync(TimeSpan.FromSeconds(4)));
         Assert.Single(await queue.ClaimAsync("w1", 16));

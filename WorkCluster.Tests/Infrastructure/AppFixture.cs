@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using StackExchange.Redis;
+
+namespace WorkCluster.Tests.Infrastructure;
+
+/// <summary>
+/// The real application started from the AppHost (redis-server, API replicas, workers, the gateway), once for a
+/// whole test collection, with the settings a collection asks for.
+/// </summary>
+public abstract class AppFixture : IAsyncLifetime
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(3);
+    private readonly DirectoryInfo _redisData = Directory.CreateTempSubdirectory("workcluster-tests-redis-");
+    private ConnectionMultiplexer? _redis;
+
+    public virtual int ApiReplicas => 2;
+    public virtual int WorkerReplicas => 2;
+
+    /// <summary>AppHost settings (<c>Section:Key=value</c>) on top of the replica counts and the data directory.</summary>
+    protected abstract IEnumerable<string> Settings { get; }
+
+    public DistributedApplication App { get; private set; } = null!;
+
+    /// <summary>A client of the gateway: the application's only external endpoint, where users come in.</summary>
+    public HttpClient Gateway { get; private set; } = null!;
+
+    public WorkClient Work => new(Gateway);
+
+    public async Task InitializeAsync()
+    {
+        using var timeout = new CancellationTokenSource(StartTimeout);
+        string[] args =
+        [
+            $"--Api:Replicas={ApiReplicas}",
+            $"--Worker:Replicas={WorkerReplicas}",
+            $"--Redis:DataDirectory={_redisData.FullName}",
+            .. Settings.Select(s => "--" + s),
+        ];
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.WorkCluster_AppHost>(args, timeout.Token);
+
+        App = await builder.BuildAsync(timeout.Token);
+        await App.StartAsync(timeout.Token);
+        await WaitForHealthyReplicasAsync("api", ApiReplicas, timeout.Token);
+        await WaitForHealthyReplicasAsync("worker", WorkerReplicas, timeout.Token);
+        await App.ResourceNotifications.WaitForResourceHealthyAsync("gateway", timeout.Token);
+        Gateway = App.CreateHttpClient("gateway");
+        Gateway.Timeout = TimeSpan.FromSeconds(30);
+    }
+
+    /// <summary>A connection of the test's own to the application's Redis, to look at what the application wrote.</summary>
+    public async Task<IDatabase> RedisAsync()
+    {
+        if (_redis is null)
+        {
+            var connectionString = await App.GetConnectionStringAsync("redis")
+                ?? throw new InvalidOperationException("redis has no connection string");
+            _redis = await ConnectionMultiplexer.ConnectAsync(connectionString + ",abortConnect=false");
+        }
+        return _redis.GetDatabase();
+    }
+
+    /// <summary>Waits until <paramref name="count"/> replicas of <paramref name="resourceName"/> report healthy; returns their ids.</summary>
+    public async Task<IReadOnlyList<string>> WaitForHealthyReplicasAsync(string resourceName, int count, CancellationToken cancellationToken)
+    {
+        var healthy = new HashSet<string>();
+        await foreach (var update in App.ResourceNotifications.WatchAsync(cancellationToken))
+        {
+            if (update.Resource.Name != resourceName)
+            {
+                continue;
+            }
+            if (update.Snapshot.HealthStatus == HealthStatus.Healthy && update.Snapshot.State?.Text == KnownResourceStates.Running)
+            {
+                healthy.Add(update.ResourceId);
+            }
+            else
+            {
+                healthy.Remove(update.ResourceId);
+            }
+            if (healthy.Count >= count)
+            {
+                return healthy.Order().ToArray();
+            }
+        }
+        throw new OperationCanceledException();
+    }
+
+    public Task<IReadOnlyList<string>> WaitForHealthyReplicasAsync(string resourceName, int count, TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        return WaitForHealthyReplicasAsync(resourceName, count, cancel.Token);
+    }
+
+    /// <summary>
+    /// The operating-system process of a resource's replica: the application itself, not the <c>dotnet run</c>
+    /// that the orchestrator starts it with.
+    /// </summary>
+    public Process GetProcess(string resourceId)
+    {
+        if (!App.ResourceNotifications.TryGetCurrentState(resourceId, out var state))
+        {
+            throw new InvalidOperationException($"No resource {resourceId}");
+        }
+        var pid = state.Snapshot.Properties.FirstOrDefault(p => p.Name == "executable.pid")?.Value switch
+        {
+            int i => i,
+            long l => (int)l,
+            string s => int.Parse(s),
+            _ => throw new InvalidOperationException($"{resourceId} has no process id"),
+        };
+        return ProcessTree.FindApplication(pid);
+    }
+
+    /// <summary>Runs a dashboard command (start, stop, restart) on a resource and checks it succeeded.</summary>
+    public async Task ExecuteCommandAsync(string resourceId, string command)
+    {
+        var result = await App.ResourceCommands.ExecuteCommandAsync(resourceId, command);
+        Assert.True(result.Success, $"{command} {resourceId}: {result.Message}");
+    }
+
+    public async Task DisposeAsync()
+    {
+        Gateway?.Dispose();
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+        if (App is not null)
+        {
+            await App.DisposeAsync();
+        }
+        try
+        {
+            _redisData.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

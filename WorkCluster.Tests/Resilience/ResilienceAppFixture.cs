@@ -1,0 +1,28 @@
+using WorkCluster.Tests.Infrastructure;
+
+namespace WorkCluster.Tests.Resilience;
+
+/// <summary>
+/// An application of its own for failure injection: 3 workers, a 2 s heartbeat TTL and a 2 s shutdown timeout, so
+/// that deaths are noticed and shutdowns run out within seconds. Its tests kill processes and bring them back.
+/// </summary>
+public sealed class ResilienceAppFixture : AppFixture
+{
+    public static readonly TimeSpan HeartbeatTtl = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(2);
+
+    public override int WorkerReplicas => 3;
+
+    protected override IEnumerable<string> Settings =>
+    [
+        $"Cluster:HeartbeatTtl={HeartbeatTtl}",
+        $"Worker:ShutdownTimeout={ShutdownTimeout}",
+        "Work:ResultTtl=00:05:00",
+    ];
+}
+
+[CollectionDefinition(Name)]
+public sealed class ResilienceCollection : ICollectionFixture<ResilienceAppFixture>
+{
+    public const string Name = "resilience";
+}

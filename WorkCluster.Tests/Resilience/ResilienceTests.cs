@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+using WorkCluster.Cluster;
+using WorkCluster.Queue;
+using WorkCluster.Redis;
+using WorkCluster.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace WorkCluster.Tests.Resilience;
+
+/// <summary>No accepted job is lost, whatever crashes: real processes killed for real.</summary>
+[Collection(ResilienceCollection.Name)]
+public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper output)
+{
+    private static readonly QueueKeys QueueKeys = new(new RedisKeyspace("wc"));
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task Killing_one_of_three_workers_mid_run_loses_no_job()
+    {
+        var workers = await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+        var victim = workers[0];
+        var process = app.GetProcess(victim);
+        var node = await NodeIdOfAsync(process.Id);
+        var redis = await app.RedisAsync();
+
+        var ids = await SubmitManyAsync(200, """{"sleep_ms":1000}""");
+        await WaitUntilAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
+
+        ProcessTree.Signal(process, 9);
+        var killed = Stopwatch.StartNew();
+        await process.WaitForExitAsync();
+        var orphans = (await redis.ListRangeAsync(QueueKeys.Processing(node))).Select(v => (string)v!).ToHashSet();
+        await WaitUntilAsync(async () => !await redis.KeyExistsAsync(QueueKeys.Processing(node)), "the dead worker's jobs were never taken back");
+        var recoveredAfter = killed.Elapsed;
+
+        var jobs = await WaitForAllWorkedAsync(ids);
+        var ranTwice = jobs.Where(j => j.GetProperty("attempts").GetInt32() > 1).Select(j => j.GetProperty("id").GetString()!).ToArray();
+        output.WriteLine($"kill -9 of {victim} ({node}) with {orphans.Count} jobs in flight: they were back in the queue " +
+            $"{recoveredAfter.TotalSeconds:F1} s later (heartbeat TTL {ResilienceAppFixture.HeartbeatTtl.TotalSeconds} s); " +
+            $"all {jobs.Count} jobs worked; {ranTwice.Length} ran twice (started on the victim, finished elsewhere)");
+
+        Assert.Equal(200, jobs.Count);
+        Assert.NotEmpty(orphans);
+        Assert.All(ranTwice, id => Assert.Contains(id, orphans));
+        Assert.All(jobs.Where(j => orphans.Contains(j.GetProperty("id").GetString()!)),
+            j => Assert.NotEqual(node, j.GetProperty("worker").GetString()));
+
+        await app.ExecuteCommandAsync(victim, "start");
+        await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+    }
+
+    [Fact]
+    public async Task A_job_running_longer_than_three_heartbeat_ttls_on_a_live_worker_is_never_run_twice()
+    {
+        var sleepMs = (int)(ResilienceAppFixture.HeartbeatTtl.TotalMilliseconds * 3.5);
+        var job = await app.Work.SubmitAsync("sleep", $$"""{"sleep_ms":{{sleepMs}}}""");
+
+        var statuses = new List<string>();
+        var workersSeen = new HashSet<string>();
+        JsonElement current;
+        do
+        {
+            current = (await app.Work.GetAsync(job.Id))!.Value;
+            var status = current.GetProperty("status").GetString()!;
+            if (statuses.Count == 0 || statuses[^1] != status)
+            {
+                statuses.Add(status);
+            }
+            if (current.TryGetProperty("worker", out var worker))
+            {
+                workersSeen.Add(worker.GetString()!);
+            }
+            await Task.Delay(100);
+        }
+        while (current.GetProperty("status").GetString() != "worked");
+
+        Assert.Equal(["pending", "working", "worked"], statuses.SkipWhile(s => s == "pending").Prepend("pending"));
+        Assert.Single(workersSeen);
+        Assert.Equal(1, current.GetProperty("attempts").GetInt32());
+        Assert.True(current.GetProperty("result").GetProperty("slept_ms").GetInt64() >= sleepMs - 5);
+    }
+
+    [Fact]
+    public async Task A_worker_stopped_with_sigterm_hands_back_its_jobs_and_leaves_and_every_job_is_worked()
+    {
+        var workers = await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+        var victim = workers[1];
+        var process = app.GetProcess(victim);
+        var node = await NodeIdOfAsync(process.Id);
+        var redis = await app.RedisAsync();
+
+        // Longer than the shutdown timeout: the victim cannot finish them, it has to hand them back.
+        var ids = await SubmitManyAsync(60, """{"sleep_ms":4000}""");
+        await WaitUntilAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
+        var inFlight = (await redis.ListRangeAsync(QueueKeys.Processing(node))).Select(v => (string)v!).ToArray();
+
+        ProcessTree.Signal(process, 15);
+        Assert.True(await WaitForExitAsync(process, ResilienceAppFixture.ShutdownTimeout + TimeSpan.FromSeconds(20)), "the worker did not stop");
+
+        // Gone cleanly: nothing left on its processing list, no liveness key.
+        Assert.Equal(0, await redis.ListLengthAsync(QueueKeys.Processing(node)));
+        Assert.False(await redis.KeyExistsAsync($"{{wc}}:node:{node}"));
+
+        var jobs = await WaitForAllWorkedAsync(ids);
+        output.WriteLine($"SIGTERM to {victim} with {inFlight.Length} jobs in flight; all {jobs.Count} jobs worked");
+        Assert.All(jobs, j => Assert.Equal(1, j.GetProperty("attempts").GetInt32())); // handing back counts no attempt
+        Assert.All(jobs.Where(j => inFlight.Contains(j.GetProperty("id").GetString())),
+            j => Assert.NotEqual(node, j.GetProperty("worker").GetString()));
+
+        await app.ExecuteCommandAsync(victim, "start");
+        await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+    }
+
+    [Fact]
+    public async Task While_redis_is_down_the_api_answers_503_and_when_it_returns_every_accepted_job_is_worked()
+    {
+        await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+        var services = app.App.ResourceNotifications;
+        var processes = new[] { "api", "worker" }
+            .SelectMany(name => app.WaitForHealthyReplicasAsync(name, name == "api" ? app.ApiReplicas : app.WorkerReplicas, Patience).Result)
+            .Select(app.GetProcess).ToArray();
+        var ids = await SubmitManyAsync(30, """{"sleep_ms":1000}""");
+        using var api = app.App.CreateHttpClient("api");
+
+        var redisServer = app.GetProcess("redis");
+        ProcessTree.Signal(redisServer, 9);
+        await redisServer.WaitForExitAsync();
+
+        var answers = new List<(string Request, int Status, string? MediaType, bool RetryAfter, TimeSpan Took)>();
+        var outage = Stopwatch.StartNew();
+        while (outage.Elapsed < TimeSpan.FromSeconds(8))
+        {
+            foreach (var (name, send) in new (string, Func<Task<HttpResponseMessage>>)[]
+            {
+                ("POST", () => app.Work.PostRawAsync("""{"type":"echo","data":1}""")),
+                ("GET", () => app.Gateway.GetAsync($"{WorkClient.WorkPath}/{ids[0]}")),
+            })
+            {
+                var took = Stopwatch.StartNew();
+                using var response = await send();
+                answers.Add((name, (int)response.StatusCode, response.Content.Headers.ContentType?.MediaType,
+                    response.Headers.RetryAfter is not null, took.Elapsed));
+            }
+            await Task.Delay(100);
+        }
+        using var health = await api.GetAsync("/health");
+        output.WriteLine($"{answers.Count} requests through the gateway during an 8 s outage: statuses " +
+            $"{string.Join(",", answers.Select(a => a.Status).Distinct())}, slowest answer {answers.Max(a => a.Took).TotalMilliseconds:F0} ms; " +
+            $"an API replica's /health: {(int)health.StatusCode}");
+
+        Assert.All(answers, a =>
+        {
+            Assert.True(a.Status == 503, $"{a.Request} answered {a.Status} during the outage");
+            Assert.Equal("application/problem+json", a.MediaType);
+            Assert.True(a.RetryAfter, $"{a.Request} 503 without Retry-After");
+            Assert.True(a.Took < TimeSpan.FromSeconds(5), $"{a.Request} hung for {a.Took}");
+        });
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+
+        await app.ExecuteCommandAsync("redis", "start");
+        await services.WaitForResourceHealthyAsync("redis").WaitAsync(Patience);
+
+        var jobs = await WaitForAllWorkedAsync(ids);
+        Assert.Equal(ids.Count, jobs.Count);
+        Assert.All(processes, p => Assert.False(p.HasExited, $"process {p.Id} died during the outage"));
+        await WaitUntilAsync(async () =>
+        {
+            using var response = await app.Work.PostRawAsync("""{"type":"echo","data":1}""");
+            return response.StatusCode == HttpStatusCode.Accepted;
+        }, "submissions never worked again after Redis came back");
+    }
+
+    private async Task<List<string>> SubmitManyAsync(int count, string data)
+    {
+        var ids = new List<string>();
+        foreach (var batch in Enumerable.Range(0, count).Chunk(20))
+        {
+            var accepted = await Task.WhenAll(batch.Select(_ => app.Work.SubmitAsync("sleep", data)));
+            ids.AddRange(accepted.Select(a => a.Id));
+        }
+        return ids;
+    }
+
+    private async Task<List<JsonElement>> WaitForAllWorkedAsync(IEnumerable<string> ids)
+    {
+        var jobs = new List<JsonElement>();
+        foreach (var id in ids)
+        {
+            jobs.Add(await app.Work.WaitForStatusAsync(id, "worked", Patience));
+        }
+        return jobs;
+    }
+
+    private async Task<string> NodeIdOfAsync(int pid)
+    {
+        var redis = await app.RedisAsync();
+        var registry = new ClusterRegistry(redis.Multiplexer, new ClusterScripts(), new ClusterKeys(new RedisKeyspace("wc")),
+            Options.Create(new ClusterOptions()));
+        string? node = null;
+        await WaitUntilAsync(async () =>
+        {
+            node = (await registry.GetMembersAsync()).FirstOrDefault(m => m.Pid == pid)?.Id;
+            return node is not null;
+        }, $"no cluster member has process id {pid}");
+        return node!;
+    }
+
+    private static async Task<bool> WaitForExitAsync(Process process, TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cancel.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is RedisException or HttpRequestException)
+            {
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail(failure);
+    }
+}
