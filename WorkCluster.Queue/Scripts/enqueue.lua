@@ -9,28 +9,19 @@
 -- 4 queue full, 5 id taken (retry with another id).
 --#include clock.lua
 --#include signal.lua
+--#include records.lua
 
 local id, idem_key, fingerprint = ARGV[1], ARGV[7], ARGV[8]
 local now = now_ms()
-
-local function alive(job_id)
-  if redis.call('HEXISTS', KEYS[1], job_id) == 0 then
-    return nil
-  end
-  local expires = redis.call('ZSCORE', KEYS[6], job_id)
-  if expires and tonumber(expires) <= now then
-    return nil
-  end
-  return cjson.decode(redis.call('HGET', KEYS[1], job_id))
-end
 
 if idem_key ~= '' then
   local entry = redis.call('HGET', KEYS[5], idem_key)
   if entry then
     local sep = string.find(entry, ' ', 1, true)
     local earlier_id, earlier_fingerprint = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
-    local earlier = alive(earlier_id)
+    local earlier = live_record(KEYS[1], KEYS[6], earlier_id, now)
     if earlier then
+      earlier = cjson.decode(earlier)
       if earlier_fingerprint == fingerprint then
         return { 2, earlier_id, earlier.accepted_by or '' }
       end

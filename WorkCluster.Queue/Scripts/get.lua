@@ -3,14 +3,10 @@
 -- ARGV[1] id
 -- Returns { record (JSON), result (JSON text) or false }, or nil.
 --#include clock.lua
+--#include records.lua
 
-local id = ARGV[1]
-local raw = redis.call('HGET', KEYS[1], id)
+local raw = live_record(KEYS[1], KEYS[3], ARGV[1], now_ms())
 if not raw then
   return nil
 end
-local expires = redis.call('ZSCORE', KEYS[3], id)
-if expires and tonumber(expires) <= now_ms() then
-  return nil
-end
-return { raw, redis.call('HGET', KEYS[2], id) }
+return { raw, redis.call('HGET', KEYS[2], ARGV[1]) }

@@ -4,14 +4,11 @@
 -- Returns 'queued', the job's status if it is not failed, or nil if there is no such job.
 --#include clock.lua
 --#include signal.lua
+--#include records.lua
 
 local id = ARGV[1]
-local raw = redis.call('HGET', KEYS[1], id)
+local raw = live_record(KEYS[1], KEYS[3], id, now_ms())
 if not raw then
-  return nil
-end
-local expires = redis.call('ZSCORE', KEYS[3], id)
-if expires and tonumber(expires) <= now_ms() then
   return nil
 end
 local job = cjson.decode(raw)
