@@ -1,6 +1,7 @@
 using Scalar.AspNetCore;
 using WorkCluster.Api;
 using WorkCluster.Api.Apis;
+using WorkCluster.Cluster;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
 using WorkCluster.Redis;
@@ -15,6 +16,7 @@ builder.AddWorkQueue();
 builder.Services.AddWorkHandlers(builder.Configuration);
 builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
+builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
 
 builder.Services.ConfigureHttpJsonOptions(options =>
     options.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
@@ -34,6 +36,7 @@ if (app.Environment.IsDevelopment())
 }
 
 app.MapWorkApiV1();
+app.MapClusterApiV1();
 app.MapDefaultEndpoints();
 
 app.Run();

@@ -22,9 +22,6 @@ public static class ReplicaEndpointExtensions
         {
             throw new InvalidOperationException($"Replica:Index {index} is outside Replica:Ports '{ports}'.");
         }
-        var urls = (builder.Configuration[WebHostDefaults.ServerUrlsKey] ?? "")
-            .Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        builder.WebHost.UseUrls([.. urls, $"http://localhost:{portList[index.Value]}"]);
-        return builder;
+        return builder.ListenAlsoOn($"http://localhost:{portList[index.Value]}");
     }
 }

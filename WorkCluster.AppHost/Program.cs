@@ -3,11 +3,13 @@ using Microsoft.Extensions.Configuration;
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddWorkClusterRedis("redis");
+var clusterSecret = builder.AddParameter("cluster-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
 
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithReference(redis)
     .WaitFor(redis)
     .WithConfigurationSections("Work", "Cluster")
+    .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck("/health")
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
@@ -15,6 +17,7 @@ builder.AddProject<Projects.WorkCluster_Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
     .WithConfigurationSections("Work", "Worker", "Cluster")
+    .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck("/health")
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));
 

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace WorkCluster.Cluster;
 
-/// <summary>Settings of cluster membership, from the <c>Cluster</c> configuration section.</summary>
+/// <summary>Settings of cluster membership and the mesh, from the <c>Cluster</c> configuration section.</summary>
 public sealed class ClusterOptions
 {
     public const string SectionName = "Cluster";
@@ -14,6 +14,27 @@ public sealed class ClusterOptions
     [Range(typeof(TimeSpan), "00:00:00.300", "01:00:00")]
     public TimeSpan HeartbeatTtl { get; set; } = TimeSpan.FromSeconds(6);
 
-    /// <summary>Every third of <see cref="HeartbeatTtl"/>: how often a node beats and the dead are swept.</summary>
+    /// <summary>Every third of <see cref="HeartbeatTtl"/>: how often a node beats, the dead are swept and the mesh follows membership.</summary>
     public TimeSpan HeartbeatInterval => HeartbeatTtl / 3;
+
+    /// <summary>
+    /// The shared secret that admits a process to the mesh (like an Erlang cookie). Required to open or accept a
+    /// mesh connection; never sent: connections carry a short-lived HMAC of it.
+    /// </summary>
+    [MinLength(16)]
+    public string? Secret { get; set; }
+
+    /// <summary>The port of this node's mesh endpoint; 0 picks a free one.</summary>
+    [Range(0, 65535)]
+    public int MeshPort { get; set; }
+
+    /// <summary>
+    /// The host name peers reach this node's mesh endpoint at. Unset: the container's host name inside a
+    /// container (the endpoint then listens on every interface), else <c>localhost</c> (loopback only).
+    /// </summary>
+    public string? MeshHost { get; set; }
+
+    /// <summary>How long a mesh request waits for its reply unless the caller says otherwise.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -16,13 +15,12 @@ namespace WorkCluster.Cluster;
 public sealed partial class NodeHeartbeat(
     ClusterRegistry registry,
     NodeIdentity identity,
-    IEnumerable<INodeStatus> statuses,
+    NodeDescriber describer,
     IOptions<ClusterOptions> options,
     ILogger<NodeHeartbeat> logger) : BackgroundService
 {
     private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Stopwatch _healthy = new();
-    private static readonly string? Version = Assembly.GetEntryAssembly()?.GetName().Version?.ToString();
 
     /// <summary>Completes once the first heartbeat has reached Redis.</summary>
     public Task Joined => _joined.Task;
@@ -38,7 +36,7 @@ public sealed partial class NodeHeartbeat(
         {
             try
             {
-                var wasAlive = await registry.HeartbeatAsync(Describe());
+                var wasAlive = await registry.HeartbeatAsync(describer.Describe());
                 if (!_healthy.IsRunning)
                 {
                     _healthy.Restart();
@@ -90,24 +88,6 @@ public sealed partial class NodeHeartbeat(
         {
             LogLeaveFailed(e.Message);
         }
-    }
-
-    private NodeInfo Describe()
-    {
-        var info = new NodeInfo
-        {
-            Id = identity.Id,
-            Host = Environment.MachineName,
-            Pid = Environment.ProcessId,
-            StartedAt = identity.StartedAt,
-            HeartbeatAt = DateTimeOffset.UtcNow,
-            Version = Version,
-        };
-        foreach (var status in statuses)
-        {
-            info = status.Describe(info);
-        }
-        return info;
     }
 
     [LoggerMessage(LogLevel.Information, "Node {NodeId} joined the cluster (heartbeat TTL {TtlSeconds} s)")]

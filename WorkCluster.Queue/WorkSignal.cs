@@ -66,6 +66,8 @@ public sealed class WorkSignal : IAsyncDisposable
     {
         if (_connection is not null)
         {
+            // Do not wait for a BLPOP still blocked on the server: it would hold the process up to MaxWait.
+            await _connection.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
             await _connection.DisposeAsync().ConfigureAwait(false);
         }
         _connectLock.Dispose();

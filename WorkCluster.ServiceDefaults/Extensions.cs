@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -83,6 +84,28 @@ public static class Extensions
         app.MapHealthChecks(HealthEndpointPath);
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions { Predicate = r => r.Tags.Contains(LiveTag) });
         return app;
+    }
+
+    /// <summary>
+    /// Listens on <paramref name="url"/> as well as on the addresses the host was given (<c>ASPNETCORE_URLS</c>, or
+    /// <c>ASPNETCORE_HTTP_PORTS</c>, or the default), e.g. for an endpoint that must reach this very replica.
+    /// </summary>
+    public static WebApplicationBuilder ListenAlsoOn(this WebApplicationBuilder builder, string url)
+    {
+        static string[] Split(string? value, char separator) =>
+            (value ?? "").Split(separator, StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+        var urls = Split(builder.Configuration[WebHostDefaults.ServerUrlsKey], ';');
+        if (urls.Length == 0)
+        {
+            urls = Split(builder.Configuration[WebHostDefaults.HttpPortsKey], ';').Select(port => $"http://*:{port}").ToArray();
+        }
+        if (urls.Length == 0)
+        {
+            urls = ["http://localhost:5000"];
+        }
+        builder.WebHost.UseUrls([.. urls, url]);
+        return builder;
     }
 
     /// <summary>

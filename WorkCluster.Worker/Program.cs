@@ -1,4 +1,5 @@
 using WorkCluster.Cluster;
+using WorkCluster.Cluster.Mesh;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
 using WorkCluster.Worker;
@@ -8,6 +9,9 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddWorkQueue();
 builder.AddClusterNode(NodeIdentity.Create(builder.GetInstanceName()));
+var mesh = builder.AddMeshNode();
+builder.ListenAlsoOn(mesh.ListenUrl);
+builder.Services.AddMeshRequestHandler<RunWork, RunWorkResult, RunWorkHandler>();
 builder.Services.AddWorkHandlers(builder.Configuration);
 builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<HostOptions>().Configure<Microsoft.Extensions.Options.IOptions<WorkerOptions>>((host, worker) =>
@@ -23,6 +27,7 @@ builder.Services.AddHostedService<QueueMaintenance>();
 
 var app = builder.Build();
 
+app.MapMeshHub();
 app.MapDefaultEndpoints();
 
 app.Run();

@@ -1,10 +1,7 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
@@ -75,13 +72,6 @@ public static class WorkApi
     public static async Task<Results<Accepted<WorkAccepted>, ProblemHttpResult>> SubmitWork(
         HttpContext context, [AsParameters] WorkServices services)
     {
-        if (!IsJsonContentType(context.Request.ContentType))
-        {
-            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
-                $"The body must be JSON, sent as application/json (or without a content type, or as " +
-                $"application/x-www-form-urlencoded as curl -d does), not '{context.Request.ContentType}'.");
-        }
-
         string? idempotencyKey = null;
         if (context.Request.Headers.TryGetValue(IdempotencyKeyHeader, out var keyValues))
         {
@@ -93,77 +83,32 @@ public static class WorkApi
             }
         }
 
-        var maxBytes = services.Options.Value.MaxPayloadBytes;
-        var body = await ReadBodyAsync(context, maxBytes);
-        if (body is null)
+        var (work, problem) = await WorkRequestReader.ReadAsync(context, services.Types, services.Options.Value.MaxPayloadBytes);
+        if (work is null)
         {
-            return Problem(StatusCodes.Status413PayloadTooLarge, "Payload too large",
-                $"The body is larger than the limit of {maxBytes} bytes (Work:MaxPayloadBytes).");
+            return problem!;
         }
 
-        JsonDocument document;
-        try
+        var fingerprint = idempotencyKey is null ? null : Convert.ToHexStringLower(SHA256.HashData(work.Body.Span));
+        var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name,
+            Activity.Current?.Id, idempotencyKey, fingerprint);
+
+        switch (result.Outcome)
         {
-            document = JsonDocument.Parse(body.Value);
+            case EnqueueOutcome.QueueFull:
+                context.Response.Headers.RetryAfter = QueueFullRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                return Problem(StatusCodes.Status429TooManyRequests, "The work queue is full",
+                    $"The queue holds its limit of pending jobs (Work:MaxQueueLength); nothing was queued. " +
+                    $"Retry in {QueueFullRetryAfterSeconds} s.");
+            case EnqueueOutcome.KeyConflict:
+                return Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused with a different request",
+                    $"This Idempotency-Key was first used with a different request (job {result.Id}); nothing was queued. " +
+                    "Use a new key for new work.");
+            case EnqueueOutcome.Replayed:
+                context.Response.Headers["Idempotent-Replayed"] = "true";
+                break;
         }
-        catch (JsonException e)
-        {
-            return Problem(StatusCodes.Status400BadRequest, "Malformed JSON", $"The body is not valid JSON: {e.Message}");
-        }
-
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return Problem(StatusCodes.Status400BadRequest, "The body must be a JSON object",
-                    """Send an object such as {"data": "foo", "type": "echo"}.""");
-            }
-            if (!root.TryGetProperty("data", out var data))
-            {
-                return Problem(StatusCodes.Status400BadRequest, "Missing 'data'",
-                    """The body must have a 'data' member holding the work's input (any JSON value), e.g. {"data": "foo"}.""");
-            }
-
-            var type = services.Types.DefaultType;
-            if (root.TryGetProperty("type", out var typeElement) && typeElement.ValueKind != JsonValueKind.Null)
-            {
-                if (typeElement.ValueKind != JsonValueKind.String)
-                {
-                    return Problem(StatusCodes.Status400BadRequest, "'type' must be a string",
-                        $"Known work types: {string.Join(", ", services.Types.Names)}.",
-                        new() { ["known_types"] = services.Types.Names });
-                }
-                type = typeElement.GetString()!;
-                if (!services.Types.Contains(type))
-                {
-                    return Problem(StatusCodes.Status400BadRequest, "Unknown work type",
-                        $"There is no work type '{type}'. Known work types: {string.Join(", ", services.Types.Names)}.",
-                        new() { ["known_types"] = services.Types.Names });
-                }
-            }
-
-            var fingerprint = idempotencyKey is null ? null : Convert.ToHexStringLower(SHA256.HashData(body.Value.Span));
-            var result = await services.Queue.EnqueueAsync(type, data.GetRawText(), services.Instance.Name,
-                Activity.Current?.Id, idempotencyKey, fingerprint);
-
-            switch (result.Outcome)
-            {
-                case EnqueueOutcome.QueueFull:
-                    context.Response.Headers.RetryAfter = QueueFullRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-                    return Problem(StatusCodes.Status429TooManyRequests, "The work queue is full",
-                        $"The queue holds its limit of pending jobs (Work:MaxQueueLength); nothing was queued. " +
-                        $"Retry in {QueueFullRetryAfterSeconds} s.");
-                case EnqueueOutcome.KeyConflict:
-                    return Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused with a different request",
-                        $"This Idempotency-Key was first used with a different request (job {result.Id}); nothing was queued. " +
-                        "Use a new key for new work.");
-                case EnqueueOutcome.Replayed:
-                    context.Response.Headers["Idempotent-Replayed"] = "true";
-                    break;
-            }
-            return TypedResults.Accepted($"{BasePath}/{result.Id}", new WorkAccepted("accepted", result.AcceptedBy!, result.Id!));
-        }
+        return TypedResults.Accepted($"{BasePath}/{result.Id}", new WorkAccepted("accepted", result.AcceptedBy!, result.Id!));
     }
 
     public static async Task<Results<Ok<WorkStatus>, ProblemHttpResult>> GetWork(string id, [AsParameters] WorkServices services)
@@ -228,23 +173,6 @@ public static class WorkApi
         };
     }
 
-    private static bool IsJsonContentType(string? contentType)
-    {
-        if (string.IsNullOrWhiteSpace(contentType))
-        {
-            return true;
-        }
-        if (!MediaTypeHeaderValue.TryParse(contentType, out var parsed) || parsed.MediaType is null)
-        {
-            return false;
-        }
-        var mediaType = parsed.MediaType;
-        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
-            || mediaType.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase)
-            || (mediaType.StartsWith("application/", StringComparison.OrdinalIgnoreCase)
-                && mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
-    }
-
     private static bool IsValidIdempotencyKey(string? key) =>
         key is { Length: > 0 and <= MaxIdempotencyKeyLength } && key.All(c => c is >= '!' and <= '~');
 
@@ -258,42 +186,5 @@ public static class WorkApi
         return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value >= min && value <= max;
     }
 
-    /// <summary>Reads the whole body, or returns null as soon as it is longer than <paramref name="maxBytes"/>.</summary>
-    private static async Task<ReadOnlyMemory<byte>?> ReadBodyAsync(HttpContext context, int maxBytes)
-    {
-        if (context.Request.ContentLength > maxBytes)
-        {
-            return null;
-        }
-        // Our limit replaces the server's default one, which may be lower or higher.
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-        {
-            limit.MaxRequestBodySize = maxBytes + 1L;
-        }
-
-        var buffer = new ArrayBufferWriter<byte>(context.Request.ContentLength is { } length ? (int)Math.Max(length, 1) : 4096);
-        try
-        {
-            while (true)
-            {
-                var read = await context.Request.Body.ReadAsync(buffer.GetMemory(4096), context.RequestAborted);
-                if (read == 0)
-                {
-                    return buffer.WrittenMemory;
-                }
-                buffer.Advance(read);
-                if (buffer.WrittenCount > maxBytes)
-                {
-                    return null;
-                }
-            }
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return null; // the server's own limit (set just above ours) tripped first
-        }
-    }
-
-    private static ProblemHttpResult Problem(int status, string title, string detail, Dictionary<string, object?>? extensions = null) =>
-        TypedResults.Problem(statusCode: status, title: title, detail: detail, extensions: extensions);
+    private static ProblemHttpResult Problem(int status, string title, string detail) => Problems.Create(status, title, detail);
 }

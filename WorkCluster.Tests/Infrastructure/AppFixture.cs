@@ -2,7 +2,11 @@ using System.Diagnostics;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkCluster.Cluster;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Tests.Infrastructure;
 
@@ -14,6 +18,7 @@ public abstract class AppFixture : IAsyncLifetime
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(3);
     private readonly DirectoryInfo _redisData = Directory.CreateTempSubdirectory("workcluster-tests-redis-");
+    private readonly Dictionary<string, IReadOnlyList<string>> _replicas = [];
     private ConnectionMultiplexer? _redis;
 
     public virtual int ApiReplicas => 2;
@@ -43,8 +48,8 @@ public abstract class AppFixture : IAsyncLifetime
 
         App = await builder.BuildAsync(timeout.Token);
         await App.StartAsync(timeout.Token);
-        await WaitForHealthyReplicasAsync("api", ApiReplicas, timeout.Token);
-        await WaitForHealthyReplicasAsync("worker", WorkerReplicas, timeout.Token);
+        _replicas["api"] = await WaitForHealthyReplicasAsync("api", ApiReplicas, timeout.Token);
+        _replicas["worker"] = await WaitForHealthyReplicasAsync("worker", WorkerReplicas, timeout.Token);
         await App.ResourceNotifications.WaitForResourceHealthyAsync("gateway", timeout.Token);
         Gateway = App.CreateHttpClient("gateway");
         Gateway.Timeout = TimeSpan.FromSeconds(30);
@@ -112,6 +117,49 @@ public abstract class AppFixture : IAsyncLifetime
             _ => throw new InvalidOperationException($"{resourceId} has no process id"),
         };
         return ProcessTree.FindApplication(pid);
+    }
+
+    /// <summary>The id of the cluster node that runs in process <paramref name="pid"/> (from the registry in Redis).</summary>
+    public async Task<string> NodeIdOfAsync(int pid)
+    {
+        var redis = await RedisAsync();
+        var registry = new ClusterRegistry(redis.Multiplexer, new ClusterScripts(), new ClusterKeys(new RedisKeyspace("wc")),
+            Options.Create(new ClusterOptions()));
+        string? node = null;
+        await Eventually.HoldsAsync(async () =>
+        {
+            node = (await registry.GetMembersAsync()).FirstOrDefault(m => m.Pid == pid)?.Id;
+            return node is not null;
+        }, $"no cluster member has process id {pid}");
+        return node!;
+    }
+
+    /// <summary>The value of the AppHost's parameter <paramref name="name"/> (e.g. a generated secret).</summary>
+    public async Task<string> GetParameterAsync(string name)
+    {
+        var model = App.Services.GetRequiredService<DistributedApplicationModel>();
+        var parameter = model.Resources.OfType<ParameterResource>().Single(p => p.Name == name);
+        return await parameter.GetValueAsync(CancellationToken.None) ?? throw new InvalidOperationException($"{name} has no value");
+    }
+
+    /// <summary>
+    /// Brings back whatever an earlier test stopped or killed (redis-server, API and worker replicas) and waits until
+    /// all are healthy, so that every test starts from the whole application.
+    /// </summary>
+    public async Task RestoreAsync()
+    {
+        foreach (var id in _replicas.Values.SelectMany(ids => ids).Prepend("redis"))
+        {
+            if (App.ResourceNotifications.TryGetCurrentState(id, out var state)
+                && state.Snapshot.State?.Text is { } text
+                && text != KnownResourceStates.Running && text != KnownResourceStates.Starting)
+            {
+                await ExecuteCommandAsync(id, "start");
+            }
+        }
+        await App.ResourceNotifications.WaitForResourceHealthyAsync("redis").WaitAsync(Eventually.DefaultPatience);
+        await WaitForHealthyReplicasAsync("api", ApiReplicas, Eventually.DefaultPatience);
+        await WaitForHealthyReplicasAsync("worker", WorkerReplicas, Eventually.DefaultPatience);
     }
 
     /// <summary>Runs a dashboard command (start, stop, restart) on a resource and checks it succeeded.</summary>

@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Options;
-using StackExchange.Redis;
-using WorkCluster.Cluster;
 using WorkCluster.Queue;
 using WorkCluster.Redis;
 using WorkCluster.Tests.Infrastructure;
@@ -10,11 +7,15 @@ using Xunit.Abstractions;
 namespace WorkCluster.Tests.Resilience;
 
 /// <summary>No accepted job is lost, whatever crashes: real processes killed for real.</summary>
-[Collection(ResilienceCollection.Name)]
-public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper output)
+[Collection(ThreeWorkersCollection.Name)]
+public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelper output) : IAsyncLifetime
 {
+    public Task InitializeAsync() => app.RestoreAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
     private static readonly QueueKeys QueueKeys = new(new RedisKeyspace("wc"));
-    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan Patience = Eventually.DefaultPatience;
 
     [Fact]
     public async Task Killing_one_of_three_workers_mid_run_loses_no_job()
@@ -22,23 +23,23 @@ public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper 
         var workers = await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
         var victim = workers[0];
         var process = app.GetProcess(victim);
-        var node = await NodeIdOfAsync(process.Id);
+        var node = await app.NodeIdOfAsync(process.Id);
         var redis = await app.RedisAsync();
 
         var ids = await SubmitManyAsync(200, """{"sleep_ms":1000}""");
-        await WaitUntilAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
+        await Eventually.HoldsAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
 
         ProcessTree.Signal(process, 9);
         var killed = Stopwatch.StartNew();
         await process.WaitForExitAsync();
         var orphans = (await redis.ListRangeAsync(QueueKeys.Processing(node))).Select(v => (string)v!).ToHashSet();
-        await WaitUntilAsync(async () => !await redis.KeyExistsAsync(QueueKeys.Processing(node)), "the dead worker's jobs were never taken back");
+        await Eventually.HoldsAsync(async () => !await redis.KeyExistsAsync(QueueKeys.Processing(node)), "the dead worker's jobs were never taken back");
         var recoveredAfter = killed.Elapsed;
 
         var jobs = await WaitForAllWorkedAsync(ids);
         var ranTwice = jobs.Where(j => j.GetProperty("attempts").GetInt32() > 1).Select(j => j.GetProperty("id").GetString()!).ToArray();
         output.WriteLine($"kill -9 of {victim} ({node}) with {orphans.Count} jobs in flight: they were back in the queue " +
-            $"{recoveredAfter.TotalSeconds:F1} s later (heartbeat TTL {ResilienceAppFixture.HeartbeatTtl.TotalSeconds} s); " +
+            $"{recoveredAfter.TotalSeconds:F1} s later (heartbeat TTL {ThreeWorkersAppFixture.HeartbeatTtl.TotalSeconds} s); " +
             $"all {jobs.Count} jobs worked; {ranTwice.Length} ran twice (started on the victim, finished elsewhere)");
 
         Assert.Equal(200, jobs.Count);
@@ -54,7 +55,7 @@ public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper 
     [Fact]
     public async Task A_job_running_longer_than_three_heartbeat_ttls_on_a_live_worker_is_never_run_twice()
     {
-        var sleepMs = (int)(ResilienceAppFixture.HeartbeatTtl.TotalMilliseconds * 3.5);
+        var sleepMs = (int)(ThreeWorkersAppFixture.HeartbeatTtl.TotalMilliseconds * 3.5);
         var job = await app.Work.SubmitAsync("sleep", $$"""{"sleep_ms":{{sleepMs}}}""");
 
         var statuses = new List<string>();
@@ -88,16 +89,16 @@ public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper 
         var workers = await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
         var victim = workers[1];
         var process = app.GetProcess(victim);
-        var node = await NodeIdOfAsync(process.Id);
+        var node = await app.NodeIdOfAsync(process.Id);
         var redis = await app.RedisAsync();
 
         // Longer than the shutdown timeout: the victim cannot finish them, it has to hand them back.
         var ids = await SubmitManyAsync(60, """{"sleep_ms":4000}""");
-        await WaitUntilAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
+        await Eventually.HoldsAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
         var inFlight = (await redis.ListRangeAsync(QueueKeys.Processing(node))).Select(v => (string)v!).ToArray();
 
         ProcessTree.Signal(process, 15);
-        Assert.True(await WaitForExitAsync(process, ResilienceAppFixture.ShutdownTimeout + TimeSpan.FromSeconds(20)), "the worker did not stop");
+        Assert.True(await WaitForExitAsync(process, ThreeWorkersAppFixture.ShutdownTimeout + TimeSpan.FromSeconds(20)), "the worker did not stop");
 
         // Gone cleanly: nothing left on its processing list, no liveness key.
         Assert.Equal(0, await redis.ListLengthAsync(QueueKeys.Processing(node)));
@@ -165,7 +166,7 @@ public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper 
         var jobs = await WaitForAllWorkedAsync(ids);
         Assert.Equal(ids.Count, jobs.Count);
         Assert.All(processes, p => Assert.False(p.HasExited, $"process {p.Id} died during the outage"));
-        await WaitUntilAsync(async () =>
+        await Eventually.HoldsAsync(async () =>
         {
             using var response = await app.Work.PostRawAsync("""{"type":"echo","data":1}""");
             return response.StatusCode == HttpStatusCode.Accepted;
@@ -193,20 +194,6 @@ public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper 
         return jobs;
     }
 
-    private async Task<string> NodeIdOfAsync(int pid)
-    {
-        var redis = await app.RedisAsync();
-        var registry = new ClusterRegistry(redis.Multiplexer, new ClusterScripts(), new ClusterKeys(new RedisKeyspace("wc")),
-            Options.Create(new ClusterOptions()));
-        string? node = null;
-        await WaitUntilAsync(async () =>
-        {
-            node = (await registry.GetMembersAsync()).FirstOrDefault(m => m.Pid == pid)?.Id;
-            return node is not null;
-        }, $"no cluster member has process id {pid}");
-        return node!;
-    }
-
     private static async Task<bool> WaitForExitAsync(Process process, TimeSpan timeout)
     {
         using var cancel = new CancellationTokenSource(timeout);
@@ -219,25 +206,5 @@ public sealed class ResilienceTests(ResilienceAppFixture app, ITestOutputHelper 
         {
             return false;
         }
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string failure)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                if (await condition())
-                {
-                    return;
-                }
-            }
-            catch (Exception e) when (e is RedisException or HttpRequestException)
-            {
-            }
-            await Task.Delay(50);
-        }
-        Assert.Fail(failure);
     }
 }
