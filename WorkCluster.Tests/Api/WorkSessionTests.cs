@@ -72,13 +72,8 @@ public sealed class WorkSessionTests(ClusterAppFixture app)
 
         Assert.Equal(app.ApiReplicas, accepted.Select(a => a.AcceptedBy).Distinct().Count());
 
-        var workers = new HashSet<string>();
-        foreach (var job in accepted)
-        {
-            var worked = await app.Work.WaitForStatusAsync(job.Id, "worked");
-            workers.Add(worked.GetProperty("worker").GetString()!);
-        }
-        Assert.Equal(app.WorkerReplicas, workers.Count);
+        var worked = await app.Work.WaitForAllAsync(accepted.Select(a => a.Id), "worked");
+        Assert.Equal(app.WorkerReplicas, worked.Select(w => w.GetProperty("worker").GetString()).Distinct().Count());
     }
 
     [Fact]

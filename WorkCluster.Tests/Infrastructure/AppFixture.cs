@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -45,6 +46,11 @@ public abstract class AppFixture : IAsyncLifetime
             .. Settings.Select(s => "--" + s),
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.WorkCluster_AppHost>(args, timeout.Token);
+        // The test log keeps the application's warnings and errors, not every request and log line.
+        builder.Services.AddLogging(logging => logging
+            .AddFilter("System.Net.Http", LogLevel.Warning)
+            .AddFilter("Aspire.Hosting", LogLevel.Warning)
+            .AddFilter("WorkCluster.AppHost.Resources", LogLevel.Warning));
 
         App = await builder.BuildAsync(timeout.Token);
         await App.StartAsync(timeout.Token);

@@ -40,7 +40,7 @@ public sealed class WorkClient(HttpClient http)
     }
 
     /// <summary>Polls until the job has <paramref name="status"/>; returns it. Fails after <paramref name="timeout"/>.</summary>
-    public async Task<JsonElement> WaitForStatusAsync(string id, string status, TimeSpan? timeout = null)
+    public async Task<JsonElement> WaitForStatusAsync(string id, string status, TimeSpan? timeout = null, TimeSpan? pollInterval = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         JsonElement? last = null;
@@ -51,11 +51,18 @@ public sealed class WorkClient(HttpClient http)
             {
                 return last.Value;
             }
-            await Task.Delay(50);
+            await Task.Delay(pollInterval ?? TimeSpan.FromMilliseconds(50));
         }
         Assert.Fail($"Job {id} did not reach '{status}' in time; last seen: {last?.ToString() ?? "404"}");
         return default;
     }
+
+    /// <summary>
+    /// Waits for every job to reach <paramref name="status"/>, watching all of them at once: a job whose result TTL is
+    /// short must be seen before it expires, however long the others take.
+    /// </summary>
+    public async Task<JsonElement[]> WaitForAllAsync(IEnumerable<string> ids, string status, TimeSpan? timeout = null) =>
+        await Task.WhenAll(ids.Select(id => WaitForStatusAsync(id, status, timeout, TimeSpan.FromMilliseconds(200))));
 
     public sealed record Accepted(string Id, string AcceptedBy, Uri? Location);
 }

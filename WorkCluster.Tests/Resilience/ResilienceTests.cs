@@ -184,15 +184,8 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         return ids;
     }
 
-    private async Task<List<JsonElement>> WaitForAllWorkedAsync(IEnumerable<string> ids)
-    {
-        var jobs = new List<JsonElement>();
-        foreach (var id in ids)
-        {
-            jobs.Add(await app.Work.WaitForStatusAsync(id, "worked", Patience));
-        }
-        return jobs;
-    }
+    private async Task<List<JsonElement>> WaitForAllWorkedAsync(IEnumerable<string> ids) =>
+        [.. await app.Work.WaitForAllAsync(ids, "worked", Patience)];
 
     private static async Task<bool> WaitForExitAsync(Process process, TimeSpan timeout)
     {
