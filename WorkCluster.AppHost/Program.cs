@@ -28,4 +28,9 @@ builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
 
+if (builder.ExecutionContext.IsRunMode)
+{
+    builder.AddClusterMonitor("cluster", redis, api);
+}
+
 builder.Build().Run();

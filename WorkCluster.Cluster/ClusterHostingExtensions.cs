@@ -120,6 +120,7 @@ public static class ClusterHostingExtensions
             .Validate(o => !string.IsNullOrEmpty(o.Secret), "Cluster:Secret is required to join the mesh (the AppHost's cluster-secret parameter).");
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<MeshCredentials>();
+        builder.Services.AddSingleton<MeshTelemetry>();
         builder.Services.AddSingleton<MeshDispatcher>();
         builder.Services.AddSingleton<MeshPeers>();
         builder.Services.AddSingleton<IMesh, Mesh.Mesh>();

@@ -37,6 +37,9 @@ public sealed record JobRecord
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("idempotency_key")] public string? IdempotencyKey { get; init; }
     [JsonPropertyName("trace")] public string? TraceParent { get; init; }
+
+    /// <summary>The trace id of the job's journey (from <see cref="TraceParent"/>).</summary>
+    [JsonIgnore] public string? TraceId => TraceIds.FromTraceParent(TraceParent);
 }
 
 /// <summary>A job as a reader sees it: its record and, once worked, its result (JSON text).</summary>
@@ -61,8 +64,31 @@ public enum EnqueueOutcome
     QueueFull,
 }
 
-/// <summary>The answer to a submission: what happened and which job it concerns (none when the queue was full).</summary>
-public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? AcceptedBy);
+/// <summary>
+/// The answer to a submission: what happened, which job it concerns (none when the queue was full), who accepted
+/// it and the W3C trace parent stored with it.
+/// </summary>
+public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? AcceptedBy, string? TraceParent = null)
+{
+    /// <summary>The trace id of the job's journey (from <see cref="TraceParent"/>).</summary>
+    public string? TraceId => TraceIds.FromTraceParent(TraceParent);
+}
+
+/// <summary>The queue at a glance.</summary>
+/// <param name="Depth">Jobs waiting in the queue.</param>
+/// <param name="Scheduled">Jobs waiting for a retry.</param>
+/// <param name="DeadLetter">Failed jobs kept in the dead letter.</param>
+/// <param name="Worked">Jobs worked, in total.</param>
+/// <param name="Failed">Jobs failed for good, in total.</param>
+/// <param name="Paused">Whether workers are told not to claim.</param>
+public sealed record QueueStats(long Depth, long Scheduled, long DeadLetter, long Worked, long Failed, bool Paused);
+
+public static class TraceIds
+{
+    /// <summary>The trace id part of a W3C <c>traceparent</c> (<c>00-traceid-spanid-flags</c>), or null.</summary>
+    public static string? FromTraceParent(string? traceParent) =>
+        traceParent is { Length: 55 } && traceParent[2] == '-' ? traceParent.Substring(3, 32) : null;
+}
 
 /// <summary>What became of a failed attempt.</summary>
 public enum FailOutcome

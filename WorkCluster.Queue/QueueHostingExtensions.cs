@@ -17,6 +17,7 @@ public static class QueueHostingExtensions
             .Validate(o => o.RetryBaseDelay <= o.RetryMaxDelay, "Work:RetryBaseDelay must not exceed Work:RetryMaxDelay.")
             .ValidateOnStart();
 
+        builder.Services.AddSingleton<QueueTelemetry>();
         builder.Services.AddSingleton<QueueScripts>();
         builder.Services.AddSingleton<IRedisScriptSet>(sp => sp.GetRequiredService<QueueScripts>());
         builder.Services.AddSingleton<QueueKeys>();

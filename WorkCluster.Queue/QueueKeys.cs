@@ -29,6 +29,9 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Hash: Idempotency-Key → "job-id fingerprint".</summary>
     public string Idempotency { get; } = keyspace.Key("idempotency");
 
+    /// <summary>Hash of cluster-wide totals: <c>worked</c>, <c>failed</c>.</summary>
+    public string Stats { get; } = keyspace.Key("stats");
+
     /// <summary>List holding at most one wake-up token for idle workers.</summary>
     public string Signal { get; } = keyspace.Key("signal");
 

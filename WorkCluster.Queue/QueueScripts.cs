@@ -15,11 +15,13 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript Recover { get; } = Load("recover");
     public RedisScript Release { get; } = Load("release");
     public RedisScript Retry { get; } = Load("retry");
+    public RedisScript Pause { get; } = Load("pause");
+    public RedisScript Resume { get; } = Load("resume");
     public RedisScript Get { get; } = Load("get");
     public RedisScript FailedPage { get; } = Load("failed");
     public RedisScript Purge { get; } = Load("purge");
 
-    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Promote, Recover, Release, Retry, Get, FailedPage, Purge];
+    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Promote, Recover, Release, Retry, Pause, Resume, Get, FailedPage, Purge];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);
 }

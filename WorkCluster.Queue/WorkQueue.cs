@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -9,7 +10,8 @@ namespace WorkCluster.Queue;
 /// The work queue in Redis. Each method is one atomic script call, i.e. one round trip: a job costs one
 /// <see cref="EnqueueAsync"/>, its share of one <see cref="ClaimAsync"/> and one <see cref="CompleteAsync"/>.
 /// </summary>
-public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys, IOptions<QueueOptions> options)
+public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys, IOptions<QueueOptions> options,
+    QueueTelemetry telemetry)
 {
     private const int PromoteBatch = 1000;
     private const int PurgeBatch = 1000;
@@ -22,33 +24,43 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>
     /// Stores a new job and queues it, unless the queue is full or <paramref name="idempotencyKey"/> was used before
-    /// (see <see cref="EnqueueOutcome"/>). Nothing is written unless a job is created.
+    /// (see <see cref="EnqueueOutcome"/>). Nothing is written unless a job is created. Runs in a <c>publish</c> span
+    /// whose context is stored with the job, so that the worker's span continues the submitter's trace.
     /// </summary>
     /// <param name="type">The work type.</param>
     /// <param name="data">The job's data as JSON text.</param>
     /// <param name="acceptedBy">The name of the API instance that accepted it.</param>
-    /// <param name="traceParent">W3C trace parent of the submitting request, if any.</param>
     /// <param name="idempotencyKey">The client's Idempotency-Key, if any.</param>
     /// <param name="fingerprint">What identifies the request under that key (e.g. a hash of its body).</param>
-    public async Task<EnqueueResult> EnqueueAsync(string type, string data, string acceptedBy, string? traceParent = null,
+    public async Task<EnqueueResult> EnqueueAsync(string type, string data, string acceptedBy,
         string? idempotencyKey = null, string? fingerprint = null)
     {
+        using var activity = QueueTelemetry.StartPublish(Keys.Queue);
+        var traceParent = Activity.Current?.Id ?? "";
         while (true)
         {
             var result = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db,
                 [Keys.Jobs, Keys.Payloads, Keys.Queue, Keys.Signal, Keys.Idempotency, Keys.Expiry],
-                [JobId.New(), type, acceptedBy, data, traceParent ?? "", Options.MaxQueueLength, idempotencyKey ?? "", fingerprint ?? ""])
+                [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, idempotencyKey ?? "", fingerprint ?? ""])
                 .ConfigureAwait(false))!;
             var id = (string?)result[1];
             var by = (string?)result[2];
+            var trace = (string?)result[3] is { Length: > 0 } t ? t : null;
+            EnqueueResult outcome;
             switch ((int)result[0])
             {
-                case 1: return new(EnqueueOutcome.Created, id, by);
-                case 2: return new(EnqueueOutcome.Replayed, id, by);
-                case 3: return new(EnqueueOutcome.KeyConflict, id, null);
-                case 4: return new(EnqueueOutcome.QueueFull, null, null);
+                case 1: outcome = new(EnqueueOutcome.Created, id, by, trace); break;
+                case 2: outcome = new(EnqueueOutcome.Replayed, id, by, trace); break;
+                case 3: outcome = new(EnqueueOutcome.KeyConflict, id, null, null); break;
+                case 4: outcome = new(EnqueueOutcome.QueueFull, null, null, null); break;
                 default: continue; // 128 random bits collided with a live job: practically never; never overwrite one.
             }
+            activity?.SetTag("messaging.message.id", outcome.Id).SetTag("workcluster.enqueue.outcome", outcome.Outcome.ToString());
+            if (outcome.Outcome == EnqueueOutcome.Created)
+            {
+                telemetry.Accepted(type);
+            }
+            return outcome;
         }
     }
 
@@ -81,7 +93,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         var jobs = new ClaimedJob[result.Length / 3];
         for (var i = 0; i < jobs.Length; i++)
         {
-            jobs[i] = new ClaimedJob((string)result[3 * i]!, ParseRecord((string)result[3 * i + 1]!), (string)result[3 * i + 2]!);
+            var record = ParseRecord((string)result[3 * i + 1]!);
+            jobs[i] = new ClaimedJob((string)result[3 * i]!, record, (string)result[3 * i + 2]!);
+            telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? record.CreatedAt) - record.CreatedAt));
         }
         return jobs;
     }
@@ -90,31 +104,40 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// Stores the result of a job <paramref name="workerId"/> ran and marks it worked.
     /// Returns false if the job had been finished already (by another run) or no longer exists.
     /// </summary>
-    public async Task<bool> CompleteAsync(string workerId, string id, string result)
+    public async Task<bool> CompleteAsync(string workerId, string id, string result, string? type = null)
     {
-        var done = await scripts.Complete.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Processing(workerId), Keys.Expiry],
-            [id, workerId, result, (long)Options.ResultTtl.TotalMilliseconds]).ConfigureAwait(false);
-        return (long)done == 1;
+        var done = (long)await scripts.Complete.EvaluateAsync(Db,
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Processing(workerId), Keys.Expiry, Keys.Stats],
+            [id, workerId, result, (long)Options.ResultTtl.TotalMilliseconds]).ConfigureAwait(false) == 1;
+        if (done)
+        {
+            telemetry.Worked(type ?? "");
+        }
+        return done;
     }
 
     /// <summary>
     /// Records that attempt <paramref name="attempt"/> of a job failed with <paramref name="error"/>: a retry is
     /// scheduled after an exponential, fully jittered delay, or, after the last attempt, the job fails for good.
     /// </summary>
-    public async Task<FailOutcome> FailAsync(string workerId, string id, int attempt, string error)
+    public async Task<FailOutcome> FailAsync(string workerId, string id, int attempt, string error, string? type = null)
     {
         var delay = Backoff.FullJitter(Options.RetryBaseDelay, Options.RetryMaxDelay, attempt - 1);
         var outcome = await scripts.Fail.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Processing(workerId), Keys.Scheduled, Keys.Failed, Keys.Expiry],
+            [Keys.Jobs, Keys.Processing(workerId), Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Stats],
             [id, workerId, error, (long)delay.TotalMilliseconds, Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds])
             .ConfigureAwait(false);
-        return (long)outcome switch
+        switch ((long)outcome)
         {
-            1 => FailOutcome.RetryScheduled,
-            2 => FailOutcome.DeadLettered,
-            _ => FailOutcome.Stale,
-        };
+            case 1:
+                telemetry.Retried(type ?? "");
+                return FailOutcome.RetryScheduled;
+            case 2:
+                telemetry.Failed(type ?? "");
+                return FailOutcome.DeadLettered;
+            default:
+                return FailOutcome.Stale;
+        }
     }
 
     /// <summary>Moves retries that are due into the queue; returns how many.</summary>
@@ -128,10 +151,18 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<RecoveryResult> RecoverAsync(string workerId, string livenessKey)
     {
         var result = (RedisResult[])(await scripts.Recover.EvaluateAsync(Db,
-            [livenessKey, Keys.Processing(workerId), Keys.Queue, Keys.Jobs, Keys.Signal, Keys.Failed, Keys.Expiry],
+            [livenessKey, Keys.Processing(workerId), Keys.Queue, Keys.Jobs, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Stats],
             [workerId, Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds]).ConfigureAwait(false))!;
         var requeued = (int)result[0];
-        return requeued < 0 ? new RecoveryResult(true, 0, 0) : new RecoveryResult(false, requeued, (int)result[1]);
+        if (requeued < 0)
+        {
+            return new RecoveryResult(true, 0, 0);
+        }
+        if ((int)result[1] > 0)
+        {
+            telemetry.FailedAfterCrash((int)result[1]);
+        }
+        return new RecoveryResult(false, requeued, (int)result[1]);
     }
 
     /// <summary>Hands a job <paramref name="workerId"/> will not finish back to the head of the queue, the attempt not counted.</summary>
@@ -146,9 +177,58 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             return RetryOutcome.NotFound;
         }
-        var result = await scripts.Retry.EvaluateAsync(Db, [Keys.Jobs, Keys.Failed, Keys.Expiry, Keys.Queue, Keys.Signal], [id])
-            .ConfigureAwait(false);
-        return result.IsNull ? RetryOutcome.NotFound : (string?)result == "queued" ? RetryOutcome.Queued : RetryOutcome.NotFailed;
+        return (await RetryAsync([id]).ConfigureAwait(false))[0];
+    }
+
+    /// <summary>Sends every failed job (the whole dead letter) back to the queue; returns how many.</summary>
+    public async Task<long> RequeueAllFailedAsync()
+    {
+        long requeued = 0;
+        while (true)
+        {
+            var ids = await Db.SortedSetRangeByRankAsync(Keys.Failed, 0, PromoteBatch - 1).ConfigureAwait(false);
+            if (ids.Length == 0)
+            {
+                return requeued;
+            }
+            var outcomes = await RetryAsync(ids.Select(id => (string)id!).ToArray()).ConfigureAwait(false);
+            var queued = outcomes.Count(o => o == RetryOutcome.Queued);
+            requeued += queued;
+            if (queued == 0)
+            {
+                return requeued; // only entries that expired meanwhile are left; the purge removes them
+            }
+        }
+    }
+
+    private async Task<RetryOutcome[]> RetryAsync(string[] ids)
+    {
+        var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db, [Keys.Jobs, Keys.Failed, Keys.Expiry, Keys.Queue, Keys.Signal],
+            ids.Select(id => (RedisValue)id).ToArray()).ConfigureAwait(false))!;
+        return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r == "queued" ? RetryOutcome.Queued : RetryOutcome.NotFailed)
+            .ToArray();
+    }
+
+    /// <summary>Workers stop claiming until <see cref="ResumeAsync"/>; submissions stay open.</summary>
+    public Task PauseAsync() => scripts.Pause.EvaluateAsync(Db, [Keys.Paused], []);
+
+    /// <summary>Workers claim again.</summary>
+    public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, [Keys.Paused, Keys.Queue, Keys.Signal], []);
+
+    /// <summary>The queue at a glance, in one round trip: depth, retries waiting, dead letter, totals, paused.</summary>
+    public async Task<QueueStats> GetStatsAsync()
+    {
+        var batch = Db.CreateBatch();
+        var depth = batch.ListLengthAsync(Keys.Queue);
+        var scheduled = batch.SortedSetLengthAsync(Keys.Scheduled);
+        var failed = batch.SortedSetLengthAsync(Keys.Failed);
+        var totals = batch.HashGetAsync(Keys.Stats, ["worked", "failed"]);
+        var paused = batch.KeyExistsAsync(Keys.Paused);
+        batch.Execute();
+        await Task.WhenAll(depth, scheduled, failed, totals, paused).ConfigureAwait(false);
+        telemetry.QueueDepth(depth.Result);
+        return new QueueStats(depth.Result, scheduled.Result, failed.Result,
+            (long?)totals.Result[0] ?? 0, (long?)totals.Result[1] ?? 0, paused.Result);
     }
 
     /// <summary>One page of the dead letter, newest first.</summary>
@@ -169,8 +249,13 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         (long)await scripts.Purge.EvaluateAsync(Db,
             [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency], [PurgeBatch]).ConfigureAwait(false);
 
-    /// <summary>Number of jobs waiting in the queue.</summary>
-    public Task<long> GetQueueLengthAsync() => Db.ListLengthAsync(Keys.Queue);
+    /// <summary>Number of jobs waiting in the queue (also what the queue-depth gauge reports next).</summary>
+    public async Task<long> GetQueueLengthAsync()
+    {
+        var depth = await Db.ListLengthAsync(Keys.Queue).ConfigureAwait(false);
+        telemetry.QueueDepth(depth);
+        return depth;
+    }
 
     private static JobRecord ParseRecord(string json) =>
         JsonSerializer.Deserialize(json, QueueJson.Default.JobRecord)

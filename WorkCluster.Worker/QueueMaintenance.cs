@@ -6,7 +6,7 @@ namespace WorkCluster.Worker;
 /// <summary>
 /// The queue's clockwork, run by every worker (each step is atomic and idempotent): retries whose delay has passed
 /// join the queue; finished jobs whose TTL has passed are deleted (readers stop seeing them at once, this only
-/// frees the memory).
+/// frees the memory); and the queue-depth gauge is refreshed.
 /// </summary>
 public sealed partial class QueueMaintenance(WorkQueue queue, ILogger<QueueMaintenance> logger) : BackgroundService
 {
@@ -28,6 +28,7 @@ public sealed partial class QueueMaintenance(WorkQueue queue, ILogger<QueueMaint
                     }
                     if (++tick % PurgeEvery == 0)
                     {
+                        await queue.GetQueueLengthAsync(); // feeds the queue-depth gauge
                         while (await queue.PurgeExpiredAsync() > 0 && !stoppingToken.IsCancellationRequested)
                         {
                         }

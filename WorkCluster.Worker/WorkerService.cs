@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -22,6 +23,7 @@ public sealed partial class WorkerService(
     NodeIdentity identity,
     NodeHeartbeat heartbeat,
     WorkerStatus status,
+    QueueTelemetry telemetry,
     IOptions<WorkerOptions> options,
     IOptions<WorkTypeOptions> typeOptions,
     ILogger<WorkerService> logger) : BackgroundService
@@ -148,12 +150,17 @@ public sealed partial class WorkerService(
     {
         status.Started();
         var finished = false;
+        using var activity = QueueTelemetry.StartProcess(queue.Keys.Queue, job.Id, job.Record.TraceParent);
+        activity?.SetTag("workcluster.work_type", job.Record.Type).SetTag("workcluster.attempt", job.Record.Attempts);
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["WorkType"] = job.Record.Type });
+        var started = Stopwatch.GetTimestamp();
         try
         {
             string result;
             try
             {
                 result = await ExecuteHandlerAsync(job);
+                telemetry.ProcessingTime(job.Record.Type, Stopwatch.GetElapsedTime(started));
             }
             catch (OperationCanceledException) when (_abortJobs.IsCancellationRequested)
             {
@@ -162,14 +169,16 @@ public sealed partial class WorkerService(
             }
             catch (Exception e)
             {
+                telemetry.ProcessingTime(job.Record.Type, Stopwatch.GetElapsedTime(started));
                 var error = e is TimeoutException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-                var outcome = await PersistAsync(() => queue.FailAsync(identity.Id, job.Id, job.Record.Attempts, error), FailOutcome.Stale);
+                activity?.SetStatus(ActivityStatusCode.Error, error);
+                var outcome = await PersistAsync(() => queue.FailAsync(identity.Id, job.Id, job.Record.Attempts, error, job.Record.Type), FailOutcome.Stale);
                 finished = true;
                 LogAttemptFailed(job.Id, job.Record.Type, job.Record.Attempts, outcome, error);
                 return;
             }
 
-            if (!await PersistAsync(() => queue.CompleteAsync(identity.Id, job.Id, result), true))
+            if (!await PersistAsync(() => queue.CompleteAsync(identity.Id, job.Id, result, job.Record.Type), true))
             {
                 LogAlreadyFinished(job.Id);
             }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -90,8 +89,7 @@ public static class WorkApi
         }
 
         var fingerprint = idempotencyKey is null ? null : Convert.ToHexStringLower(SHA256.HashData(work.Body.Span));
-        var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name,
-            Activity.Current?.Id, idempotencyKey, fingerprint);
+        var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name, idempotencyKey, fingerprint);
 
         switch (result.Outcome)
         {
@@ -108,7 +106,7 @@ public static class WorkApi
                 context.Response.Headers["Idempotent-Replayed"] = "true";
                 break;
         }
-        return TypedResults.Accepted($"{BasePath}/{result.Id}", new WorkAccepted("accepted", result.AcceptedBy!, result.Id!));
+        return TypedResults.Accepted($"{BasePath}/{result.Id}", new WorkAccepted("accepted", result.AcceptedBy!, result.Id!, result.TraceId));
     }
 
     public static async Task<Results<Ok<WorkStatus>, ProblemHttpResult>> GetWork(string id, [AsParameters] WorkServices services)
@@ -145,7 +143,7 @@ public static class WorkApi
         switch (await services.Queue.RetryFailedAsync(id))
         {
             case RetryOutcome.Queued:
-                return TypedResults.Accepted($"{BasePath}/{id}", new WorkAccepted("accepted", services.Instance.Name, id));
+                return TypedResults.Accepted($"{BasePath}/{id}", new WorkAccepted("accepted", services.Instance.Name, id, null));
             case RetryOutcome.NotFailed:
                 return Problem(StatusCodes.Status409Conflict, "Only failed work can be retried",
                     $"Work '{id}' has not failed; GET {BasePath}/{id} tells its status.");

@@ -15,10 +15,12 @@ public sealed record WorkRequest(
 /// <param name="Status">Always <c>accepted</c>.</param>
 /// <param name="AcceptedBy">The API instance that took the work.</param>
 /// <param name="Callback">The job id: GET /api/v1/work/{callback} tells its status.</param>
+/// <param name="TraceId">The trace that follows the job from this request to the worker (OpenTelemetry).</param>
 public sealed record WorkAccepted(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("accepted_by")] string AcceptedBy,
-    [property: JsonPropertyName("callback")] string Callback);
+    [property: JsonPropertyName("callback")] string Callback,
+    [property: JsonPropertyName("trace_id")] string? TraceId);
 
 /// <summary>A job's status, and its result once worked.</summary>
 public sealed record WorkStatus
@@ -34,6 +36,7 @@ public sealed record WorkStatus
     [JsonPropertyName("finished_at")] public DateTimeOffset? FinishedAt { get; init; }
     [JsonPropertyName("retry_at")] public DateTimeOffset? RetryAt { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
+    [JsonPropertyName("trace_id")] public string? TraceId { get; init; }
     [JsonPropertyName("result")] public JsonElement? Result { get; init; }
 
     public static WorkStatus From(JobView job) => new()
@@ -49,6 +52,7 @@ public sealed record WorkStatus
         FinishedAt = ToTime(job.Record.FinishedAt),
         RetryAt = ToTime(job.Record.RetryAt),
         LastError = job.Record.LastError,
+        TraceId = job.Record.TraceId,
         Result = job.Result is null ? null : JsonElement.Parse(job.Result),
     };
 

@@ -9,7 +9,7 @@ namespace WorkCluster.Cluster.Mesh;
 
 /// <summary>The mesh as this process sees it: its peer connections plus the registry to find new ones.</summary>
 public sealed class Mesh(MeshPeers peers, MeshDispatcher dispatcher, ClusterRegistry registry, NodeIdentity identity,
-    IOptions<ClusterOptions> options) : IMesh
+    MeshTelemetry telemetry, IOptions<ClusterOptions> options) : IMesh
 {
     public string NodeId => identity.Id;
 
@@ -31,7 +31,9 @@ public sealed class Mesh(MeshPeers peers, MeshDispatcher dispatcher, ClusterRegi
     public async Task SendAsync<TMessage>(string node, TMessage message, CancellationToken cancellationToken = default)
     {
         var connection = await ConnectionToAsync(node, cancellationToken);
-        await connection.SendAsync(nameof(MeshHub.Send), dispatcher.Envelope(message), cancellationToken);
+        var envelope = dispatcher.Envelope(message);
+        await connection.SendAsync(nameof(MeshHub.Send), envelope, cancellationToken);
+        telemetry.Sent(envelope.Type);
     }
 
     public async Task<IReadOnlyList<string>> BroadcastAsync<TMessage>(TMessage message, CancellationToken cancellationToken = default)
@@ -46,6 +48,7 @@ public sealed class Mesh(MeshPeers peers, MeshDispatcher dispatcher, ClusterRegi
                 sent.Add(peer);
             }
         }
+        telemetry.Sent(envelope.Type, sent.Count);
         return sent;
     }
 
@@ -56,9 +59,11 @@ public sealed class Mesh(MeshPeers peers, MeshDispatcher dispatcher, ClusterRegi
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout ?? options.Value.RequestTimeout);
         MeshEnvelope reply;
+        var envelope = dispatcher.Envelope(request);
         try
         {
-            reply = await connection.InvokeAsync<MeshEnvelope>(nameof(MeshHub.Request), dispatcher.Envelope(request), deadline.Token);
+            telemetry.Sent(envelope.Type);
+            reply = await connection.InvokeAsync<MeshEnvelope>(nameof(MeshHub.Request), envelope, deadline.Token);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {

@@ -9,7 +9,7 @@ public sealed record MeshRoute(string Name, Func<IServiceProvider, JsonElement, 
 
 /// <summary>Hands each message that arrives over the mesh to the handler registered for its name.</summary>
 public sealed partial class MeshDispatcher(IServiceProvider services, IEnumerable<MeshRoute> routes, NodeIdentity identity,
-    ILogger<MeshDispatcher> logger)
+    MeshTelemetry telemetry, ILogger<MeshDispatcher> logger)
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -18,6 +18,7 @@ public sealed partial class MeshDispatcher(IServiceProvider services, IEnumerabl
     /// <summary>Handles a request and returns the reply, or an envelope carrying the error.</summary>
     public async Task<MeshEnvelope> RequestAsync(MeshEnvelope request, CancellationToken cancellationToken)
     {
+        telemetry.Received(request.Type);
         if (!_routes.TryGetValue(request.Type, out var route))
         {
             return Error(request.Type, $"no handler for '{request.Type}' on this node");
@@ -37,6 +38,7 @@ public sealed partial class MeshDispatcher(IServiceProvider services, IEnumerabl
     /// <summary>Handles a one-way message.</summary>
     public async Task DeliverAsync(MeshEnvelope message, CancellationToken cancellationToken)
     {
+        telemetry.Received(message.Type);
         if (!_routes.TryGetValue(message.Type, out var route))
         {
             LogNoHandler(message.Type, message.From);

@@ -5,8 +5,8 @@
 -- KEYS[6] expiry (zset id -> ms)
 -- ARGV[1] id  ARGV[2] type  ARGV[3] accepted_by  ARGV[4] data (JSON text)  ARGV[5] trace parent ('' if none)
 -- ARGV[6] max queue length  ARGV[7] idempotency key ('' if none)  ARGV[8] request fingerprint
--- Returns { code, id, accepted_by }: code 1 created, 2 replay of the key's job, 3 key used with another request,
--- 4 queue full, 5 id taken (retry with another id).
+-- Returns { code, id, accepted_by, trace parent }: code 1 created, 2 replay of the key's job, 3 key used with another
+-- request, 4 queue full, 5 id taken (retry with another id).
 --#include clock.lua
 --#include signal.lua
 --#include records.lua
@@ -23,18 +23,18 @@ if idem_key ~= '' then
     if earlier then
       earlier = cjson.decode(earlier)
       if earlier_fingerprint == fingerprint then
-        return { 2, earlier_id, earlier.accepted_by or '' }
+        return { 2, earlier_id, earlier.accepted_by or '', earlier.trace or '' }
       end
-      return { 3, earlier_id, '' }
+      return { 3, earlier_id, '', '' }
     end
   end
 end
 
 if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[6]) then
-  return { 4, '', '' }
+  return { 4, '', '', '' }
 end
 if redis.call('HEXISTS', KEYS[1], id) == 1 then
-  return { 5, '', '' }
+  return { 5, '', '', '' }
 end
 
 local job = { status = 'pending', type = ARGV[2], accepted_by = ARGV[3], created_at = now, attempts = 0 }
@@ -50,4 +50,4 @@ redis.call('HSET', KEYS[1], id, cjson.encode(job))
 redis.call('HSET', KEYS[2], id, ARGV[4])
 redis.call('LPUSH', KEYS[3], id)
 pass_signal(KEYS[3], KEYS[4])
-return { 1, id, ARGV[3] }
+return { 1, id, ARGV[3], ARGV[5] }

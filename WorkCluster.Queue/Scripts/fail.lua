@@ -1,7 +1,7 @@
 -- fail: an attempt of a job failed. Schedule a retry after the given delay, or, after the last attempt, mark the
 -- job failed (dead letter). Either way it leaves the worker's processing list; its payload stays for a retry.
 -- KEYS[1] jobs   KEYS[2] processing list of the worker   KEYS[3] scheduled (zset id -> due ms)
--- KEYS[4] failed (zset id -> failed ms)   KEYS[5] expiry (zset)
+-- KEYS[4] failed (zset id -> failed ms)   KEYS[5] expiry (zset)   KEYS[6] stats (hash of totals)
 -- ARGV[1] id   ARGV[2] worker id   ARGV[3] error   ARGV[4] retry delay (ms)   ARGV[5] max attempts
 -- ARGV[6] TTL of a failed record (ms)
 -- Returns 1 if a retry was scheduled, 2 if the job failed for good, 0 if the attempt was not this worker's.
@@ -36,4 +36,5 @@ job.finished_at = now
 redis.call('HSET', KEYS[1], id, cjson.encode(job))
 redis.call('ZADD', KEYS[4], now, id)
 redis.call('ZADD', KEYS[5], now + tonumber(ARGV[6]), id)
+redis.call('HINCRBY', KEYS[6], 'failed', 1)
 return 2

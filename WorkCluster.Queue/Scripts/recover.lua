@@ -3,7 +3,7 @@
 -- live worker never loses a job, however long it runs; two sweepers cannot both move a job, since the first
 -- empties the list.
 -- KEYS[1] liveness key of the worker   KEYS[2] its processing list   KEYS[3] queue   KEYS[4] jobs
--- KEYS[5] signal   KEYS[6] failed (zset)   KEYS[7] expiry (zset)
+-- KEYS[5] signal   KEYS[6] failed (zset)   KEYS[7] expiry (zset)   KEYS[8] stats (hash of totals)
 -- ARGV[1] worker id   ARGV[2] max attempts   ARGV[3] TTL of a failed record (ms)
 -- Returns { requeued, failed }, or { -1, -1 } if the worker is alive.
 --#include clock.lua
@@ -38,5 +38,8 @@ for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   end
 end
 redis.call('DEL', KEYS[2])
+if failed > 0 then
+  redis.call('HINCRBY', KEYS[8], 'failed', failed)
+end
 pass_signal(KEYS[3], KEYS[5])
 return { requeued, failed }

@@ -35,7 +35,7 @@ public abstract class AppFixture : IAsyncLifetime
 
     public WorkClient Work => new(Gateway);
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         using var timeout = new CancellationTokenSource(StartTimeout);
         string[] args =
@@ -175,7 +175,7 @@ public abstract class AppFixture : IAsyncLifetime
         Assert.True(result.Success, $"{command} {resourceId}: {result.Message}");
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         Gateway?.Dispose();
         if (_redis is not null)

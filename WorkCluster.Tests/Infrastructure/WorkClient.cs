@@ -46,10 +46,17 @@ public sealed class WorkClient(HttpClient http)
         JsonElement? last = null;
         while (DateTime.UtcNow < deadline)
         {
-            last = await GetAsync(id);
-            if (last?.GetProperty("status").GetString() == status)
+            using var response = await http.GetAsync($"{WorkPath}/{id}");
+            // 503: Redis is away or the API is reconnecting to it — not an answer yet.
+            if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
             {
-                return last.Value;
+                var body = await response.Content.ReadAsStringAsync();
+                Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.NotFound, $"GET answered {(int)response.StatusCode}: {body}");
+                last = response.StatusCode == HttpStatusCode.OK ? JsonDocument.Parse(body).RootElement.Clone() : null;
+                if (last?.GetProperty("status").GetString() == status)
+                {
+                    return last.Value;
+                }
             }
             await Task.Delay(pollInterval ?? TimeSpan.FromMilliseconds(50));
         }

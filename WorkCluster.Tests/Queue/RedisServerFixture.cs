@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -12,6 +14,9 @@ namespace WorkCluster.Tests.Queue;
 public sealed class RedisServerFixture : IAsyncLifetime
 {
     public RedisServer Server { get; private set; } = null!;
+
+    /// <summary>The queue's instruments, on a meter factory of the tests' own.</summary>
+    public QueueTelemetry Telemetry { get; } = new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
     public ConnectionMultiplexer Connection { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -26,7 +31,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
         var keyspace = new RedisKeyspace("t" + Guid.NewGuid().ToString("N")[..12]);
         var clusterKeys = new ClusterKeys(keyspace);
         return new Space(
-            new WorkQueue(Connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queue ?? new QueueOptions())),
+            new WorkQueue(Connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queue ?? new QueueOptions()), Telemetry),
             new ClusterRegistry(Connection, new ClusterScripts(), clusterKeys, Options.Create(cluster ?? new ClusterOptions())),
             keyspace);
     }

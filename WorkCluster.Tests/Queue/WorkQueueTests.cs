@@ -80,13 +80,17 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         var queue = redis.NewSpace(new QueueOptions { ResultTtl = TimeSpan.FromSeconds(30) }).Queue;
         var keys = queue.Keys;
 
-        // enqueue: a pending record, its payload, its id in the queue, a wake-up token
-        var id = (await queue.EnqueueAsync("echo", """{"a":[1,2]}""", "api-test", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")).Id!;
+        // enqueue (within a trace): a pending record that remembers the trace, its payload, its id in the queue, a wake-up token
+        using var submitter = new System.Diagnostics.Activity("submit").SetParentId("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").Start();
+        var accepted = await queue.EnqueueAsync("echo", """{"a":[1,2]}""", "api-test");
+        submitter.Stop();
+        var id = accepted.Id!;
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", accepted.TraceId);
         var pending = await queue.GetAsync(id);
         Assert.Equal(JobStatus.Pending, pending!.Record.Status);
         Assert.Equal("api-test", pending.Record.AcceptedBy);
         Assert.Equal(0, pending.Record.Attempts);
-        Assert.Equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", pending.Record.TraceParent);
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", pending.Record.TraceId);
         Assert.Equal([id], (await Db.ListRangeAsync(keys.Queue)).Select(v => (string)v!));
         Assert.Equal("""{"a":[1,2]}""", await Db.HashGetAsync(keys.Payloads, id));
         Assert.Equal(1, await Db.ListLengthAsync(keys.Signal));

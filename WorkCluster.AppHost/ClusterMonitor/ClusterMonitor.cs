@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+using WorkCluster.Cluster;
+using WorkCluster.Queue;
+using WorkCluster.Redis;
+
+namespace Aspire.Hosting;
+
+/// <summary>
+/// Keeps the <c>cluster</c> resource current: every <see cref="Interval"/> it reads the queue's totals and the
+/// live members from Redis and publishes them as the resource's state and properties, with each live worker as a
+/// child resource. Redis away, or no worker alive: the state says Degraded.
+/// </summary>
+public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNotificationService notifications, ILogger logger)
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
+    public const string ParentProperty = "resource.parentName";
+
+    private readonly Dictionary<string, ClusterNodeResource> _nodes = new(StringComparer.Ordinal);
+    private double _jobsPerSecond;
+    private (long Worked, long Timestamp)? _last;
+
+    public WorkQueue? Queue { get; private set; }
+
+    public async Task RunAsync(IResourceWithConnectionString redis, string keyPrefix, IMeterFactory meters, CancellationToken cancellationToken)
+    {
+        await Publish("Starting", KnownResourceStateStyles.Info, [new("Redis", "waiting")]);
+        await notifications.WaitForResourceHealthyAsync(redis.Name, cancellationToken);
+        var connectionString = await redis.ConnectionStringExpression.GetValueAsync(cancellationToken)
+            ?? throw new InvalidOperationException($"{redis.Name} has no connection string.");
+        var options = ConfigurationOptions.Parse(connectionString);
+        options.AbortOnConnectFail = false;
+        options.AsyncTimeout = 1500;
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(options);
+
+        var keyspace = new RedisKeyspace(keyPrefix);
+        Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(new QueueOptions()), new QueueTelemetry(meters));
+        var registry = new ClusterRegistry(connection, new ClusterScripts(), new ClusterKeys(keyspace), Options.Create(new ClusterOptions()));
+
+        using var timer = new PeriodicTimer(Interval);
+        do
+        {
+            try
+            {
+                await RefreshAsync(Queue, registry);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                LogUnreachable(logger, e.Message);
+                await Publish("Degraded", KnownResourceStateStyles.Warn, [new("Redis", "unreachable")]);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(cancellationToken));
+    }
+
+    private async Task RefreshAsync(WorkQueue queue, ClusterRegistry registry)
+    {
+        var stats = await queue.GetStatsAsync();
+        var members = await registry.GetMembersAsync();
+        var now = DateTimeOffset.UtcNow;
+
+        var timestamp = Stopwatch.GetTimestamp();
+        if (_last is { } last && stats.Worked >= last.Worked)
+        {
+            var rate = (stats.Worked - last.Worked) / Stopwatch.GetElapsedTime(last.Timestamp, timestamp).TotalSeconds;
+            _jobsPerSecond = 0.5 * _jobsPerSecond + 0.5 * rate; // smoothed over the last few readings
+        }
+        _last = (stats.Worked, timestamp);
+
+        var (state, style) = members.Count == 0 ? ("Degraded", KnownResourceStateStyles.Warn) : ("Running", KnownResourceStateStyles.Success);
+        await Publish(state, style,
+        [
+            new("Redis", "reachable"),
+            new("Live members", members.Count),
+            new("Queue depth", stats.Depth),
+            new("Retries waiting", stats.Scheduled),
+            new("Dead letter", stats.DeadLetter),
+            new("In flight", members.Sum(m => m.InFlight)),
+            new("Worked (total)", stats.Worked),
+            new("Failed (total)", stats.Failed),
+            new("Jobs per second", Math.Round(_jobsPerSecond, 1).ToString(CultureInfo.InvariantCulture)),
+            new("Queue paused", stats.Paused),
+        ]);
+
+        foreach (var member in members)
+        {
+            if (!_nodes.TryGetValue(member.Id, out var node))
+            {
+                _nodes[member.Id] = node = new ClusterNodeResource(member.Id);
+            }
+            await notifications.PublishUpdateAsync(node, s => s with
+            {
+                ResourceType = "Worker node",
+                State = new ResourceStateSnapshot("Running", KnownResourceStateStyles.Success),
+                IsHidden = false,
+                Properties =
+                [
+                    new(ParentProperty, cluster.Name),
+                    new("Heartbeat age (ms)", Math.Max(0, (long)(now - member.HeartbeatAt).TotalMilliseconds)),
+                    new("In flight", member.InFlight),
+                    new("Processed", member.Processed),
+                    new("Peers", string.Join(", ", member.Peers)),
+                    new("Work types", string.Join(", ", member.WorkTypes)),
+                    new("Host", member.Host),
+                    new("Process id", member.Pid),
+                    new("Mesh address", member.MeshAddress ?? ""),
+                    new("Started", member.StartedAt.ToString("u", CultureInfo.InvariantCulture)),
+                ],
+            });
+        }
+        foreach (var gone in _nodes.Keys.Except(members.Select(m => m.Id)).ToArray())
+        {
+            await notifications.PublishUpdateAsync(_nodes[gone], s => s with
+            {
+                State = new ResourceStateSnapshot("Gone", KnownResourceStateStyles.Info),
+                IsHidden = true,
+            });
+            _nodes.Remove(gone);
+        }
+    }
+
+    private Task Publish(string state, string style, ResourcePropertySnapshot[] properties) =>
+        notifications.PublishUpdateAsync(cluster, s => s with
+        {
+            State = new ResourceStateSnapshot(state, style),
+            Properties = [.. properties],
+        });
+
+    [LoggerMessage(LogLevel.Warning, "Cluster monitor: Redis unreachable: {Message}")]
+    private static partial void LogUnreachable(ILogger logger, string message);
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics.Metrics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Aspire.Hosting;
+
+public static class ClusterMonitorExtensions
+{
+    public const string PauseCommand = "pause-queue";
+    public const string ResumeCommand = "resume-queue";
+    public const string PingCommand = "ping-mesh";
+    public const string RequeueFailedCommand = "requeue-failed";
+
+    /// <summary>
+    /// The dashboard's view of the cluster: a resource that shows membership, queue depth, in-flight, totals and
+    /// jobs per second, with each live worker as a child, and commands to pause and resume the queue, ping the mesh
+    /// and requeue the dead letter. Run mode only.
+    /// </summary>
+    public static IResourceBuilder<ClusterResource> AddClusterMonitor(this IDistributedApplicationBuilder builder, string name,
+        IResourceBuilder<IResourceWithConnectionString> redis, IResourceBuilder<ProjectResource> api)
+    {
+        var cluster = new ClusterResource(name);
+        ClusterMonitor? monitor = null;
+        var keyPrefix = builder.Configuration["Work:KeyPrefix"] ?? "wc";
+
+        return builder.AddResource(cluster)
+            .ExcludeFromManifest()
+            .WithRelationship(redis.Resource, "Reference")
+            .WithRelationship(api.Resource, "Reference")
+            .WithInitialState(new CustomResourceSnapshot
+            {
+                ResourceType = "Cluster",
+                State = KnownResourceStates.NotStarted,
+                Properties = [],
+            })
+            .OnInitializeResource(async (resource, e, cancellationToken) =>
+            {
+                monitor = new ClusterMonitor(resource, e.Notifications, e.Logger);
+                try
+                {
+                    await monitor.RunAsync(redis.Resource, keyPrefix, e.Services.GetRequiredService<IMeterFactory>(), cancellationToken);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                }
+            })
+            .WithCommand(PauseCommand, "Pause queue", async _ =>
+            {
+                if (monitor?.Queue is not { } queue)
+                {
+                    return CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
+                }
+                await queue.PauseAsync();
+                return CommandResults.Success("Workers stop claiming; submissions stay open.");
+            }, new CommandOptions
+            {
+                Description = "Workers finish what they hold and claim nothing more; POST /api/v1/work still accepts work.",
+                IconName = "Pause",
+                UpdateState = c => IsPaused(c) ? ResourceCommandState.Disabled : ResourceCommandState.Enabled,
+            })
+            .WithCommand(ResumeCommand, "Resume queue", async _ =>
+            {
+                if (monitor?.Queue is not { } queue)
+                {
+                    return CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
+                }
+                await queue.ResumeAsync();
+                return CommandResults.Success("Workers claim again.");
+            }, new CommandOptions
+            {
+                IconName = "Play",
+                UpdateState = c => IsPaused(c) ? ResourceCommandState.Enabled : ResourceCommandState.Disabled,
+            })
+            .WithCommand(PingCommand, "Ping mesh", async c =>
+            {
+                using var http = new HttpClient { BaseAddress = new Uri(api.GetEndpoint("http").Url), Timeout = TimeSpan.FromSeconds(30) };
+                using var response = await http.PostAsync("/api/v1/cluster/ping", null, c.CancellationToken);
+                var body = await response.Content.ReadAsStringAsync(c.CancellationToken);
+                return response.IsSuccessStatusCode
+                    ? CommandResults.Success(DescribePing(body))
+                    : CommandResults.Failure($"{(int)response.StatusCode}: {body}");
+            }, new CommandOptions
+            {
+                Description = "Asks a worker to ping every peer over the mesh and shows the round-trip times.",
+                IconName = "PlugConnected",
+            })
+            .WithCommand(RequeueFailedCommand, "Requeue failed", async _ =>
+            {
+                if (monitor?.Queue is not { } queue)
+                {
+                    return CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
+                }
+                var requeued = await queue.RequeueAllFailedAsync();
+                return CommandResults.Success($"{requeued} failed jobs went back to the queue with their attempts reset.");
+            }, new CommandOptions
+            {
+                Description = "Sends every job in the dead letter back to the queue.",
+                ConfirmationMessage = "Requeue every failed job?",
+                IconName = "ArrowRepeatAll",
+            });
+    }
+
+    private static bool IsPaused(UpdateCommandStateContext context) =>
+        context.ResourceSnapshot.Properties.FirstOrDefault(p => p.Name == "Queue paused")?.Value is true;
+
+    private static string DescribePing(string body)
+    {
+        using var reply = JsonDocument.Parse(body);
+        var node = reply.RootElement.GetProperty("node").GetString();
+        var peers = reply.RootElement.GetProperty("peers").EnumerateArray().Select(p =>
+            $"{p.GetProperty("node").GetString()}: " +
+            (p.TryGetProperty("rtt_ms", out var rtt) && rtt.ValueKind == JsonValueKind.Number ? $"{rtt.GetDouble():F2} ms" : "no answer"));
+        return $"{node} → {string.Join("; ", peers)}";
+    }
+}

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace WorkCluster.Queue;
+
+/// <summary>
+/// The queue's traces and metrics, under the one name <c>WorkCluster</c> (ActivitySource and Meter). A job's
+/// journey is one trace: the API's <c>publish</c> span's context is stored with the job, and the worker's
+/// <c>process</c> span continues it (OpenTelemetry messaging conventions).
+/// </summary>
+public sealed class QueueTelemetry
+{
+    public const string Name = "WorkCluster";
+    public const string MessagingSystem = "redis";
+
+    public static readonly ActivitySource ActivitySource = new(Name);
+
+    private readonly Counter<long> _accepted;
+    private readonly Counter<long> _worked;
+    private readonly Counter<long> _failed;
+    private readonly Counter<long> _retried;
+    private readonly Histogram<double> _queueWait;
+    private readonly Histogram<double> _processingTime;
+    private long _queueDepth = -1;
+
+    public QueueTelemetry(IMeterFactory meters)
+    {
+        var meter = meters.Create(Name);
+        _accepted = meter.CreateCounter<long>("workcluster.jobs.accepted", "{job}", "Jobs accepted into the queue");
+        _worked = meter.CreateCounter<long>("workcluster.jobs.worked", "{job}", "Jobs worked (result stored)");
+        _failed = meter.CreateCounter<long>("workcluster.jobs.failed", "{job}", "Jobs that failed for good (dead letter)");
+        _retried = meter.CreateCounter<long>("workcluster.jobs.retried", "{job}", "Failed attempts scheduled for a retry");
+        _queueWait = meter.CreateHistogram<double>("workcluster.jobs.queue_wait", "s", "Time from submission to a worker's claim");
+        _processingTime = meter.CreateHistogram<double>("workcluster.jobs.processing_time", "s", "Time a handler ran");
+        meter.CreateObservableGauge("workcluster.queue.depth", ObserveDepth, "{job}", "Jobs waiting in the queue");
+    }
+
+    public void Accepted(string type) => _accepted.Add(1, Tag(type));
+
+    public void Worked(string type) => _worked.Add(1, Tag(type));
+
+    public void Failed(string type) => _failed.Add(1, Tag(type));
+
+    public void FailedAfterCrash(int count) => _failed.Add(count, new KeyValuePair<string, object?>("workcluster.failure", "worker_died"));
+
+    public void Retried(string type) => _retried.Add(1, Tag(type));
+
+    public void QueueWait(string type, TimeSpan wait) => _queueWait.Record(Math.Max(0, wait.TotalSeconds), Tag(type));
+
+    public void ProcessingTime(string type, TimeSpan time) => _processingTime.Record(time.TotalSeconds, Tag(type));
+
+    /// <summary>The last queue depth read (the gauge reports it; the reader sets it, so observing never calls Redis).</summary>
+    public void QueueDepth(long depth) => Interlocked.Exchange(ref _queueDepth, depth);
+
+    private IEnumerable<Measurement<long>> ObserveDepth()
+    {
+        var depth = Interlocked.Read(ref _queueDepth);
+        return depth < 0 ? [] : [new Measurement<long>(depth)];
+    }
+
+    private static KeyValuePair<string, object?> Tag(string type) => new("workcluster.work_type", type);
+
+    /// <summary>
+    /// Starts the producer span of a submission, a child of the current activity (the HTTP request).
+    /// </summary>
+    public static Activity? StartPublish(string queue) =>
+        StartMessaging($"publish {queue}", ActivityKind.Producer, queue, "publish", "send", default);
+
+    /// <summary>Starts the consumer span of a job's attempt, continuing the trace stored with the job.</summary>
+    public static Activity? StartProcess(string queue, string jobId, string? traceParent) =>
+        StartMessaging($"process {queue}", ActivityKind.Consumer, queue, "process", "process",
+            ActivityContext.TryParse(traceParent, null, out var parent) ? parent : default)
+            ?.SetTag("messaging.message.id", jobId);
+
+    private static Activity? StartMessaging(string name, ActivityKind kind, string queue, string operation, string operationType,
+        ActivityContext parent)
+    {
+        var activity = parent == default
+            ? ActivitySource.StartActivity(name, kind)
+            : ActivitySource.StartActivity(name, kind, parent);
+        return activity?
+            .SetTag("messaging.system", MessagingSystem)
+            .SetTag("messaging.destination.name", queue)
+            .SetTag("messaging.operation.name", operation)
+            .SetTag("messaging.operation.type", operationType);
+    }
+}

@@ -1,0 +1,7 @@
+-- resume: workers claim again; a wake-up token gets the idle ones going if work is waiting.
+-- KEYS[1] paused flag   KEYS[2] queue   KEYS[3] signal
+--#include signal.lua
+
+redis.call('DEL', KEYS[1])
+pass_signal(KEYS[2], KEYS[3])
+return 1
