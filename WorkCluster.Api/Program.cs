@@ -6,6 +6,11 @@ using WorkCluster.Handlers;
 using WorkCluster.Queue;
 using WorkCluster.Redis;
 
+if (await Extensions.RunHealthProbeIfAskedAsync(args) is { } probe)
+{
+    return probe;
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
@@ -39,4 +44,5 @@ app.MapWorkApiV1();
 app.MapClusterApiV1();
 app.MapDefaultEndpoints();
 
-app.Run();
+await app.RunAsync();
+return 0;

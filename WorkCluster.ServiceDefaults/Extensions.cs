@@ -87,6 +87,31 @@ public static class Extensions
     }
 
     /// <summary>
+    /// For a container's health check without curl in the image: <c>dotnet Service.dll --health-probe</c> asks this
+    /// service's own <c>/health</c> (on <c>HTTP_PORTS</c>, default 8080) and exits 0 when healthy, 1 otherwise. Call
+    /// it first in Program; it returns null (and does nothing) when the argument is absent.
+    /// </summary>
+    public static async Task<int?> RunHealthProbeIfAskedAsync(string[] args)
+    {
+        if (args is not ["--health-probe", ..])
+        {
+            return null;
+        }
+        var port = (Environment.GetEnvironmentVariable("HTTP_PORTS") ?? Environment.GetEnvironmentVariable("ASPNETCORE_HTTP_PORTS") ?? "8080")
+            .Split(';', ',')[0].Trim();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+        try
+        {
+            using var response = await http.GetAsync($"http://localhost:{port}{HealthEndpointPath}");
+            return response.IsSuccessStatusCode ? 0 : 1;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return 1;
+        }
+    }
+
+    /// <summary>
     /// Listens on <paramref name="url"/> as well as on the addresses the host was given (<c>ASPNETCORE_URLS</c>, or
     /// <c>ASPNETCORE_HTTP_PORTS</c>, or the default), e.g. for an endpoint that must reach this very replica.
     /// </summary>

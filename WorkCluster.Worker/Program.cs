@@ -4,6 +4,11 @@ using WorkCluster.Handlers;
 using WorkCluster.Queue;
 using WorkCluster.Worker;
 
+if (await Extensions.RunHealthProbeIfAskedAsync(args) is { } probe)
+{
+    return probe;
+}
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
@@ -30,4 +35,5 @@ var app = builder.Build();
 app.MapMeshHub();
 app.MapDefaultEndpoints();
 
-app.Run();
+await app.RunAsync();
+return 0;
