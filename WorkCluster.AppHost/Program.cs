@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Configuration;
 
+const string healthPath = "/health";
+
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddWorkClusterRedis("redis");
@@ -10,27 +12,31 @@ var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WaitFor(redis)
     .WithConfigurationSections("Work", "Cluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
-    .WithHttpHealthCheck("/health")
+    .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
-builder.AddProject<Projects.WorkCluster_Worker>("worker")
+var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
     .WithConfigurationSections("Work", "Worker", "Cluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
-    .WithHttpHealthCheck("/health")
+    .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));
 
-builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
+var gateway = builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
     .WithReplicaDestinations(api)
     .WaitFor(api)
     .WithEndpoint("http", endpoint => endpoint.Port = builder.Configuration.GetValue("Gateway:Port", 8080))
-    .WithHttpHealthCheck("/health")
+    .WithHttpHealthCheck(healthPath)
     .WithExternalHttpEndpoints();
 
 if (builder.ExecutionContext.IsRunMode)
 {
     builder.AddClusterMonitor("cluster", redis, api);
+}
+else
+{
+    builder.AddComposeDeployment(new ComposeTopology(redis, api, worker, gateway, healthPath));
 }
 
 builder.Build().Run();

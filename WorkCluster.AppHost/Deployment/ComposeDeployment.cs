@@ -1,0 +1,395 @@
+#pragma warning disable ASPIREPIPELINES001, ASPIREPIPELINES004 // the pipeline API is marked experimental
+
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Pipelines;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Aspire.Hosting;
+
+/// <summary>The resources of the app model that the production deployment is made of.</summary>
+/// <param name="Redis">The Redis resource (the container when publishing).</param>
+/// <param name="Api">The API; HAProxy fronts its replicas.</param>
+/// <param name="Worker">The workers.</param>
+/// <param name="Gateway">The run-mode gateway: in the deployment, HAProxy (<c>lb</c>) takes its place.</param>
+/// <param name="HealthPath">The path both the AppHost's and HAProxy's health checks ask.</param>
+public sealed record ComposeTopology(
+    IResourceBuilder<IResourceWithConnectionString> Redis,
+    IResourceBuilder<ProjectResource> Api,
+    IResourceBuilder<ProjectResource> Worker,
+    IResourceBuilder<ProjectResource> Gateway,
+    string HealthPath);
+
+public static class ComposeDeploymentExtensions
+{
+    /// <summary>The pipeline step that writes the deployment.</summary>
+    public const string StepName = "deploy-compose";
+
+    /// <summary>
+    /// Adds the pipeline step that turns the app model into <c>docker-compose.yml</c>, <c>haproxy/haproxy.cfg</c>,
+    /// <c>haproxy/errors/503.http</c> and <c>.env.example</c>, written to the repository root (the AppHost's parent
+    /// folder) unless <c>--output-path</c> names another:
+    /// <c>dotnet run --project WorkCluster.AppHost -- --operation publish --step deploy-compose</c>
+    /// </summary>
+    public static IDistributedApplicationBuilder AddComposeDeployment(this IDistributedApplicationBuilder builder, ComposeTopology topology)
+    {
+        builder.Pipeline.AddStep(StepName, async context =>
+        {
+            var output = context.Services.GetRequiredService<IOptions<PipelineOptions>>().Value.OutputPath is { Length: > 0 }
+                ? context.Services.GetRequiredService<IPipelineOutputService>().GetOutputDirectory()
+                : Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
+            var files = await new ComposeGenerator(topology, builder.AppHostDirectory, context.ExecutionContext).GenerateAsync(context.CancellationToken);
+            foreach (var (path, content) in files)
+            {
+                var target = Path.Combine(output, path);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                await File.WriteAllTextAsync(target, content, context.CancellationToken);
+                context.Summary.Add(path, target);
+            }
+        }, requiredBy: WellKnownPipelineSteps.Publish);
+        return builder;
+    }
+}
+
+/// <summary>
+/// Writes the docker-compose deployment from the app model: each service's image, replicas and environment as the
+/// AppHost gives them when publishing (Aspire's manifest expressions, resolved to compose service names and
+/// variables), secrets as variables from <c>.env</c>, and HAProxy in place of the gateway.
+/// </summary>
+public sealed partial class ComposeGenerator(ComposeTopology topology, string appHostDirectory, DistributedApplicationExecutionContext executionContext)
+{
+    public const string LoadBalancer = "lb";
+    public const string Dashboard = "dashboard";
+    public const int ServicePort = 8080;
+    public const int StatsPort = 8404;
+    private const string Header = "Generated from the AppHost model by: dotnet run --project WorkCluster.AppHost -- --operation publish --step deploy-compose";
+    private const string DashboardImage = "mcr.microsoft.com/dotnet/aspire-dashboard:13.6";
+    private const string HaproxyImage = "docker.io/library/haproxy:2.9-alpine";
+    private const string UriEncodedSuffix = "-uri-encoded";
+
+    private readonly string _repositoryRoot = Path.GetFullPath(Path.Combine(appHostDirectory, ".."));
+    private readonly SortedSet<string> _variables = new(StringComparer.Ordinal);
+
+    public async Task<IReadOnlyList<(string Path, string Content)>> GenerateAsync(CancellationToken cancellationToken)
+    {
+        var compose = await ComposeAsync(cancellationToken);
+        return
+        [
+            ("docker-compose.yml", compose),
+            ("haproxy/haproxy.cfg", Haproxy()),
+            ("haproxy/errors/503.http", ServiceUnavailable()),
+            (".env.example", EnvExample()),
+        ];
+    }
+
+    private async Task<string> ComposeAsync(CancellationToken cancellationToken)
+    {
+        var redis = topology.Redis.Resource;
+        var yaml = new StringBuilder();
+        yaml.AppendLine($"# {Header}")
+            .AppendLine("# Do not edit: change the AppHost and regenerate. Secrets come from .env (see .env.example); docs/deploy.md explains it all.")
+            .AppendLine("services:");
+
+        // Redis: the model's image and password parameter; the append-only file, as in run mode.
+        var image = redis.Annotations.OfType<ContainerImageAnnotation>().Last();
+        var password = Variable((redis as RedisResource)?.PasswordParameter?.Name
+            ?? throw new InvalidOperationException("The published Redis resource has no password parameter."));
+        yaml.AppendLine($"  {redis.Name}:")
+            .AppendLine($"    image: {image.Registry}/{image.Image}:{image.Tag}")
+            .AppendLine("    command: [\"sh\", \"-c\", \"exec redis-server --requirepass \\\"$$REDIS_PASSWORD\\\" --appendonly yes --appendfsync everysec --dir /data\"]")
+            .AppendLine("    environment:")
+            .AppendLine($"      REDIS_PASSWORD: {Quote(Required(password))}")
+            .AppendLine("    volumes:")
+            .AppendLine($"      - {redis.Name}-data:/data")
+            .AppendLine("    healthcheck:")
+            .AppendLine("      test: [\"CMD-SHELL\", \"redis-cli -a \\\"$$REDIS_PASSWORD\\\" --no-auth-warning ping | grep -q PONG\"]")
+            .AppendLine("      interval: 5s")
+            .AppendLine("      timeout: 3s")
+            .AppendLine("      retries: 10")
+            .AppendLine("    restart: unless-stopped");
+
+        foreach (var project in new[] { topology.Api.Resource, topology.Worker.Resource })
+        {
+            await AppendServiceAsync(yaml, project, cancellationToken);
+        }
+
+        var api = topology.Api.Resource.Name;
+        yaml.AppendLine($"  {LoadBalancer}:")
+            .AppendLine($"    # Takes the place of the run-mode '{topology.Gateway.Resource.Name}': the only public endpoint, in front of the {api} replicas.")
+            .AppendLine($"    image: {HaproxyImage}")
+            .AppendLine("    ports:")
+            .AppendLine($"      - \"${{HTTP_PORT:-80}}:80\"")
+            .AppendLine($"      - \"127.0.0.1:${{HAPROXY_STATS_PORT:-{StatsPort}}}:{StatsPort}\"")
+            .AppendLine("    environment:")
+            .AppendLine($"      HAPROXY_STATS_PASSWORD: {Quote(Required("HAPROXY_STATS_PASSWORD"))}")
+            .AppendLine("    volumes:")
+            .AppendLine("      - ./haproxy:/usr/local/etc/haproxy:ro")
+            .AppendLine("    ulimits:")
+            .AppendLine("      nofile: 65536 # HAProxy sizes its connection limit from this")
+            .AppendLine("    depends_on:")
+            .AppendLine($"      - {api}")
+            .AppendLine("    restart: unless-stopped");
+
+        yaml.AppendLine($"  {Dashboard}:")
+            .AppendLine("    # Traces, metrics and logs of every service. Its UI asks for the browser token it logs at start");
+        yaml.AppendLine($"    # (docker-compose logs {Dashboard}) and is published on this host's loopback only.")
+            .AppendLine($"    image: {DashboardImage}")
+            .AppendLine("    ports:")
+            .AppendLine($"      - \"127.0.0.1:${{DASHBOARD_PORT:-18888}}:18888\"")
+            .AppendLine("    environment:")
+            .AppendLine("      DASHBOARD__FRONTEND__AUTHMODE: BrowserToken")
+            .AppendLine("      DASHBOARD__OTLP__AUTHMODE: ApiKey")
+            .AppendLine($"      DASHBOARD__OTLP__PRIMARYAPIKEY: {Quote(Required("DASHBOARD_OTLP_API_KEY"))}")
+            .AppendLine("    restart: unless-stopped");
+
+        yaml.AppendLine("volumes:")
+            .AppendLine($"  {redis.Name}-data: {{}}");
+        return yaml.ToString();
+    }
+
+    private async Task AppendServiceAsync(StringBuilder yaml, ProjectResource project, CancellationToken cancellationToken)
+    {
+        var name = project.Name;
+        var projectPath = project.GetProjectMetadata().ProjectPath;
+        var projectName = Path.GetFileNameWithoutExtension(projectPath);
+        var replicas = project.TryGetLastAnnotation<ReplicaAnnotation>(out var replica) ? replica.Replicas : 1;
+
+        var environment = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in await EnvironmentAsync(project, cancellationToken))
+        {
+            if (Resolve(value) is { } resolved)
+            {
+                environment[key] = resolved;
+            }
+        }
+        environment["HTTP_PORTS"] = ServicePort.ToString(CultureInfo.InvariantCulture);
+        environment["OTEL_SERVICE_NAME"] = name;
+        environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://{Dashboard}:18889";
+        environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc";
+        environment["OTEL_EXPORTER_OTLP_HEADERS"] = $"x-otlp-api-key={Required("DASHBOARD_OTLP_API_KEY")}";
+
+        var relativeProject = Path.GetRelativePath(_repositoryRoot, Path.GetDirectoryName(projectPath)!).Replace('\\', '/');
+        yaml.AppendLine($"  {name}:")
+            .AppendLine("    build:")
+            .AppendLine("      context: .")
+            .AppendLine("      dockerfile: Dockerfile")
+            .AppendLine("      args:")
+            .AppendLine($"        PROJECT: {relativeProject}")
+            .AppendLine($"    image: workcluster/{name}:${{WORKCLUSTER_TAG:-latest}}")
+            .AppendLine("    environment:");
+        foreach (var (key, value) in environment)
+        {
+            yaml.AppendLine($"      {key}: {Quote(value)}");
+        }
+        yaml.AppendLine("    deploy:")
+            .AppendLine($"      replicas: {replicas}")
+            .AppendLine("    healthcheck:")
+            .AppendLine($"      test: [\"CMD\", \"dotnet\", \"{projectName}.dll\", \"--health-probe\"]")
+            .AppendLine("      interval: 5s")
+            .AppendLine("      timeout: 4s")
+            .AppendLine("      start_period: 20s")
+            .AppendLine("      retries: 3")
+            .AppendLine("    depends_on:")
+            .AppendLine($"      {topology.Redis.Resource.Name}:")
+            .AppendLine("        condition: service_healthy");
+        if (project == topology.Worker.Resource)
+        {
+            // Room to let the jobs in flight finish and hand the rest back (Worker:ShutdownTimeout, 25 s by default).
+            yaml.AppendLine("    stop_grace_period: 40s");
+        }
+        yaml.AppendLine("    restart: unless-stopped");
+    }
+
+    private async Task<Dictionary<string, object>> EnvironmentAsync(IResource resource, CancellationToken cancellationToken)
+    {
+        var values = new Dictionary<string, object>(StringComparer.Ordinal);
+        var context = new EnvironmentCallbackContext(executionContext, resource, values, cancellationToken);
+        foreach (var callback in resource.Annotations.OfType<EnvironmentCallbackAnnotation>())
+        {
+            await callback.Callback(context);
+        }
+        return values;
+    }
+
+    /// <summary>
+    /// A value as the compose file has it: literals as they are; Aspire's manifest expressions resolved to the
+    /// compose network (endpoints → service name and container port) and to variables (parameters → <c>${NAME}</c>).
+    /// Null for what has no place in the deployment (https endpoints: TLS ends at HAProxy).
+    /// </summary>
+    private string? Resolve(object value) => value switch
+    {
+        string literal => literal,
+        IManifestExpressionProvider provider => ResolveExpression(provider.ValueExpression),
+        _ => value.ToString(),
+    };
+
+    private string? ResolveExpression(string expression)
+    {
+        if (expression.Contains(".bindings.https.", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        return PlaceholderPattern().Replace(expression, match =>
+        {
+            var (resourceName, path) = (match.Groups["resource"].Value, match.Groups["path"].Value);
+            var resource = FindResource(resourceName);
+            switch (resource, path)
+            {
+                case (ParameterResource or null, "value"):
+                    // A parameter (secret): a variable of the deployment. A parameter that is only referenced (such as
+                    // Redis's generated password) is not in the model's list; a URI-encoded copy of one is the same
+                    // variable, since compose cannot encode (the generated secrets are alphanumeric).
+                    var parameter = resourceName.EndsWith(UriEncodedSuffix, StringComparison.Ordinal)
+                        ? resourceName[..^UriEncodedSuffix.Length]
+                        : resourceName;
+                    return Required(Variable(parameter));
+                case (IResourceWithConnectionString withConnectionString, "connectionString"):
+                    return ResolveExpression(withConnectionString.ConnectionStringExpression.ValueExpression) ?? "";
+                case (IResource, _) when path.StartsWith("bindings.", StringComparison.Ordinal):
+                    return Binding(resource, path["bindings.".Length..]);
+                default:
+                    return ""; // e.g. the empty "TLS enabled" part of a connection string
+            }
+        });
+    }
+
+    private static string Binding(IResource resource, string path)
+    {
+        var parts = path.Split('.');
+        var endpoint = resource.Annotations.OfType<EndpointAnnotation>().First(e => e.Name == parts[0]);
+        var port = endpoint.TargetPort ?? ServicePort;
+        return parts[1] switch
+        {
+            "host" => resource.Name,
+            "port" or "targetPort" => port.ToString(CultureInfo.InvariantCulture),
+            "scheme" => endpoint.UriScheme,
+            "url" => $"{endpoint.UriScheme}://{resource.Name}:{port}",
+            _ => throw new InvalidOperationException($"No compose equivalent for {{{resource.Name}.bindings.{path}}}."),
+        };
+    }
+
+    private IResource? FindResource(string name) =>
+        new IResource[] { topology.Redis.Resource, topology.Api.Resource, topology.Worker.Resource, topology.Gateway.Resource }
+            .Concat(topology.Api.ApplicationBuilder.Resources)
+            .FirstOrDefault(r => r.Name == name);
+
+    /// <summary>The variable a parameter becomes (<c>cluster-secret</c> → <c>CLUSTER_SECRET</c>), remembered for .env.example.</summary>
+    private string Variable(string parameterName)
+    {
+        var variable = parameterName.Replace('-', '_').ToUpperInvariant();
+        _variables.Add(variable);
+        return variable;
+    }
+
+    /// <summary>A variable that must be set: compose refuses to start without it.</summary>
+    private string Required(string variable)
+    {
+        _variables.Add(variable);
+        return $"${{{variable}:?set {variable} in .env}}";
+    }
+
+    private static string Quote(string value) => $"\"{value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"";
+
+    private string Haproxy()
+    {
+        var api = topology.Api.Resource.Name;
+        var replicas = topology.Api.Resource.TryGetLastAnnotation<ReplicaAnnotation>(out var replica) ? replica.Replicas : 1;
+        // Slots for the replicas Docker's DNS may return: room to scale up without regenerating.
+        var slots = Math.Max(10, 4 * replicas);
+        return $$"""
+            # {{Header}}
+            # Do not edit: change the AppHost and regenerate.
+            # HAProxy in front of the {{api}} replicas ({{replicas}} in the model), found through Docker's DNS.
+
+            global
+                log stdout format raw local0 info
+                # No maxconn: HAProxy sizes it from the open-files limit it is given (ulimits: nofile in compose).
+                # Relative paths (the error file) are relative to this file's folder.
+                default-path config
+
+            defaults
+                mode http
+                log global
+                option httplog
+                # X-Forwarded-For for the API (it trusts forwarded headers: ASPNETCORE_FORWARDEDHEADERS_ENABLED).
+                option forwardfor
+                timeout connect 5s
+                timeout client 60s
+                timeout server 60s
+                timeout http-request 10s
+                timeout http-keep-alive 10s
+                timeout queue 10s
+                # A replica that went away: the request goes to another one if it never reached the first
+                # (only then: a POST that reached a server is not sent twice).
+                retries 2
+                option redispatch
+                retry-on conn-failure
+                errorfile 503 errors/503.http
+
+            resolvers docker
+                nameserver dns 127.0.0.11:53
+                resolve_retries 3
+                timeout resolve 1s
+                timeout retry 1s
+                hold valid 5s
+                hold obsolete 5s
+                accepted_payload_size 8192
+
+            frontend http
+                bind :80
+                http-request set-header X-Forwarded-Proto http
+                default_backend {{api}}
+
+            backend {{api}}
+                balance roundrobin
+                option httpchk GET {{topology.HealthPath}}
+                http-check expect status 200
+                # Checked every 2 s; out after 2 failures, back after 2 successes.
+                default-server inter 2s fall 2 rise 2
+                server-template {{api}}- {{slots}} {{api}}:{{ServicePort}} check resolvers docker init-addr none
+
+            listen stats
+                bind :{{StatsPort}}
+                stats enable
+                stats uri /
+                stats refresh 10s
+                stats auth admin:"${HAPROXY_STATS_PASSWORD}"
+
+            """;
+    }
+
+    private static string ServiceUnavailable()
+    {
+        // The file ends with a newline, which is part of the body HAProxy sends.
+        const string body = """{"type":"https://tools.ietf.org/html/rfc9110#section-15.6.4","title":"No API replica is available","status":503,"detail":"No replica of the API passes its health check right now (Redis may be unreachable). Retry in 5 s."}""" + "\n";
+        return "HTTP/1.1 503 Service Unavailable\r\n" +
+               "Content-Type: application/problem+json\r\n" +
+               "Cache-Control: no-cache\r\n" +
+               "Retry-After: 5\r\n" +
+               "Connection: close\r\n" +
+               $"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\n" +
+               "\r\n" +
+               body;
+    }
+
+    private string EnvExample()
+    {
+        var text = new StringBuilder()
+            .AppendLine($"# {Header}")
+            .AppendLine("# Copy to .env and fill in: every variable is required, and none may be committed.")
+            .AppendLine("# Secrets: long random strings, e.g. `openssl rand -hex 24`.");
+        foreach (var variable in _variables)
+        {
+            text.AppendLine($"{variable}=");
+        }
+        return text.AppendLine("# Optional: HTTP_PORT (80), HAPROXY_STATS_PORT (8404), DASHBOARD_PORT (18888), WORKCLUSTER_TAG (latest).")
+            .ToString();
+    }
+
+    [GeneratedRegex(@"\{(?<resource>[A-Za-z0-9_-]+)\.(?<path>[A-Za-z0-9_.]+)\}")]
+    private static partial Regex PlaceholderPattern();
+
+}

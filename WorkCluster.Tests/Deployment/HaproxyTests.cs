@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using WorkCluster.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace WorkCluster.Tests.Deployment;
+
+/// <summary>
+/// A real HAProxy, run with the generated configuration, in front of the two API replicas of a running application
+/// (the backend's Docker-DNS servers rewritten to the replicas' own loopback ports).
+/// </summary>
+[Collection(ThreeWorkersCollection.Name)]
+public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(2); // "inter 2s" in the generated backend
+
+    public Task InitializeAsync() => app.RestoreAsync();
+
+    public Task DisposeAsync() => app.RestoreAsync();
+
+    [Fact]
+    public async Task Haproxy_balances_the_api_replicas_survives_losing_one_and_answers_503_when_none_is_left()
+    {
+        var replicas = await app.WaitForHealthyReplicasAsync("api", 2, Eventually.DefaultPatience);
+        var ports = ReplicaPorts(replicas[0]);
+        await using var haproxy = await RunningHaproxy.StartAsync(ports, output);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{haproxy.Port}"), Timeout = TimeSpan.FromSeconds(10) };
+        var client = new WorkClient(http);
+
+        // Round robin: consecutive submissions are taken by both replicas in turn.
+        var takers = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            takers.Add((await client.SubmitAsync("echo", i.ToString())).AcceptedBy);
+        }
+        output.WriteLine($"accepted_by: {string.Join(", ", takers)}");
+        Assert.Equal(2, takers.Distinct().Count());
+        Assert.All(takers.Zip(takers.Skip(1)), pair => Assert.NotEqual(pair.First, pair.Second));
+
+        // One replica killed: after two check intervals, no request fails.
+        var victim = app.GetProcess(replicas[0]);
+        ProcessTree.Signal(victim, 9);
+        await victim.WaitForExitAsync();
+        await Task.Delay(2 * CheckInterval);
+        var survivors = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            survivors.Add((await client.SubmitAsync("echo", i.ToString())).AcceptedBy);
+        }
+        Assert.Single(survivors.Distinct());
+        Assert.DoesNotContain(takers.First(t => !survivors.Contains(t)), survivors);
+
+        // None left: HAProxy's own 503, a problem with Retry-After.
+        var last = app.GetProcess(replicas[1]);
+        ProcessTree.Signal(last, 9);
+        await last.WaitForExitAsync();
+        using var response = await client.PostRawAsync("""{"type":"echo","data":1}""");
+        var body = await response.Content.ReadAsStringAsync();
+        output.WriteLine($"with no replica: {(int)response.StatusCode} {body}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
+        Assert.Equal(503, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
+    }
+
+    /// <summary>The loopback ports the AppHost gave the API replicas for the gateway (Replica:Ports).</summary>
+    private int[] ReplicaPorts(string replica)
+    {
+        Assert.True(app.App.ResourceNotifications.TryGetCurrentState(replica, out var state));
+        var ports = state.Snapshot.EnvironmentVariables.Single(v => v.Name == "Replica__Ports").Value!;
+        return ports.Split(',').Select(int.Parse).ToArray();
+    }
+
+    /// <summary>haproxy -db with the committed configuration, rewritten to run here.</summary>
+    private sealed partial class RunningHaproxy : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly DirectoryInfo _directory;
+
+        private RunningHaproxy(Process process, DirectoryInfo directory, int port)
+        {
+            _process = process;
+            _directory = directory;
+            Port = port;
+        }
+
+        public int Port { get; }
+
+        public static async Task<RunningHaproxy> StartAsync(int[] apiPorts, ITestOutputHelper output)
+        {
+            var (port, statsPort) = (FreePort(), FreePort());
+            var config = await File.ReadAllTextAsync(Repository.PathOf("haproxy/haproxy.cfg"));
+            var servers = string.Join(Environment.NewLine, apiPorts.Select((p, i) => $"    server api-{i} 127.0.0.1:{p} check"));
+            config = ServerTemplate().Replace(config, servers);
+            config = config.Replace("    bind :80", $"    bind 127.0.0.1:{port}", StringComparison.Ordinal)
+                .Replace($"    bind :{8404}", $"    bind 127.0.0.1:{statsPort}", StringComparison.Ordinal);
+            Assert.Contains($"server api-1 127.0.0.1:{apiPorts[1]} check", config);
+
+            var directory = Directory.CreateTempSubdirectory("workcluster-haproxy-");
+            Directory.CreateDirectory(Path.Combine(directory.FullName, "errors"));
+            File.Copy(Repository.PathOf("haproxy/errors/503.http"), Path.Combine(directory.FullName, "errors", "503.http"));
+            var path = Path.Combine(directory.FullName, "haproxy.cfg");
+            await File.WriteAllTextAsync(path, config);
+
+            var start = new ProcessStartInfo("haproxy") { ArgumentList = { "-db", "-f", path }, RedirectStandardOutput = true, RedirectStandardError = true };
+            start.Environment["HAPROXY_STATS_PASSWORD"] = "test";
+            var process = Process.Start(start)!;
+            process.OutputDataReceived += (_, e) => { };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is { } line && !line.Contains("GET /health")) output.WriteLine($"haproxy: {line}"); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+
+            await Eventually.HoldsAsync(async () =>
+            {
+                Assert.False(process.HasExited, "haproxy exited");
+                using var socket = new TcpClient();
+                try
+                {
+                    await socket.ConnectAsync("127.0.0.1", port);
+                    return true;
+                }
+                catch (SocketException)
+                {
+                    return false;
+                }
+            }, "haproxy never listened", TimeSpan.FromSeconds(10));
+            await Task.Delay(2 * CheckInterval); // its first health checks
+            return new RunningHaproxy(process, directory, port);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                await _process.WaitForExitAsync();
+            }
+            _process.Dispose();
+            _directory.Delete(recursive: true);
+        }
+
+        private static int FreePort()
+        {
+            var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            return port;
+        }
+
+        [GeneratedRegex(@"^\s*server-template .*$", RegexOptions.Multiline)]
+        private static partial Regex ServerTemplate();
+    }
+}
