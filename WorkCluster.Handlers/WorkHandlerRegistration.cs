@@ -17,7 +17,8 @@ public static class WorkHandlerRegistration
             .AddWorkHandler<SleepHandler>("sleep")
             .AddWorkHandler<EchoHandler>("echo")
             .AddWorkHandler<Sha256Handler>("sha256")
-            .AddWorkHandler<FlakyHandler>("flaky");
+            .AddWorkHandler<FlakyHandler>("flaky")
+            .AddWorkHandler<NoopHandler>("noop");
     }
 
     /// <summary>Registers <typeparamref name="THandler"/> as the handler of the work type <paramref name="name"/>.</summary>

@@ -35,7 +35,7 @@ public sealed class BadInputTests(ClusterAppFixture app)
         using var response = await app.Work.PostRawAsync("""{"data":1,"type":"nope"}""");
 
         var problem = await AssertProblemAsync(response, 400, "Unknown work type", "unknown type");
-        Assert.Equal(["echo", "flaky", "sha256", "sleep"], problem.GetProperty("known_types").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["echo", "flaky", "noop", "sha256", "sleep"], problem.GetProperty("known_types").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]

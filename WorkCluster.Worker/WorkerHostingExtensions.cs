@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Options;
+using WorkCluster.Cluster;
+using WorkCluster.Handlers;
+using WorkCluster.Queue;
+
+namespace WorkCluster.Worker;
+
+public static class WorkerHostingExtensions
+{
+    /// <summary>
+    /// Everything a worker runs, on any host (the worker service, or a benchmark in process): the queue, cluster
+    /// membership as <paramref name="identity"/> with the recovery of dead workers' jobs, the work types, the claim
+    /// loop and the queue's maintenance. The mesh is the web host's part (see Program).
+    /// </summary>
+    public static IHostApplicationBuilder AddWorker(this IHostApplicationBuilder builder, NodeIdentity identity)
+    {
+        builder.AddWorkQueue();
+        builder.AddClusterNode(identity);
+        builder.Services.AddWorkHandlers(builder.Configuration);
+        builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
+            // Room for the jobs in flight to finish, then for the rest to be handed back and the node to leave.
+            host.ShutdownTimeout = worker.Value.ShutdownTimeout + TimeSpan.FromSeconds(10));
+
+        builder.Services.AddSingleton<IDeadNodeHandler, QueueRecovery>();
+        builder.Services.AddSingleton<WorkerStatus>();
+        builder.Services.AddSingleton<INodeStatus>(sp => sp.GetRequiredService<WorkerStatus>());
+        // Registered after the cluster node: stopped before it, so the jobs are handed back before the node leaves.
+        builder.Services.AddHostedService<WorkerService>();
+        builder.Services.AddHostedService<QueueMaintenance>();
+        return builder;
+    }
+}
