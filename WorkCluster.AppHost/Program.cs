@@ -26,13 +26,17 @@ var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
 var gateway = builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
     .WithReplicaDestinations(api)
     .WaitFor(api)
-    .WithEndpoint("http", endpoint => endpoint.Port = builder.Configuration.GetValue("Gateway:Port", 8080))
+    .WithGatewayPort(builder.Configuration.GetValue("Gateway:Port", 8080))
     .WithHttpHealthCheck(healthPath)
     .WithExternalHttpEndpoints();
 
 if (builder.ExecutionContext.IsRunMode)
 {
     builder.AddClusterMonitor("cluster", redis, api);
+    foreach (var service in new[] { api, worker, gateway })
+    {
+        service.WithTraceSampling();
+    }
 }
 else
 {

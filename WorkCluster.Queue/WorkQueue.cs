@@ -14,7 +14,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     QueueTelemetry telemetry)
 {
     private const int PromoteBatch = 1000;
-    private const int PurgeBatch = 1000;
+    private const int PurgeBatch = 250; // a short script: Redis serves nobody else while it runs
 
     public QueueKeys Keys { get; } = keys;
 

@@ -25,6 +25,9 @@ public sealed class WorkSignal : IAsyncDisposable
         _logger = logger;
     }
 
+    /// <summary>Commands this connection has sent (BLPOPs and the connection's own upkeep), for measuring round trips.</summary>
+    public long OperationCount => _connection?.OperationCount ?? 0;
+
     /// <summary>The longest a single wait blocks; after it the caller looks at the queue anyway.</summary>
     public static TimeSpan MaxWait { get; } = TimeSpan.FromSeconds(5);
 

@@ -43,6 +43,7 @@ public abstract class AppFixture : IAsyncLifetime
             $"--Api:Replicas={ApiReplicas}",
             $"--Worker:Replicas={WorkerReplicas}",
             $"--Redis:DataDirectory={_redisData.FullName}",
+            "--Gateway:Port=0", // any free port: never the 8080 of an app a developer is running
             .. Settings.Select(s => "--" + s),
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.WorkCluster_AppHost>(args, timeout.Token);

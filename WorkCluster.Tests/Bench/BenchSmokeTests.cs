@@ -1,0 +1,50 @@
+using WorkCluster.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace WorkCluster.Tests.Bench;
+
+/// <summary>
+/// The benchmark builds and runs every scenario, tiny (seconds), against a real redis-server of its own and the
+/// running application. It measures nothing here: performance is measured by running the benchmark, never by
+/// assertions on time.
+/// </summary>
+[Collection(ThreeWorkersCollection.Name)]
+public sealed class BenchSmokeTests(ThreeWorkersAppFixture app, ITestOutputHelper output) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.RestoreAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Every_scenario_runs_and_reports_its_figures_as_json()
+    {
+        var (exitCode, log) = await Repository.RunAsync("dotnet",
+        [
+            "run", "--project", Repository.PathOf("bench/WorkCluster.Bench"), "--no-build", "-c", Repository.Configuration, "--",
+            "all", "--smoke", "--url", app.Gateway.BaseAddress!.ToString().TrimEnd('/'),
+        ], timeout: TimeSpan.FromMinutes(3));
+        output.WriteLine(log);
+        Assert.True(exitCode == 0, log);
+
+        var report = JsonDocument.Parse(log.TrimEnd().Split('\n')[^1]).RootElement;
+        Assert.True(report.GetProperty("smoke").GetBoolean());
+
+        var baseline = report.GetProperty("baseline");
+        Assert.Equal(500, baseline.GetProperty("pairs").GetInt32());
+        Assert.True(baseline.GetProperty("pairs_per_second").GetDouble() > 0);
+
+        var queue = report.GetProperty("queue");
+        Assert.Equal(500, queue.GetProperty("jobs").GetInt32());
+        Assert.Equal(500, queue.GetProperty("submit_to_worked").GetProperty("samples").GetInt64()); // every job worked
+        Assert.True(queue.GetProperty("round_trips_per_job").GetDouble() > 0);
+        Assert.True(queue.GetProperty("redis_bytes_per_worked_job").GetDouble() > 0);
+        Assert.True(report.GetProperty("burn_down").GetProperty("drained_per_second").GetDouble() > 0);
+
+        var http = report.GetProperty("http");
+        Assert.True(http.GetProperty("accepted").GetInt64() > 0);
+        Assert.Equal(0, http.GetProperty("errors").GetInt64());
+        Assert.Equal(0, http.GetProperty("half_rate_errors").GetInt64());
+        Assert.Equal(0, http.GetProperty("not_worked").GetInt64());
+        Assert.True(http.GetProperty("submit_to_worked_at_half_rate").GetProperty("samples").GetInt64() > 0);
+    }
+}

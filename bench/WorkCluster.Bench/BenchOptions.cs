@@ -1,0 +1,87 @@
+using System.Globalization;
+
+namespace WorkCluster.Bench;
+
+/// <summary>What to run and how hard, from the command line.</summary>
+public sealed record BenchOptions
+{
+    public string Scenario { get; init; } = "all";
+    public int Jobs { get; init; } = 50_000;
+    public int Producers { get; init; } = 4;
+    public int Workers { get; init; } = 1;
+    public int Concurrency { get; init; } = 32;
+    public int PayloadBytes { get; init; } = 100;
+    public string? Redis { get; init; }
+    public string? Url { get; init; }
+    public int Clients { get; init; } = 64;
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+    public bool Smoke { get; init; }
+
+    public const string Usage = """
+        dotnet run -c Release --project bench/WorkCluster.Bench -- <scenario> [options]
+
+        scenarios:
+          baseline   raw Redis with the same client: LPUSH + BRPOP pairs per second
+          queue      the queue library with in-process workers (enqueue while working, then a burn-down)
+          http       against a running app: POST no-op work at the maximum rate, then at half of it
+          all        baseline and queue, and http when --url is given
+
+        options:
+          --jobs N            jobs (pairs) per run                      (50000)
+          --producers P       concurrent producers                      (4)
+          --workers W         in-process worker hosts                   (1)
+          --concurrency C     jobs each worker runs at once; baseline consumers (32)
+          --payload-bytes B   size of each job's data                   (100)
+          --redis CONN        use this Redis (StackExchange.Redis syntax) instead of starting a redis-server
+          --url URL           the app for `http` (the gateway, e.g. http://localhost:8080)
+          --clients N         concurrent HTTP clients at the maximum rate (64)
+          --duration SECONDS  length of each HTTP phase                 (10)
+          --smoke             tiny run (seconds): checks that everything works, measures nothing
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        var i = 0;
+        if (args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            options = options with { Scenario = args[0] };
+            i = 1;
+        }
+        for (; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            int Number() => int.Parse(Value(), NumberStyles.None, CultureInfo.InvariantCulture);
+            options = args[i] switch
+            {
+                "--jobs" => options with { Jobs = Number() },
+                "--producers" => options with { Producers = Number() },
+                "--workers" => options with { Workers = Number() },
+                "--concurrency" => options with { Concurrency = Number() },
+                "--payload-bytes" => options with { PayloadBytes = Number() },
+                "--redis" => options with { Redis = Value() },
+                "--url" => options with { Url = Value() },
+                "--clients" => options with { Clients = Number() },
+                "--duration" => options with { Duration = TimeSpan.FromSeconds(Number()) },
+                "--smoke" => options with { Smoke = true },
+                _ => throw new ArgumentException($"Unknown option {args[i]}."),
+            };
+        }
+        if (options.Smoke)
+        {
+            options = options with { Jobs = Math.Min(options.Jobs, 500), Duration = TimeSpan.FromSeconds(2), Clients = Math.Min(options.Clients, 8) };
+        }
+        if (options.Scenario is not ("baseline" or "queue" or "http" or "all"))
+        {
+            throw new ArgumentException($"Unknown scenario '{options.Scenario}'.");
+        }
+        if (options.Scenario == "http" && options.Url is null)
+        {
+            throw new ArgumentException("The http scenario needs --url (the running app's gateway).");
+        }
+        return options;
+    }
+
+    /// <summary>A job's data: a JSON string of exactly <see cref="PayloadBytes"/> bytes.</summary>
+    public string Payload => "\"" + new string('x', Math.Max(0, PayloadBytes - 2)) + "\"";
+}

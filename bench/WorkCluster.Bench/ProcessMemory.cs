@@ -1,0 +1,36 @@
+using System.Diagnostics;
+
+namespace WorkCluster.Bench;
+
+/// <summary>Samples the resident memory of the app's processes on this machine while a run goes on.</summary>
+public sealed class ProcessMemory
+{
+    private static readonly string[] Names = ["WorkCluster.Api", "WorkCluster.Worker", "WorkCluster.Gateway"];
+    private readonly Dictionary<int, (string Name, List<long> Samples)> _samples = [];
+
+    public void Sample()
+    {
+        foreach (var name in Names)
+        {
+            foreach (var process in Process.GetProcessesByName(name))
+            {
+                using (process)
+                {
+                    if (!_samples.TryGetValue(process.Id, out var entry))
+                    {
+                        _samples[process.Id] = entry = (name, []);
+                    }
+                    entry.Samples.Add(process.WorkingSet64);
+                }
+            }
+        }
+    }
+
+    public IReadOnlyList<ProcessRss> Summary() =>
+        _samples.OrderBy(s => s.Value.Name).ThenBy(s => s.Key).Select(s => new ProcessRss(
+            s.Value.Name, s.Key, s.Value.Samples.Count, Mb(s.Value.Samples[0]), Mb(s.Value.Samples[^1]), Mb(s.Value.Samples.Max()))).ToArray();
+
+    private static double Mb(long bytes) => Math.Round(bytes / 1024.0 / 1024.0, 1);
+}
+
+public sealed record ProcessRss(string Process, int Pid, int Samples, double FirstMb, double LastMb, double MaxMb);

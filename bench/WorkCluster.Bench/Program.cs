@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+using WorkCluster.Bench;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+
+var run = new BenchRun(
+    options.Scenario, options.Smoke, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription,
+    RuntimeInformation.OSDescription, DateTimeOffset.UtcNow);
+
+await using (var redis = await RedisServerProcess.StartOrUseAsync(options.Redis))
+{
+    await AnsiConsole.Progress()
+        .AutoClear(false)
+        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+        .StartAsync(async progress =>
+        {
+            if (options.Scenario is "baseline" or "all")
+            {
+                run.Baseline = await BaselineScenario.RunAsync(options, redis.ConnectionString, progress);
+            }
+            if (options.Scenario is "queue" or "all")
+            {
+                run.Queue = await QueueScenario.RunAsync(options, redis.ConnectionString, progress);
+                run.BurnDown = await QueueScenario.RunBurnDownAsync(options, redis.ConnectionString, progress);
+            }
+            if (options.Scenario is "http" || (options.Scenario is "all" && options.Url is not null))
+            {
+                run.Http = await HttpScenario.RunAsync(options, progress);
+            }
+        });
+}
+
+Report.Print(run);
+// Last: every figure, on one line, for machines.
+Console.WriteLine(JsonSerializer.Serialize(run, BenchRun.Json));
+return 0;
+
+namespace WorkCluster.Bench
+{
+    public sealed class BenchRun(string scenario, bool smoke, int cores, string runtime, string os, DateTimeOffset at)
+    {
+        public static readonly JsonSerializerOptions Json = new()
+        {
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        };
+
+        public string Scenario { get; } = scenario;
+        public bool Smoke { get; } = smoke;
+        public int Cores { get; } = cores;
+        public string Runtime { get; } = runtime;
+        public string Os { get; } = os;
+        public DateTimeOffset At { get; } = at;
+        public BaselineResult? Baseline { get; set; }
+        public QueueResult? Queue { get; set; }
+        public BurnDownResult? BurnDown { get; set; }
+        public HttpResult? Http { get; set; }
+
+        /// <summary>The queue's completion rate as a share of the raw Redis pairs per second, when both ran.</summary>
+        public double? QueueVsBaseline => Baseline is { } b && Queue is { } q ? Math.Round(q.CompletedPerSecond / b.PairsPerSecond, 3) : null;
+    }
+
+    internal static class Report
+    {
+        public static void Print(BenchRun run)
+        {
+            var table = new Table().Title($"WorkCluster benchmark — {run.Cores} cores, {run.Runtime}{(run.Smoke ? " (smoke: measures nothing)" : "")}")
+                .AddColumn("scenario").AddColumn("figure").AddColumn(new TableColumn("value").RightAligned());
+            void Row(string scenario, string figure, string value) => table.AddRow(scenario, figure, value);
+            static string N(double value) => value.ToString("N1", CultureInfo.InvariantCulture);
+
+            if (run.Baseline is { } b)
+            {
+                Row("baseline", $"LPUSH+BRPOP pairs/s ({b.Producers} producers, {b.Consumers} consumers)", N(b.PairsPerSecond));
+                Row("baseline", "push → pop p50 / p99 (ms)", $"{b.PushToPop.P50Ms} / {b.PushToPop.P99Ms}");
+            }
+            if (run.Queue is { } q)
+            {
+                Row("queue", $"enqueued/s ({q.Producers} producers)", N(q.EnqueuedPerSecond));
+                Row("queue", $"worked/s ({q.Workers} worker × concurrency {q.Concurrency}, {q.Jobs} jobs)", N(q.CompletedPerSecond));
+                if (run.QueueVsBaseline is { } ratio)
+                {
+                    Row("queue", "worked/s ÷ baseline pairs/s", ratio.ToString("0.00", CultureInfo.InvariantCulture));
+                }
+                Row("queue", "submit → worked p50 / p99 (ms)", $"{q.SubmitToWorked.P50Ms} / {q.SubmitToWorked.P99Ms}");
+                Row("queue", "Redis round trips per job (counted)", q.RoundTripsPerJob.ToString("0.000", CultureInfo.InvariantCulture));
+                Row("queue", "Redis bytes per worked job (held until its TTL)", N(q.RedisBytesPerWorkedJob));
+            }
+            if (run.BurnDown is { } d)
+            {
+                Row("burn-down", "pre-filled/s", N(d.PrefilledPerSecond));
+                Row("burn-down", "drained/s", N(d.DrainedPerSecond));
+            }
+            if (run.Http is { } h)
+            {
+                Row("http", $"accepted/s at max ({h.Clients} clients)", N(h.AcceptedPerSecond));
+                Row("http", "POST response p50 / p99 (ms)", $"{h.PostResponse.P50Ms} / {h.PostResponse.P99Ms}");
+                Row("http", "worked/s at max", N(h.WorkedPerSecond));
+                Row("http", "errors at max", h.Errors.ToString(CultureInfo.InvariantCulture));
+                Row("http", $"half rate: asked / achieved (/s)", $"{N(h.HalfRateTarget)} / {N(h.HalfRateAchieved)}");
+                Row("http", $"half rate: submit → worked p50 / p99 (ms, {h.SubmitToWorkedAtHalfRate.Samples} sampled)", $"{h.SubmitToWorkedAtHalfRate.P50Ms} / {h.SubmitToWorkedAtHalfRate.P99Ms}");
+                Row("http", "half rate: errors / not worked", $"{h.HalfRateErrors} / {h.NotWorked}");
+                foreach (var p in h.Memory)
+                {
+                    Row("http", $"RSS {p.Process} pid {p.Pid}: first → last (max) MB", $"{p.FirstMb} → {p.LastMb} ({p.MaxMb})");
+                }
+            }
+            AnsiConsole.Write(table);
+        }
+    }
+}

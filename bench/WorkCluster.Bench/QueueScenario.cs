@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Spectre.Console;
+using StackExchange.Redis;
+using WorkCluster.Cluster;
+using WorkCluster.Queue;
+using WorkCluster.Redis;
+using WorkCluster.Worker;
+
+namespace WorkCluster.Bench;
+
+public sealed record QueueResult(
+    int Jobs, int Producers, int Workers, int Concurrency,
+    double EnqueueSeconds, double EnqueuedPerSecond,
+    double CompletionSeconds, double CompletedPerSecond,
+    LatencySummary SubmitToWorked,
+    double RoundTripsPerJob, long Operations,
+    double RedisBytesPerWorkedJob);
+
+public sealed record BurnDownResult(int Jobs, double PrefillSeconds, double PrefilledPerSecond, double DrainSeconds, double DrainedPerSecond);
+
+/// <summary>
+/// The queue library with the real worker (its claim loop, handler dispatch and result persistence) hosted in this
+/// process: no HTTP. P producers enqueue N no-op jobs while W workers of concurrency C work them off.
+/// </summary>
+public static class QueueScenario
+{
+    public static async Task<QueueResult> RunAsync(BenchOptions options, string redis, ProgressContext progress)
+    {
+        var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
+        await using var producerConnection = await ConnectionMultiplexer.ConnectAsync(redis);
+        await using var monitor = await ConnectionMultiplexer.ConnectAsync(redis);
+        var queue = NewQueue(producerConnection, prefix);
+        var workers = await StartWorkersAsync(options, redis, prefix);
+        try
+        {
+            var memoryBefore = await UsedMemoryAsync(monitor);
+            var operationsBefore = producerConnection.OperationCount + workers.Sum(OperationCount);
+
+            var enqueueTask = progress.AddTask("queue: enqueued", maxValue: options.Jobs);
+            var workedTask = progress.AddTask("queue: worked", maxValue: options.Jobs);
+            var clock = Stopwatch.StartNew();
+            var producers = ProduceAsync(queue, options, enqueueTask);
+            var completion = WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
+            await producers;
+            var enqueueSeconds = clock.Elapsed.TotalSeconds;
+            await completion;
+            var completionSeconds = clock.Elapsed.TotalSeconds;
+
+            var operations = producerConnection.OperationCount + workers.Sum(OperationCount) - operationsBefore;
+            var memoryAfter = await UsedMemoryAsync(monitor);
+            var latency = await SubmitToWorkedAsync(monitor, queue.Keys);
+            return new QueueResult(options.Jobs, options.Producers, options.Workers, options.Concurrency,
+                Math.Round(enqueueSeconds, 3), Math.Round(options.Jobs / enqueueSeconds, 1),
+                Math.Round(completionSeconds, 3), Math.Round(options.Jobs / completionSeconds, 1),
+                latency.Summary(),
+                Math.Round((double)operations / options.Jobs, 3), operations,
+                Math.Round((double)(memoryAfter - memoryBefore) / options.Jobs, 1));
+        }
+        finally
+        {
+            await StopAsync(workers);
+        }
+    }
+
+    /// <summary>The queue pre-filled with N jobs while no worker runs, then drained.</summary>
+    public static async Task<BurnDownResult> RunBurnDownAsync(BenchOptions options, string redis, ProgressContext progress)
+    {
+        var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
+        await using var producerConnection = await ConnectionMultiplexer.ConnectAsync(redis);
+        await using var monitor = await ConnectionMultiplexer.ConnectAsync(redis);
+        var queue = NewQueue(producerConnection, prefix);
+
+        var prefill = Stopwatch.StartNew();
+        await ProduceAsync(queue, options, progress.AddTask("burn-down: pre-filled", maxValue: options.Jobs));
+        var prefillSeconds = prefill.Elapsed.TotalSeconds;
+
+        var workedTask = progress.AddTask("burn-down: worked", maxValue: options.Jobs);
+        var workers = await StartWorkersAsync(options, redis, prefix, waitUntilJoined: false);
+        var drain = Stopwatch.StartNew();
+        try
+        {
+            await WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
+        }
+        finally
+        {
+            await StopAsync(workers);
+        }
+        var drainSeconds = drain.Elapsed.TotalSeconds;
+        return new BurnDownResult(options.Jobs, Math.Round(prefillSeconds, 3), Math.Round(options.Jobs / prefillSeconds, 1),
+            Math.Round(drainSeconds, 3), Math.Round(options.Jobs / drainSeconds, 1));
+    }
+
+    private static WorkQueue NewQueue(IConnectionMultiplexer connection, string prefix) =>
+        new(connection, new QueueScripts(), new QueueKeys(new RedisKeyspace(prefix)),
+            Options.Create(new QueueOptions { MaxQueueLength = int.MaxValue, ResultTtl = TimeSpan.FromMinutes(30) }),
+            new QueueTelemetry(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()));
+
+    private static Task ProduceAsync(WorkQueue queue, BenchOptions options, ProgressTask progress)
+    {
+        var data = options.Payload;
+        return Task.WhenAll(Enumerable.Range(0, options.Producers).Select(p => Task.Run(async () =>
+        {
+            for (var i = p; i < options.Jobs; i += options.Producers)
+            {
+                var result = await queue.EnqueueAsync("noop", data, "bench");
+                if (result.Outcome != EnqueueOutcome.Created)
+                {
+                    throw new InvalidOperationException($"Enqueue answered {result.Outcome}.");
+                }
+                progress.Increment(1);
+            }
+        })));
+    }
+
+    /// <summary>Polls the cluster-wide worked total (on a connection of its own, not counted) until it reaches N.</summary>
+    private static async Task WaitForWorkedAsync(IConnectionMultiplexer monitor, QueueKeys keys, int jobs, ProgressTask progress)
+    {
+        var db = monitor.GetDatabase();
+        while (true)
+        {
+            var worked = (long?)await db.HashGetAsync(keys.Stats, "worked") ?? 0;
+            progress.Value = worked;
+            if (worked >= jobs)
+            {
+                return;
+            }
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Submit → worked for every job, from the records' own times (the Redis server's clock, in ms).</summary>
+    private static async Task<Latency> SubmitToWorkedAsync(IConnectionMultiplexer monitor, QueueKeys keys)
+    {
+        var latency = new Latency();
+        var db = monitor.GetDatabase();
+        await foreach (var entry in db.HashScanAsync(keys.Jobs, pageSize: 1000))
+        {
+            using var record = JsonDocument.Parse((string)entry.Value!);
+            var created = record.RootElement.GetProperty("created_at").GetInt64();
+            var finished = record.RootElement.GetProperty("finished_at").GetInt64();
+            latency.Record(TimeSpan.FromMilliseconds(Math.Max(finished - created, 0)));
+        }
+        return latency;
+    }
+
+    private static async Task<long> UsedMemoryAsync(IConnectionMultiplexer connection)
+    {
+        var info = (string)(await connection.GetDatabase().ExecuteAsync("INFO", "memory"))!;
+        var line = info.Split('\n').First(l => l.StartsWith("used_memory:", StringComparison.Ordinal));
+        return long.Parse(line["used_memory:".Length..].Trim(), CultureInfo.InvariantCulture);
+    }
+
+    private static long OperationCount(IHost worker) =>
+        worker.Services.GetRequiredService<IConnectionMultiplexer>().OperationCount + worker.Services.GetRequiredService<WorkSignal>().OperationCount;
+
+    /// <summary>W worker hosts, each the real worker (AddWorker) with concurrency C, on a key prefix of the run's own.</summary>
+    private static async Task<IHost[]> StartWorkersAsync(BenchOptions options, string redis, string prefix, bool waitUntilJoined = true)
+    {
+        var hosts = new IHost[options.Workers];
+        for (var i = 0; i < hosts.Length; i++)
+        {
+            var builder = Host.CreateApplicationBuilder();
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:redis"] = redis,
+                ["Work:KeyPrefix"] = prefix,
+                ["Work:ResultTtl"] = "00:30:00",
+                ["Worker:Concurrency"] = options.Concurrency.ToString(CultureInfo.InvariantCulture),
+                ["Aspire:StackExchange:Redis:DisableTracing"] = "true",
+            });
+            builder.Logging.ClearProviders();
+            builder.AddWorker(NodeIdentity.Create($"bench-worker-{i}"));
+            hosts[i] = builder.Build();
+            await hosts[i].StartAsync();
+        }
+        if (waitUntilJoined)
+        {
+            await Task.WhenAll(hosts.Select(h => h.Services.GetRequiredService<NodeHeartbeat>().Joined));
+            await Task.Delay(200); // the workers reach their idle wait
+        }
+        return hosts;
+    }
+
+    private static async Task StopAsync(IEnumerable<IHost> hosts)
+    {
+        foreach (var host in hosts)
+        {
+            await host.StopAsync();
+            host.Dispose();
+        }
+    }
+}
