@@ -1,10 +1,8 @@
 using System.Diagnostics.Metrics;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Aspire.Hosting;
 
@@ -27,6 +25,12 @@ public static class ClusterMonitorExtensions
         ClusterMonitor? monitor = null;
         var keyPrefix = builder.Configuration["Work:KeyPrefix"] ?? "wc";
 
+        // A command that acts on the queue, once the monitor has connected to Redis.
+        Func<ExecuteCommandContext, Task<ExecuteCommandResult>> OnQueue(Func<WorkCluster.Queue.WorkQueue, Task<string>> act) => async _ =>
+            monitor?.Queue is { } queue
+                ? CommandResults.Success(await act(queue))
+                : CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
+
         return builder.AddResource(cluster)
             .ExcludeFromManifest()
             .WithRelationship(redis.Resource, "Reference")
@@ -48,29 +52,21 @@ public static class ClusterMonitorExtensions
                 {
                 }
             })
-            .WithCommand(PauseCommand, "Pause queue", async _ =>
+            .WithCommand(PauseCommand, "Pause queue", OnQueue(async queue =>
             {
-                if (monitor?.Queue is not { } queue)
-                {
-                    return CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
-                }
                 await queue.PauseAsync();
-                return CommandResults.Success("Workers stop claiming; submissions stay open.");
-            }, new CommandOptions
+                return "Workers stop claiming; submissions stay open.";
+            }), new CommandOptions
             {
                 Description = "Workers finish what they hold and claim nothing more; POST /api/v1/work still accepts work.",
                 IconName = "Pause",
                 UpdateState = c => IsPaused(c) ? ResourceCommandState.Disabled : ResourceCommandState.Enabled,
             })
-            .WithCommand(ResumeCommand, "Resume queue", async _ =>
+            .WithCommand(ResumeCommand, "Resume queue", OnQueue(async queue =>
             {
-                if (monitor?.Queue is not { } queue)
-                {
-                    return CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
-                }
                 await queue.ResumeAsync();
-                return CommandResults.Success("Workers claim again.");
-            }, new CommandOptions
+                return "Workers claim again.";
+            }), new CommandOptions
             {
                 IconName = "Play",
                 UpdateState = c => IsPaused(c) ? ResourceCommandState.Enabled : ResourceCommandState.Disabled,
@@ -88,15 +84,8 @@ public static class ClusterMonitorExtensions
                 Description = "Asks a worker to ping every peer over the mesh and shows the round-trip times.",
                 IconName = "PlugConnected",
             })
-            .WithCommand(RequeueFailedCommand, "Requeue failed", async _ =>
-            {
-                if (monitor?.Queue is not { } queue)
-                {
-                    return CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
-                }
-                var requeued = await queue.RequeueAllFailedAsync();
-                return CommandResults.Success($"{requeued} failed jobs went back to the queue with their attempts reset.");
-            }, new CommandOptions
+            .WithCommand(RequeueFailedCommand, "Requeue failed", OnQueue(async queue =>
+                $"{await queue.RequeueAllFailedAsync()} failed jobs went back to the queue with their attempts reset."), new CommandOptions
             {
                 Description = "Sends every job in the dead letter back to the queue.",
                 ConfirmationMessage = "Requeue every failed job?",
