@@ -83,14 +83,33 @@ public static class ServiceBuilderExtensions
             .WithEnvironment("OTEL_TRACES_SAMPLER_ARG", Math.Clamp(ratio.Value, 0, 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// Free loopback ports for the replicas' own endpoints. They are chosen below the operating system's range of
+    /// ephemeral ports: a port picked here is released before the replica binds it, and no process asking the
+    /// system for "any port" can be handed one of these meanwhile.
+    /// </summary>
     private static int[] AllocateLoopbackPorts(int count)
     {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        var (lowest, ephemeralStart) = (10_000, EphemeralPortRangeStart());
+        var listeners = new List<TcpListener>();
         try
         {
-            foreach (var listener in listeners)
+            for (var attempt = 0; listeners.Count < count && attempt < 1000; attempt++)
             {
-                listener.Start();
+                var listener = new TcpListener(IPAddress.Loopback, Random.Shared.Next(lowest, ephemeralStart));
+                try
+                {
+                    listener.Start();
+                    listeners.Add(listener);
+                }
+                catch (SocketException)
+                {
+                    // Taken: try another.
+                }
+            }
+            if (listeners.Count < count)
+            {
+                throw new DistributedApplicationException($"No {count} free loopback ports between {lowest} and {ephemeralStart}.");
             }
             return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
         }
@@ -101,5 +120,13 @@ public static class ServiceBuilderExtensions
                 listener.Stop();
             }
         }
+    }
+
+    private static int EphemeralPortRangeStart()
+    {
+        const string linuxRange = "/proc/sys/net/ipv4/ip_local_port_range";
+        return File.Exists(linuxRange) && int.TryParse(File.ReadAllText(linuxRange).Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0], out var start)
+            ? start
+            : 49_152; // the IANA dynamic range (Windows, macOS)
     }
 }

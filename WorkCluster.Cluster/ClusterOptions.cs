@@ -24,13 +24,13 @@ public sealed class ClusterOptions
     [MinLength(16)]
     public string? Secret { get; set; }
 
-    /// <summary>The port of this node's mesh endpoint; 0 picks a free one.</summary>
+    /// <summary>The port of this node's mesh endpoint; 0: a free one, chosen by the operating system at start.</summary>
     [Range(0, 65535)]
     public int MeshPort { get; set; }
 
     /// <summary>
     /// The host name peers reach this node's mesh endpoint at. Unset: the container's host name inside a
-    /// container (the endpoint then listens on every interface), else <c>localhost</c> (loopback only).
+    /// container (the endpoint then listens on every interface), else <c>127.0.0.1</c> (loopback only).
     /// </summary>
     public string? MeshHost { get; set; }
 

@@ -43,7 +43,7 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
         Assert.True(converged <= 2 * Ttl, $"convergence took {converged}");
         foreach (var member in cluster.GetProperty("members").EnumerateArray())
         {
-            Assert.StartsWith("http://localhost:", member.GetProperty("mesh_address").GetString());
+            Assert.StartsWith("http://127.0.0.1:", member.GetProperty("mesh_address").GetString());
             Assert.InRange(member.GetProperty("heartbeat_age_ms").GetInt64(), 0, (long)Ttl.TotalMilliseconds);
             Assert.Contains("sha256", member.GetProperty("work_types").EnumerateArray().Select(t => t.GetString()));
         }

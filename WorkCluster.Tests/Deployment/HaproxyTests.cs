@@ -89,7 +89,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
 
         public static async Task<RunningHaproxy> StartAsync(int[] apiPorts, ITestOutputHelper output)
         {
-            var (port, statsPort) = (FreePort(), FreePort());
+            var (port, statsPort) = (FreePorts.Next(), FreePorts.Next());
             var config = await File.ReadAllTextAsync(Repository.PathOf("haproxy/haproxy.cfg"));
             var servers = string.Join(Environment.NewLine, apiPorts.Select((p, i) => $"    server api-{i} 127.0.0.1:{p} check"));
             config = ServerTemplate().Replace(config, servers);
@@ -138,15 +138,6 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
             }
             _process.Dispose();
             _directory.Delete(recursive: true);
-        }
-
-        private static int FreePort()
-        {
-            var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-            listener.Start();
-            var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-            listener.Stop();
-            return port;
         }
 
         [GeneratedRegex(@"^\s*server-template .*$", RegexOptions.Multiline)]

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using StackExchange.Redis;
 
 namespace WorkCluster.Tests.Infrastructure;
@@ -11,7 +9,7 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly DirectoryInfo _dataDirectory = Directory.CreateTempSubdirectory("workcluster-tests-redis-");
     private Process? _process;
 
-    public int Port { get; } = FreePort();
+    public int Port { get; } = FreePorts.Next();
 
     public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false";
 
@@ -55,15 +53,6 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     public Task<ConnectionMultiplexer> ConnectAsync() => ConnectionMultiplexer.ConnectAsync(ConnectionString);
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     public async ValueTask DisposeAsync()
     {
