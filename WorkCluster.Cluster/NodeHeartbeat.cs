@@ -28,6 +28,12 @@ public sealed partial class NodeHeartbeat(
     /// <summary>How long heartbeats have been succeeding without a break.</summary>
     public TimeSpan HealthyFor => _healthy.Elapsed;
 
+    /// <summary>This node's liveness key: it exists while the cluster sees the node alive.</summary>
+    public string LivenessKey { get; } = registry.Keys.Node(identity.Id);
+
+    /// <summary>The time between two heartbeats.</summary>
+    public TimeSpan Interval => options.Value.HeartbeatInterval;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = options.Value.HeartbeatInterval;

@@ -84,12 +84,27 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// Moves up to <paramref name="max"/> jobs from the head of the queue to <paramref name="workerId"/>'s
     /// processing list and marks them working. Returns nothing while the queue is empty or paused.
     /// </summary>
-    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(string workerId, int max)
+    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(string workerId, int max) =>
+        (await ClaimAsync(workerId, max, livenessKey: null).ConfigureAwait(false))!;
+
+    /// <summary>
+    /// As <see cref="ClaimAsync(string, int)"/>, for a worker whose liveness is the key <paramref name="livenessKey"/>
+    /// (the one <see cref="RecoverAsync"/> checks): returns null, claiming nothing, while that key does not exist.
+    /// A job may only enter the processing list of a worker the cluster can see, or nobody would take it back
+    /// should that worker die.
+    /// </summary>
+    public async Task<IReadOnlyList<ClaimedJob>?> ClaimAsync(string workerId, int max, string? livenessKey)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        var result = (RedisResult[])(await scripts.Claim.EvaluateAsync(Db,
-            [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused],
-            [workerId, max]).ConfigureAwait(false))!;
+        RedisKey[] scriptKeys = livenessKey is null
+            ? [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused]
+            : [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused, livenessKey];
+        var reply = await scripts.Claim.EvaluateAsync(Db, scriptKeys, [workerId, max]).ConfigureAwait(false);
+        if (reply.IsNull)
+        {
+            return null;
+        }
+        var result = (RedisResult[])reply!;
         var jobs = new ClaimedJob[result.Length / 3];
         for (var i = 0; i < jobs.Length; i++)
         {

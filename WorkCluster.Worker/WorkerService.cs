@@ -56,10 +56,10 @@ public sealed partial class WorkerService(
                     free++;
                 }
 
-                IReadOnlyList<ClaimedJob> jobs;
+                IReadOnlyList<ClaimedJob>? jobs;
                 try
                 {
-                    jobs = await queue.ClaimAsync(identity.Id, free);
+                    jobs = await queue.ClaimAsync(identity.Id, free, heartbeat.LivenessKey);
                     _redisBackoff.Reset();
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException)
@@ -70,6 +70,15 @@ public sealed partial class WorkerService(
                     continue;
                 }
 
+                if (jobs is null)
+                {
+                    // The cluster presumed us dead (Redis was out of reach longer than a TTL) and took our jobs
+                    // back; we take new ones once the next heartbeat has made us visible again.
+                    slots.Release(free);
+                    LogNotRegistered(identity.Id);
+                    await Task.Delay(heartbeat.Interval, stoppingToken);
+                    continue;
+                }
                 if (jobs.Count < free)
                 {
                     slots.Release(free - jobs.Count);
@@ -178,7 +187,13 @@ public sealed partial class WorkerService(
                 return;
             }
 
-            if (!await PersistAsync(() => queue.CompleteAsync(identity.Id, job.Id, result, job.Record.Type), true))
+            // null: Redis stayed away until the hard stop; the job stays on our list and recovery runs it again.
+            var completed = await PersistAsync<bool?>(async () => await queue.CompleteAsync(identity.Id, job.Id, result, job.Record.Type), null);
+            if (completed == true)
+            {
+                LogWorked(job.Id, job.Record.Type, job.Record.Attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+            else if (completed == false)
             {
                 LogAlreadyFinished(job.Id);
             }
@@ -273,8 +288,14 @@ public sealed partial class WorkerService(
     [LoggerMessage(LogLevel.Warning, "Redis unavailable, backing off: {Message}")]
     private partial void LogRedisUnavailable(string message);
 
+    [LoggerMessage(LogLevel.Warning, "Worker {WorkerId} is not registered in the cluster (presumed dead during an outage); claiming again after its next heartbeat")]
+    private partial void LogNotRegistered(string workerId);
+
     [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Type}) attempt {Attempt} failed ({Outcome}): {Error}")]
     private partial void LogAttemptFailed(string jobId, string type, int attempt, FailOutcome outcome, string error);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId} ({Type}) worked, attempt {Attempt}, {ElapsedMs} ms")]
+    private partial void LogWorked(string jobId, string type, int attempt, double elapsedMs);
 
     [LoggerMessage(LogLevel.Information, "Job {JobId} had already been finished by another run")]
     private partial void LogAlreadyFinished(string jobId);

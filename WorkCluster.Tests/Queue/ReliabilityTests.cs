@@ -128,6 +128,26 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task A_worker_the_cluster_cannot_see_claims_nothing_until_its_heartbeat_is_back()
+    {
+        var space = redis.NewSpace(cluster: new ClusterOptions { HeartbeatTtl = TimeSpan.FromMilliseconds(300) });
+        var (queue, registry) = (space.Queue, space.Registry);
+        var id = await queue.SubmitAsync();
+        var livenessKey = registry.Keys.Node("cut-off");
+
+        // Presumed dead (never registered, or swept and forgotten): a job on its list would be invisible to recovery.
+        Assert.Null(await queue.ClaimAsync("cut-off", 1, livenessKey));
+        Assert.Equal(1, await Db.ListLengthAsync(queue.Keys.Queue));
+        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Processing("cut-off")));
+        Assert.Equal(JobStatus.Pending, (await queue.GetAsync(id))!.Record.Status);
+
+        await registry.HeartbeatAsync(Node("cut-off"));
+        var claimed = Assert.Single((await queue.ClaimAsync("cut-off", 1, livenessKey))!);
+        Assert.Equal(id, claimed.Id);
+        Assert.Equal(["cut-off"], (await registry.GetMembersAsync()).Select(m => m.Id)); // so a sweeper can find its list
+    }
+
+    [Fact]
     public async Task A_job_that_kills_every_worker_that_runs_it_fails_after_max_attempts()
     {
         var space = redis.NewSpace(new QueueOptions { MaxAttempts = 2 }, new ClusterOptions { HeartbeatTtl = TimeSpan.FromMilliseconds(300) });
