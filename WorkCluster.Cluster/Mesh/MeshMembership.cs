@@ -24,7 +24,7 @@ public sealed partial class MeshMembership(ClusterRegistry registry, MeshPeers p
             var delay = interval;
             try
             {
-                await peers.ReconcileAsync(await registry.GetMembersAsync(), stoppingToken);
+                peers.Reconcile(await registry.GetMembersAsync(), stoppingToken);
                 if (failing)
                 {
                     LogMembershipRestored(peers.Known.Count);
@@ -45,6 +45,12 @@ public sealed partial class MeshMembership(ClusterRegistry registry, MeshPeers p
             {
                 break;
             }
+            catch (Exception e)
+            {
+                // Whatever else goes wrong, the loop goes on: the mesh must outlive a bad round.
+                LogRoundFailed(e);
+                delay = interval + backoff.Next();
+            }
             try
             {
                 await Task.Delay(delay, stoppingToken);
@@ -59,6 +65,9 @@ public sealed partial class MeshMembership(ClusterRegistry registry, MeshPeers p
 
     [LoggerMessage(LogLevel.Warning, "Mesh: membership unreadable (Redis unreachable); keeping {Count} peer connections: {Message}")]
     private partial void LogMembershipUnavailable(int count, string message);
+
+    [LoggerMessage(LogLevel.Error, "Mesh: membership round failed; trying again")]
+    private partial void LogRoundFailed(Exception exception);
 
     [LoggerMessage(LogLevel.Information, "Mesh: membership readable again ({Count} peers)")]
     private partial void LogMembershipRestored(int count);

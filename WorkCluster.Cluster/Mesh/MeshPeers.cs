@@ -26,8 +26,11 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
     /// <summary>The last membership seen: the nodes this process keeps (or tries to keep) a connection to.</summary>
     public IReadOnlyList<NodeInfo> Known => _peers.Values.Select(p => p.Node).OrderBy(n => n.Id, StringComparer.Ordinal).ToArray();
 
-    /// <summary>Connects to every member not yet connected (when its backoff allows) and drops the rest.</summary>
-    public async Task ReconcileAsync(IEnumerable<NodeInfo> members, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts connecting to every member not yet connected (when its backoff allows) and drops the rest. Returns
+    /// without waiting for the connections: a peer that hangs must not hold up the others or the membership loop.
+    /// </summary>
+    public void Reconcile(IEnumerable<NodeInfo> members, CancellationToken cancellationToken)
     {
         var wanted = members.Where(m => m.Id != identity.Id && m.MeshAddress is not null).ToDictionary(m => m.Id, StringComparer.Ordinal);
         foreach (var gone in _peers.Keys.Where(id => !wanted.ContainsKey(id)).ToArray())
@@ -35,10 +38,13 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
             if (_peers.TryRemove(gone, out var peer))
             {
                 LogDropped(gone);
-                await peer.Connection.DisposeAsync();
+                _ = CloseAsync(peer);
             }
         }
-        await Task.WhenAll(wanted.Values.Select(member => EnsureAsync(member, cancellationToken)));
+        foreach (var member in wanted.Values)
+        {
+            _ = EnsureAsync(member, cancellationToken);
+        }
     }
 
     /// <summary>
@@ -68,29 +74,45 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
         if (peer.Node.MeshAddress != node.MeshAddress && _peers.TryUpdate(node.Id, new Peer(node, Build(node)), peer))
         {
             // Same id, new address: cannot happen with ids unique per process, but never talk to a stale address.
-            await peer.Connection.DisposeAsync();
+            _ = CloseAsync(peer);
             peer = _peers[node.Id];
         }
         if (peer.Connection.State != HubConnectionState.Disconnected || (!ignoreBackoff && DateTimeOffset.UtcNow < peer.NextAttempt))
         {
             return peer;
         }
-        await peer.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            await peer.Gate.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return peer;
+        }
         try
         {
             if (peer.Connection.State == HubConnectionState.Disconnected)
             {
-                await peer.Connection.StartAsync(cancellationToken);
+                // A peer that accepts the connection and then says nothing must not hold this attempt forever.
+                using var patience = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                patience.CancelAfter(ConnectPatience);
+                await peer.Connection.StartAsync(patience.Token);
                 peer.Failures = 0;
                 peer.LastError = null;
                 LogConnected(node.Id, node.MeshAddress!);
             }
         }
-        catch (Exception e) when (e is HttpRequestException or System.Net.WebSockets.WebSocketException or IOException or TimeoutException)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            peer.LastError = e.Message;
+            // Refused, unreachable, timed out, or closed under us because the peer left: try again later.
+            var reason = e is OperationCanceledException ? $"no answer within {ConnectPatience.TotalSeconds} s" : e.Message;
+            peer.LastError = reason;
             peer.NextAttempt = DateTimeOffset.UtcNow + Backoff.FullJitter(FirstRetry, MaxRetry, peer.Failures++);
-            LogConnectFailed(node.Id, node.MeshAddress!, e.Message);
+            LogConnectFailed(node.Id, node.MeshAddress!, reason);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shutting down.
         }
         finally
         {
@@ -116,6 +138,18 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
         connection.Reconnecting += e => { LogReconnecting(node.Id, e?.Message); return Task.CompletedTask; };
         connection.Reconnected += _ => { LogConnected(node.Id, node.MeshAddress!); return Task.CompletedTask; };
         return connection;
+    }
+
+    private async Task CloseAsync(Peer peer)
+    {
+        try
+        {
+            await peer.Connection.DisposeAsync();
+        }
+        catch (Exception e)
+        {
+            LogCloseFailed(peer.Node.Id, e.Message);
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -152,6 +186,9 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
 
     [LoggerMessage(LogLevel.Debug, "Mesh: cannot connect to {Node} at {Address} yet: {Reason}")]
     private partial void LogConnectFailed(string node, string address, string reason);
+
+    [LoggerMessage(LogLevel.Debug, "Mesh: closing the connection to {Node} failed: {Reason}")]
+    private partial void LogCloseFailed(string node, string reason);
 
     [LoggerMessage(LogLevel.Information, "Mesh: {Node} left the cluster; connection closed")]
     private partial void LogDropped(string node);
