@@ -1,12 +1,12 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
-using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Api;
 
 /// <summary>
-/// Turns the exceptions that are not bugs into the problem a client can act on: Redis unreachable → 503 with
-/// Retry-After; a request the server could not read → its 4xx. Anything else stays a 500.
+/// Turns the exceptions that are not bugs into the problem a client can act on: Redis unreachable (or not serving yet, e.g.
+/// loading its data after a restart) → 503 with Retry-After; a request the server could not read → its 4xx. Anything else stays a 500.
 /// </summary>
 public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
 {
@@ -18,8 +18,8 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         ProblemDetails problem;
         switch (exception)
         {
-            case RedisConnectionException or RedisTimeoutException:
-                logger.LogWarning("Redis is unreachable; answering 503: {Message}", exception.Message);
+            case var _ when RedisAvailability.IsUnavailable(exception):
+                logger.LogWarning("Redis is unavailable; answering 503: {Message}", exception.Message);
                 context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 problem = new ProblemDetails
                 {

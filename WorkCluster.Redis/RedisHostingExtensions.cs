@@ -32,14 +32,7 @@ public static class RedisHostingExtensions
             return builder;
         }
 
-        builder.AddRedisClient(ConnectionName, configureOptions: options =>
-        {
-            ConfigureForOutages(options);
-            if (failFast)
-            {
-                options.BacklogPolicy = BacklogPolicy.FailFast;
-            }
-        });
+        builder.AddRedisClient(ConnectionName, configureOptions: options => ConfigureForOutages(options, failFast));
 
         builder.Services.AddOptions<RedisKeyspaceOptions>()
             .BindConfiguration("Work")
@@ -60,10 +53,15 @@ public static class RedisHostingExtensions
 
     /// <summary>
     /// Start without Redis and reconnect in the background (backing off up to 5 s); give up on a command after
-    /// 1.5 s, checked every 250 ms, so that a caller gets an answer within 2 s while Redis is away.
+    /// 1.5 s, checked every 250 ms, so that a caller gets an answer within 2 s while Redis is away. With
+    /// <paramref name="failFast"/>, commands fail at once while no connection is up.
     /// </summary>
-    private static void ConfigureForOutages(ConfigurationOptions options)
+    public static void ConfigureForOutages(ConfigurationOptions options, bool failFast = false)
     {
+        if (failFast)
+        {
+            options.BacklogPolicy = BacklogPolicy.FailFast;
+        }
         options.AbortOnConnectFail = false;
         options.ConnectTimeout = 2000;
         options.AsyncTimeout = 1500;

@@ -34,8 +34,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         var connectionString = await redis.ConnectionStringExpression.GetValueAsync(cancellationToken)
             ?? throw new InvalidOperationException($"{redis.Name} has no connection string.");
         var options = ConfigurationOptions.Parse(connectionString);
-        options.AbortOnConnectFail = false;
-        options.AsyncTimeout = 1500;
+        RedisHostingExtensions.ConfigureForOutages(options, failFast: true); // a reading that cannot be had says so at once
         await using var connection = await ConnectionMultiplexer.ConnectAsync(options);
 
         var keyspace = new RedisKeyspace(keyPrefix);
@@ -47,7 +46,8 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         {
             try
             {
-                await RefreshAsync(Queue, registry);
+                // Never stuck on a reading: what cannot be read within an interval counts as unreachable.
+                await RefreshAsync(Queue, registry).WaitAsync(Interval, cancellationToken);
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {

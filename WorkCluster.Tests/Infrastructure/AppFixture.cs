@@ -167,6 +167,20 @@ public abstract class AppFixture : IAsyncLifetime
         await App.ResourceNotifications.WaitForResourceHealthyAsync("redis").WaitAsync(Eventually.DefaultPatience);
         await WaitForHealthyReplicasAsync("api", ApiReplicas, Eventually.DefaultPatience);
         await WaitForHealthyReplicasAsync("worker", WorkerReplicas, Eventually.DefaultPatience);
+        // Healthy is not yet serving: every API replica must have its Redis connection back (an unknown id is
+        // answered 404 only by a replica that could ask Redis).
+        await Eventually.HoldsAsync(async () =>
+        {
+            for (var i = 0; i < 2 * ApiReplicas; i++)
+            {
+                using var response = await Gateway.GetAsync("/api/v1/work/AAAAAAAAAAAAAAAAAAAAAA");
+                if (response.StatusCode != HttpStatusCode.NotFound)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }, "the API did not serve again after the restore");
     }
 
     /// <summary>Runs a dashboard command (start, stop, restart) on a resource and checks it succeeded.</summary>

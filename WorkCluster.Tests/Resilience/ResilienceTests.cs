@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Text;
+using StackExchange.Redis;
 using WorkCluster.Queue;
 using WorkCluster.Redis;
 using WorkCluster.Tests.Infrastructure;
@@ -159,9 +161,13 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             Assert.True(a.Took < TimeSpan.FromSeconds(5), $"{a.Request} hung for {a.Took}");
         });
         Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        await Eventually.HoldsAsync(() => Task.FromResult(ClusterState() == "Degraded"),
+            $"the dashboard's cluster resource never showed Degraded during the outage; it shows {ClusterState()}");
 
         await app.ExecuteCommandAsync("redis", "start");
         await services.WaitForResourceHealthyAsync("redis").WaitAsync(Patience);
+        await Eventually.HoldsAsync(() => Task.FromResult(ClusterState() == "Running"),
+            $"the cluster resource never showed Running after the outage; it shows {ClusterState()}");
 
         var jobs = await WaitForAllWorkedAsync(ids);
         Assert.Equal(ids.Count, jobs.Count);
@@ -172,6 +178,51 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             return response.StatusCode == HttpStatusCode.Accepted;
         }, "submissions never worked again after Redis came back");
     }
+
+    [Fact]
+    public async Task While_redis_is_busy_and_cannot_serve_the_api_answers_503_not_500()
+    {
+        await app.WaitForHealthyReplicasAsync("api", app.ApiReplicas, Patience);
+        var connectionString = await app.App.GetConnectionStringAsync("redis");
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(connectionString + ",allowAdmin=true,syncTimeout=10000,asyncTimeout=10000");
+        var db = admin.GetDatabase();
+        using var api = app.App.CreateHttpClient("api"); // straight to a replica: the gateway's health checks stay out of it
+
+        // A script that keeps Redis busy for 1.5 s: after the busy-reply threshold every other command is answered
+        // with a BUSY error, as it is while Redis loads its data after a restart (LOADING).
+        await db.ExecuteAsync("CONFIG", "SET", "busy-reply-threshold", "100");
+        try
+        {
+            var busy = db.ScriptEvaluateAsync("""
+                local function now() local t = redis.call('TIME') return t[1] * 1000 + t[2] / 1000 end
+                local started = now()
+                while now() - started < tonumber(ARGV[1]) do end
+                return 1
+                """, values: [1500]);
+            await Task.Delay(300);
+            using var post = await api.PostAsync(WorkClient.WorkPath, new StringContent("""{"type":"echo","data":1}""", Encoding.UTF8, "application/json"));
+            var body = await post.Content.ReadAsStringAsync();
+            await busy;
+
+            Assert.True(post.StatusCode == HttpStatusCode.ServiceUnavailable, $"answered {(int)post.StatusCode} while Redis was busy: {body}");
+            Assert.Equal("application/problem+json", post.Content.Headers.ContentType?.MediaType);
+            Assert.NotNull(post.Headers.RetryAfter);
+            Assert.Contains("The work queue is unavailable", body);
+        }
+        finally
+        {
+            await db.ExecuteAsync("CONFIG", "SET", "busy-reply-threshold", "5000");
+        }
+
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var response = await app.Work.PostRawAsync("""{"type":"echo","data":1}""");
+            return response.StatusCode == HttpStatusCode.Accepted;
+        }, "submissions never worked again after Redis was busy");
+    }
+
+    private string? ClusterState() =>
+        app.App.ResourceNotifications.TryGetCurrentState("cluster", out var e) ? e.Snapshot.State?.Text : null;
 
     private async Task<List<string>> SubmitManyAsync(int count, string data)
     {
