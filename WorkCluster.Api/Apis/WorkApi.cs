@@ -11,7 +11,7 @@ using WorkCluster.Queue;
 namespace WorkCluster.Api.Apis;
 
 /// <summary>Submitting work, reading its status, the dead letter: <c>/api/v1/work</c>.</summary>
-public static class WorkApi
+public static partial class WorkApi
 {
     public const string BasePath = "/api/v1/work";
     public const string IdempotencyKeyHeader = "Idempotency-Key";
@@ -60,8 +60,10 @@ public static class WorkApi
     }
 
     /// <summary>The dependencies of the work endpoints.</summary>
-    public sealed class WorkServices(WorkQueue queue, WorkTypes types, ApiInstance instance, IOptions<WorkApiOptions> options)
+    public sealed class WorkServices(WorkQueue queue, WorkTypes types, ApiInstance instance, IOptions<WorkApiOptions> options,
+        ILogger<WorkServices> logger)
     {
+        public ILogger<WorkServices> Logger { get; } = logger;
         public WorkQueue Queue { get; } = queue;
         public WorkTypes Types { get; } = types;
         public ApiInstance Instance { get; } = instance;
@@ -104,6 +106,10 @@ public static class WorkApi
                     "Use a new key for new work.");
             case EnqueueOutcome.Replayed:
                 context.Response.Headers["Idempotent-Replayed"] = "true";
+                LogReplayed(services.Logger, result.Id!);
+                break;
+            default:
+                LogAccepted(services.Logger, result.Id!, work.Type);
                 break;
         }
         return TypedResults.Accepted($"{BasePath}/{result.Id}", new WorkAccepted("accepted", result.AcceptedBy!, result.Id!, result.TraceId));
@@ -185,4 +191,10 @@ public static class WorkApi
     }
 
     private static ProblemHttpResult Problem(int status, string title, string detail) => Problems.Create(status, title, detail);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId} ({WorkType}) accepted")]
+    private static partial void LogAccepted(ILogger logger, string jobId, string workType);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId}: Idempotency-Key replayed, nothing queued")]
+    private static partial void LogReplayed(ILogger logger, string jobId);
 }
