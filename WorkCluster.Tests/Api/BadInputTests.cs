@@ -86,12 +86,27 @@ public sealed class BadInputTests(ClusterAppFixture app)
     }
 
     [Fact]
+    public async Task A_submission_without_a_content_type_is_read_as_json()
+    {
+        using var response = await app.Work.PostRawAsync("""{"type":"echo","data":{"no":"header"}}""", contentType: null);
+
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"answered {(int)response.StatusCode}: {body}");
+        var id = JsonDocument.Parse(body).RootElement.GetProperty("callback").GetString()!;
+        var worked = await app.Work.WaitForStatusAsync(id, "worked");
+        Assert.Equal("header", worked.GetProperty("result").GetProperty("no").GetString());
+    }
+
+    [Fact]
     public async Task After_every_kind_of_bad_input_the_api_still_serves()
     {
         foreach (var bad in BadPosts)
         {
             using var _ = await app.Work.PostRawAsync((string)bad[2], (string?)bad[1]);
         }
+        using (await app.Work.PostRawAsync($$"""{"data":"{{new string('x', 1024 * 1024)}}"}""")) { }
+        using (await app.Gateway.SendAsync(new HttpRequestMessage(HttpMethod.Put, WorkClient.WorkPath))) { }
+        using (await app.Gateway.GetAsync($"{WorkClient.WorkPath}/abc")) { }
 
         var job = await app.Work.SubmitAsync("echo", "\"still here\"");
         var worked = await app.Work.WaitForStatusAsync(job.Id, "worked");

@@ -18,15 +18,16 @@ public sealed class BenchSmokeTests(ThreeWorkersAppFixture app, ITestOutputHelpe
     [Fact]
     public async Task Every_scenario_runs_and_reports_its_figures_as_json()
     {
-        var (exitCode, log) = await Repository.RunAsync("dotnet",
+        var (exitCode, stdout, stderr) = await Repository.RunSeparatelyAsync("dotnet",
         [
             "run", "--project", Repository.PathOf("bench/WorkCluster.Bench"), "--no-build", "-c", Repository.Configuration, "--",
             "all", "--smoke", "--url", app.Gateway.BaseAddress!.ToString().TrimEnd('/'),
         ], timeout: TimeSpan.FromMinutes(3));
-        output.WriteLine(log);
-        Assert.True(exitCode == 0, log);
+        output.WriteLine(stdout);
+        output.WriteLine(stderr);
+        Assert.True(exitCode == 0, stdout + stderr);
 
-        var report = JsonDocument.Parse(log.TrimEnd().Split('\n')[^1]).RootElement;
+        var report = JsonDocument.Parse(stdout.TrimEnd().Split('\n')[^1]).RootElement; // the JSON line is the last of stdout
         Assert.True(report.GetProperty("smoke").GetBoolean());
 
         var baseline = report.GetProperty("baseline");

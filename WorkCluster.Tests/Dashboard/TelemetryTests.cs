@@ -1,3 +1,4 @@
+using Aspire.Hosting;
 using WorkCluster.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -61,24 +62,65 @@ public sealed class TelemetryTests(ClusterAppFixture app, ITestOutputHelper outp
         {
             accepted.Add((await app.Work.SubmitAsync("echo", i.ToString())).Id);
         }
+        // One job worked on its second attempt (one retry), one failing every attempt (retries, then the dead letter).
+        var retriedOnce = await app.Work.SubmitAsync("flaky", """{"fail_times":1}""");
+        var hopeless = await app.Work.SubmitAsync("flaky", """{"error":"always"}""");
         await app.Work.WaitForAllAsync(accepted, "worked");
+        await app.Work.WaitForStatusAsync(retriedOnce.Id, "worked");
+        await app.Work.WaitForStatusAsync(hopeless.Id, "failed");
         using var ping = await app.Gateway.PostAsync("/api/v1/cluster/ping", null);
         Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
 
-        string[] moving = ["workcluster.jobs.accepted", "workcluster.jobs.worked", "workcluster.jobs.queue_wait",
-            "workcluster.jobs.processing_time", "workcluster.mesh.messages.sent", "workcluster.mesh.messages.received"];
+        var expected = new Dictionary<string, int>
+        {
+            ["workcluster.jobs.accepted"] = jobs + 2,
+            ["workcluster.jobs.worked"] = jobs + 1,
+            ["workcluster.jobs.queue_wait"] = jobs + 1 + 1 + ClusterAppFixture.MaxAttempts,
+            ["workcluster.jobs.processing_time"] = jobs + 2 + ClusterAppFixture.MaxAttempts,
+            ["workcluster.jobs.retried"] = 1 + ClusterAppFixture.MaxAttempts - 1,
+            ["workcluster.jobs.failed"] = 1,
+            ["workcluster.mesh.messages.sent"] = 1,
+            ["workcluster.mesh.messages.received"] = 1,
+        };
         await Eventually.HoldsAsync(() =>
         {
             var after = Totals();
-            return Task.FromResult(moving.All(m => after.GetValueOrDefault(m) >= before.GetValueOrDefault(m) + (m.StartsWith("workcluster.jobs") ? jobs : 1)));
+            return Task.FromResult(expected.All(e => after.GetValueOrDefault(e.Key) >= before.GetValueOrDefault(e.Key) + e.Value));
         }, $"the instruments did not move with the work: before {Show(before)}; now {Show(Totals())}", TimeSpan.FromSeconds(30));
         var totals = Totals();
         output.WriteLine(string.Join(Environment.NewLine, totals.OrderBy(t => t.Key).Select(t => $"{t.Key} = {t.Value}")));
-
-        Assert.Contains(app.Telemetry.Metrics, m => m.Name == "workcluster.queue.depth" && m.Service == "worker");
         Assert.Contains(app.Telemetry.Metrics, m => m.Name == "workcluster.jobs.accepted" && m.Service == "api"
             && m.Attributes.GetValueOrDefault("workcluster.work_type") == "echo");
+
+        // The queue-depth gauge follows the queue: paused, it shows the jobs waiting; resumed, it falls back.
+        try
+        {
+            await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.PauseCommand);
+            var waiting = new List<string>();
+            for (var i = 0; i < 3; i++)
+            {
+                waiting.Add((await app.Work.SubmitAsync("echo", i.ToString())).Id);
+            }
+            await Eventually.HoldsAsync(() => Task.FromResult(LatestDepths().Any(d => d >= 3)),
+                $"no worker's queue-depth gauge showed the 3 waiting jobs: {string.Join(", ", LatestDepths())}", TimeSpan.FromSeconds(30));
+            await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.ResumeCommand);
+            await app.Work.WaitForAllAsync(waiting, "worked");
+            await Eventually.HoldsAsync(() => Task.FromResult(LatestDepths().All(d => d == 0)),
+                $"the queue-depth gauge did not fall back to 0: {string.Join(", ", LatestDepths())}", TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.ResumeCommand);
+        }
     }
+
+    /// <summary>The latest value of the queue-depth gauge of each worker process.</summary>
+    private double[] LatestDepths() =>
+        app.Telemetry.Metrics
+            .Where(m => m.Name == "workcluster.queue.depth" && m.Service == "worker")
+            .GroupBy(m => m.Instance)
+            .Select(g => g.Last().Value)
+            .ToArray();
 
     private static string Show(Dictionary<string, double> totals) => string.Join(", ", totals.OrderBy(t => t.Key).Select(t => $"{t.Key}={t.Value}"));
 

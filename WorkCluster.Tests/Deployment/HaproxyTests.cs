@@ -38,18 +38,24 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         Assert.Equal(2, takers.Distinct().Count());
         Assert.All(takers.Zip(takers.Skip(1)), pair => Assert.NotEqual(pair.First, pair.Second));
 
-        // One replica killed: after two check intervals, no request fails.
+        // One replica killed: after two check intervals, no request fails, and all go to the other one.
+        var nameAt = new Dictionary<int, string>();
+        foreach (var port in ports)
+        {
+            nameAt[port] = await NameAtAsync(port);
+        }
+        Assert.Equal(takers.Distinct().Order(), nameAt.Values.Order());
         var victim = app.GetProcess(replicas[0]);
         ProcessTree.Signal(victim, 9);
         await victim.WaitForExitAsync();
+        var victimName = nameAt.Single(p => !Listens(p.Key)).Value;
         await Task.Delay(2 * CheckInterval);
         var survivors = new List<string>();
         for (var i = 0; i < 20; i++)
         {
             survivors.Add((await client.SubmitAsync("echo", i.ToString())).AcceptedBy);
         }
-        Assert.Single(survivors.Distinct());
-        Assert.DoesNotContain(takers.First(t => !survivors.Contains(t)), survivors);
+        Assert.Equal(takers.Distinct().Single(t => t != victimName), Assert.Single(survivors.Distinct()));
 
         // None left: HAProxy's own 503, a problem with Retry-After.
         var last = app.GetProcess(replicas[1]);
@@ -62,6 +68,27 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
         Assert.Equal(503, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
+    }
+
+    /// <summary>The name the replica listening on <paramref name="port"/> answers with (accepted_by).</summary>
+    private static async Task<string> NameAtAsync(int port)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        return (await new WorkClient(http).SubmitAsync("echo", "0")).AcceptedBy;
+    }
+
+    private static bool Listens(int port)
+    {
+        try
+        {
+            using var socket = new TcpClient();
+            socket.Connect(System.Net.IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The loopback ports the AppHost gave the API replicas for the gateway (Replica:Ports).</summary>

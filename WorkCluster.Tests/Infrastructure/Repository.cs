@@ -18,6 +18,14 @@ public static class Repository
     public static async Task<(int ExitCode, string Output)> RunAsync(string fileName, IEnumerable<string> arguments,
         IDictionary<string, string>? environment = null, string? workingDirectory = null, TimeSpan? timeout = null)
     {
+        var (exitCode, stdout, stderr) = await RunSeparatelyAsync(fileName, arguments, environment, workingDirectory, timeout);
+        return (exitCode, stdout + stderr);
+    }
+
+    /// <summary>Runs a program to its end; returns its exit code, its standard output and its standard error.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunSeparatelyAsync(string fileName, IEnumerable<string> arguments,
+        IDictionary<string, string>? environment = null, string? workingDirectory = null, TimeSpan? timeout = null)
+    {
         var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
@@ -37,7 +45,7 @@ public static class Repository
         var stderr = process.StandardError.ReadToEndAsync();
         using var cancel = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(3));
         await process.WaitForExitAsync(cancel.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static string FindRoot()
