@@ -26,11 +26,16 @@ public sealed class ProcessMemory
         }
     }
 
+    /// <summary>
+    /// Per process: the first sample (before the load), the one a quarter into the run (warmed up: the heaps have
+    /// grown to their working size), the last, and the largest. Flat means last ≈ warmed up.
+    /// </summary>
     public IReadOnlyList<ProcessRss> Summary() =>
         _samples.OrderBy(s => s.Value.Name).ThenBy(s => s.Key).Select(s => new ProcessRss(
-            s.Value.Name, s.Key, s.Value.Samples.Count, Mb(s.Value.Samples[0]), Mb(s.Value.Samples[^1]), Mb(s.Value.Samples.Max()))).ToArray();
+            s.Value.Name, s.Key, s.Value.Samples.Count, Mb(s.Value.Samples[0]), Mb(s.Value.Samples[s.Value.Samples.Count / 4]),
+            Mb(s.Value.Samples[^1]), Mb(s.Value.Samples.Max()))).ToArray();
 
     private static double Mb(long bytes) => Math.Round(bytes / 1024.0 / 1024.0, 1);
 }
 
-public sealed record ProcessRss(string Process, int Pid, int Samples, double FirstMb, double LastMb, double MaxMb);
+public sealed record ProcessRss(string Process, int Pid, int Samples, double FirstMb, double WarmMb, double LastMb, double MaxMb);

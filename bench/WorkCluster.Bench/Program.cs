@@ -117,7 +117,7 @@ namespace WorkCluster.Bench
                 Row("http", "half rate: errors / not worked", $"{h.HalfRateErrors} / {h.NotWorked}");
                 foreach (var p in h.Memory)
                 {
-                    Row("http", $"RSS {p.Process} pid {p.Pid}: first → last (max) MB", $"{p.FirstMb} → {p.LastMb} ({p.MaxMb})");
+                    Row("http", $"RSS {p.Process} pid {p.Pid}: idle → warm → last (max) MB", $"{p.FirstMb} → {p.WarmMb} → {p.LastMb} ({p.MaxMb})");
                 }
             }
             AnsiConsole.Write(table);

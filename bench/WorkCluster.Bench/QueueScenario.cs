@@ -67,6 +67,7 @@ public static class QueueScenario
         finally
         {
             await StopAsync(workers);
+            await CleanUpAsync(options, monitor, prefix);
         }
     }
 
@@ -92,6 +93,7 @@ public static class QueueScenario
         finally
         {
             await StopAsync(workers);
+            await CleanUpAsync(options, monitor, prefix);
         }
         var drainSeconds = drain.Elapsed.TotalSeconds;
         return new BurnDownResult(options.Jobs, Math.Round(prefillSeconds, 3), Math.Round(options.Jobs / prefillSeconds, 1),
@@ -187,6 +189,37 @@ public static class QueueScenario
             await Task.Delay(200); // the workers reach their idle wait
         }
         return hosts;
+    }
+
+    /// <summary>
+    /// On a Redis the benchmark was given (<c>--redis</c>), deletes every key of the run's own key space; a
+    /// redis-server of its own goes away whole.
+    /// </summary>
+    private static async Task CleanUpAsync(BenchOptions options, IConnectionMultiplexer connection, string prefix)
+    {
+        if (options.Redis is null)
+        {
+            return;
+        }
+        var pattern = new RedisKeyspace(prefix).Key("*");
+        var db = connection.GetDatabase();
+        foreach (var server in connection.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+        {
+            var batch = new List<RedisKey>(1000);
+            await foreach (var key in server.KeysAsync(pattern: pattern, pageSize: 1000))
+            {
+                batch.Add(key);
+                if (batch.Count == 1000)
+                {
+                    await db.KeyDeleteAsync([.. batch]);
+                    batch.Clear();
+                }
+            }
+            if (batch.Count > 0)
+            {
+                await db.KeyDeleteAsync([.. batch]);
+            }
+        }
     }
 
     private static async Task StopAsync(IEnumerable<IHost> hosts)

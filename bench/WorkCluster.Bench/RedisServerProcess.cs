@@ -1,11 +1,13 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
+using System.Globalization;
 using StackExchange.Redis;
 
 namespace WorkCluster.Bench;
 
-/// <summary>A redis-server of the benchmark's own (loopback, no persistence), removed when done; or a given Redis.</summary>
+/// <summary>
+/// A redis-server of the benchmark's own (loopback, no persistence), removed when done, also on Ctrl+C; or a given
+/// Redis, in which the scenarios delete what they wrote.
+/// </summary>
 public sealed class RedisServerProcess : IAsyncDisposable
 {
     private readonly Process? _process;
@@ -24,31 +26,69 @@ public sealed class RedisServerProcess : IAsyncDisposable
         {
             return new RedisServerProcess(given, null);
         }
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        var process = Process.Start(new ProcessStartInfo("redis-server")
-        {
-            ArgumentList = { "--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
-            RedirectStandardOutput = true,
-        }) ?? throw new InvalidOperationException("redis-server did not start (is it installed?).");
-        process.BeginOutputReadLine();
-        var connectionString = $"127.0.0.1:{port}";
         for (var attempt = 0; ; attempt++)
+        {
+            // Below the ephemeral range: a port the system hands out for "any port" cannot be taken from us
+            // between the pick and redis-server's bind. Should it be taken anyway, redis-server exits: pick again.
+            var port = Random.Shared.Next(10_000, EphemeralStart);
+            var process = Process.Start(new ProcessStartInfo("redis-server")
+            {
+                ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
+                RedirectStandardOutput = true,
+            }) ?? throw new InvalidOperationException("redis-server did not start (is it installed?).");
+            process.BeginOutputReadLine();
+            var server = new RedisServerProcess($"127.0.0.1:{port}", process);
+            if (await server.AnswersAsync())
+            {
+                // Ctrl+C or SIGTERM skip the await-using disposal: the redis-server must not outlive the benchmark.
+                Console.CancelKeyPress += (_, _) => server.Kill();
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Kill();
+                return server;
+            }
+            await server.DisposeAsync();
+            if (attempt == 10)
+            {
+                throw new InvalidOperationException("redis-server did not come up on any of 10 ports.");
+            }
+        }
+    }
+
+    private async Task<bool> AnswersAsync()
+    {
+        for (var attempt = 0; attempt < 100 && _process is { HasExited: false }; attempt++)
         {
             try
             {
-                await using var probe = await ConnectionMultiplexer.ConnectAsync(connectionString + ",connectTimeout=500");
+                await using var probe = await ConnectionMultiplexer.ConnectAsync(ConnectionString + ",connectTimeout=500");
                 await probe.GetDatabase().PingAsync();
-                return new RedisServerProcess(connectionString, process);
+                return true;
             }
-            catch (RedisConnectionException) when (attempt < 100)
+            catch (RedisConnectionException)
             {
                 await Task.Delay(50);
             }
         }
+        return false;
     }
+
+    private void Kill()
+    {
+        try
+        {
+            if (_process is { HasExited: false })
+            {
+                _process.Kill();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    private static readonly int EphemeralStart = File.Exists("/proc/sys/net/ipv4/ip_local_port_range")
+        ? int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture)
+        : 49_152;
 
     public async ValueTask DisposeAsync()
     {
