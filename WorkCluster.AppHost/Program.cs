@@ -10,7 +10,7 @@ var clusterSecret = builder.AddParameter("cluster-secret", new GenerateParameter
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithReference(redis)
     .WaitFor(redis)
-    .WithConfigurationSections("Work", "Cluster")
+    .WithConfigurationSections("Work", "Cluster", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
@@ -18,7 +18,7 @@ var api = builder.AddProject<Projects.WorkCluster_Api>("api")
 var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
     .WithReference(redis)
     .WaitFor(redis)
-    .WithConfigurationSections("Work", "Worker", "Cluster")
+    .WithConfigurationSections("Work", "Worker", "Cluster", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));

@@ -294,7 +294,7 @@ public sealed partial class WorkerService(
     [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Type}) attempt {Attempt} failed ({Outcome}): {Error}")]
     private partial void LogAttemptFailed(string jobId, string type, int attempt, FailOutcome outcome, string error);
 
-    [LoggerMessage(LogLevel.Information, "Job {JobId} ({Type}) worked, attempt {Attempt}, {ElapsedMs} ms")]
+    [LoggerMessage(LogLevel.Debug, "Job {JobId} ({Type}) worked, attempt {Attempt}, {ElapsedMs} ms")]
     private partial void LogWorked(string jobId, string type, int attempt, double elapsedMs);
 
     [LoggerMessage(LogLevel.Information, "Job {JobId} had already been finished by another run")]

@@ -192,9 +192,9 @@ public static partial class WorkApi
 
     private static ProblemHttpResult Problem(int status, string title, string detail) => Problems.Create(status, title, detail);
 
-    [LoggerMessage(LogLevel.Information, "Job {JobId} ({WorkType}) accepted")]
+    [LoggerMessage(LogLevel.Debug, "Job {JobId} ({WorkType}) accepted")]
     private static partial void LogAccepted(ILogger logger, string jobId, string workType);
 
-    [LoggerMessage(LogLevel.Information, "Job {JobId}: Idempotency-Key replayed, nothing queued")]
+    [LoggerMessage(LogLevel.Debug, "Job {JobId}: Idempotency-Key replayed, nothing queued")]
     private static partial void LogReplayed(ILogger logger, string jobId);
 }
