@@ -23,6 +23,8 @@ var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));
 
+// The gateway only forwards HTTP to the API: it gets no reference to Redis, so its password never reaches a
+// process that has no use for it; it starts once the API (which waits for Redis) is healthy.
 var gateway = builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
     .WithReplicaDestinations(api)
     .WaitFor(api)
