@@ -25,7 +25,7 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
                 {
                     Status = StatusCodes.Status503ServiceUnavailable,
                     Title = "The work queue is unavailable",
-                    Detail = $"The queue's store (Redis) cannot be reached right now. Retry in {RetryAfterSeconds} s; " +
+                    Detail = $"The queue's store (Redis) cannot be reached or is not serving right now. Retry in {RetryAfterSeconds} s; " +
                         "to retry a submission without risk of doing the work twice, send it with an Idempotency-Key header.",
                 };
                 break;

@@ -100,9 +100,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             ? [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused]
             : [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused, livenessKey];
         var reply = await scripts.Claim.EvaluateAsync(Db, scriptKeys, [workerId, max]).ConfigureAwait(false);
-        if (reply.IsNull)
+        if (reply.Resp2Type == ResultType.Integer)
         {
-            return null;
+            return null; // -1: the worker is not registered
         }
         var result = (RedisResult[])reply!;
         var jobs = new ClaimedJob[result.Length / 3];

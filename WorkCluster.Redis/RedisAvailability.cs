@@ -7,7 +7,7 @@ public static class RedisAvailability
 {
     // Errors a server answers while it cannot serve for now: loading its AOF/RDB after a restart, busy in a
     // long script, without a reachable primary, or a replica during a failover.
-    private static readonly string[] TransientServerErrors = ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY"];
+    private static readonly string[] TransientServerErrors = ["LOADING ", "BUSY ", "MASTERDOWN ", "TRYAGAIN ", "READONLY "];
 
     /// <summary>True if <paramref name="exception"/> means "Redis is unavailable, try again later".</summary>
     public static bool IsUnavailable(Exception exception) => exception switch

@@ -42,15 +42,23 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         var registry = new ClusterRegistry(connection, new ClusterScripts(), new ClusterKeys(keyspace), Options.Create(new ClusterOptions()));
 
         using var timer = new PeriodicTimer(Interval);
+        Task? reading = null;
         do
         {
             try
             {
-                // Never stuck on a reading: what cannot be read within an interval counts as unreachable.
-                await RefreshAsync(Queue, registry).WaitAsync(Interval, cancellationToken);
+                // Never stuck on a reading, and never two at once: one that has not finished within an interval
+                // counts as Redis unreachable, and the next starts only once it has ended.
+                reading ??= RefreshAsync(Queue, registry);
+                await reading.WaitAsync(Interval, cancellationToken);
+                reading = null;
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
+                if (reading is { IsCompleted: true })
+                {
+                    reading = null;
+                }
                 LogUnreachable(logger, e.Message);
                 await Publish("Degraded", KnownResourceStateStyles.Warn, [new("Redis", "unreachable")]);
             }

@@ -18,6 +18,7 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
     private static readonly TimeSpan ConnectPatience = TimeSpan.FromSeconds(5);
 
     private readonly ConcurrentDictionary<string, Peer> _peers = new(StringComparer.Ordinal);
+    private volatile bool _disposed;
 
     /// <summary>The peers this process has an open connection to, ordered by id.</summary>
     public IReadOnlyList<string> Connected =>
@@ -32,7 +33,9 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
     /// </summary>
     public void Reconcile(IEnumerable<NodeInfo> members, CancellationToken cancellationToken)
     {
-        var wanted = members.Where(m => m.Id != identity.Id && m.MeshAddress is not null).ToDictionary(m => m.Id, StringComparer.Ordinal);
+        var wanted = members
+            .Where(m => m.Id != identity.Id && Uri.TryCreate(m.MeshAddress, UriKind.Absolute, out _))
+            .ToDictionary(m => m.Id, StringComparer.Ordinal);
         foreach (var gone in _peers.Keys.Where(id => !wanted.ContainsKey(id)).ToArray())
         {
             if (_peers.TryRemove(gone, out var peer))
@@ -43,7 +46,23 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
         }
         foreach (var member in wanted.Values)
         {
-            _ = EnsureAsync(member, cancellationToken);
+            _ = ConnectInBackgroundAsync(member, cancellationToken);
+        }
+    }
+
+    private async Task ConnectInBackgroundAsync(NodeInfo member, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await EnsureAsync(member, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && !_disposed)
+        {
+            LogBackgroundConnectFailed(e, member.Id);
+        }
+        catch (Exception)
+        {
+            // Shutting down.
         }
     }
 
@@ -70,12 +89,22 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
 
     private async Task<Peer> EnsureAsync(NodeInfo node, CancellationToken cancellationToken, bool ignoreBackoff = false)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var peer = _peers.GetOrAdd(node.Id, _ => new Peer(node, Build(node)));
-        if (peer.Node.MeshAddress != node.MeshAddress && _peers.TryUpdate(node.Id, new Peer(node, Build(node)), peer))
+        if (peer.Node.MeshAddress != node.MeshAddress)
         {
             // Same id, new address: cannot happen with ids unique per process, but never talk to a stale address.
-            _ = CloseAsync(peer);
-            peer = _peers[node.Id];
+            var fresh = new Peer(node, Build(node));
+            if (_peers.TryUpdate(node.Id, fresh, peer))
+            {
+                _ = CloseAsync(peer);
+                peer = fresh;
+            }
+            else
+            {
+                await fresh.Connection.DisposeAsync();
+                peer = _peers.TryGetValue(node.Id, out var current) ? current : throw new MeshUnreachableException(node.Id, $"Node {node.Id} left the cluster.");
+            }
         }
         if (peer.Connection.State != HubConnectionState.Disconnected || (!ignoreBackoff && DateTimeOffset.UtcNow < peer.NextAttempt))
         {
@@ -110,9 +139,9 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
             peer.NextAttempt = DateTimeOffset.UtcNow + Backoff.FullJitter(FirstRetry, MaxRetry, peer.Failures++);
             LogConnectFailed(node.Id, node.MeshAddress!, reason);
         }
-        catch (OperationCanceledException)
+        catch (Exception)
         {
-            // Shutting down.
+            // Shutting down (cancelled, or the connection disposed under us).
         }
         finally
         {
@@ -154,11 +183,16 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var peer in _peers.Values)
+        _disposed = true;
+        var closing = new List<Task>();
+        foreach (var id in _peers.Keys.ToArray())
         {
-            await peer.Connection.DisposeAsync();
+            if (_peers.TryRemove(id, out var peer))
+            {
+                closing.Add(CloseAsync(peer));
+            }
         }
-        _peers.Clear();
+        await Task.WhenAll(closing);
     }
 
     private sealed class Peer(NodeInfo node, HubConnection connection)
@@ -186,6 +220,9 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
 
     [LoggerMessage(LogLevel.Debug, "Mesh: cannot connect to {Node} at {Address} yet: {Reason}")]
     private partial void LogConnectFailed(string node, string address, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Mesh: connecting to {Node} failed unexpectedly; the next membership round tries again")]
+    private partial void LogBackgroundConnectFailed(Exception exception, string node);
 
     [LoggerMessage(LogLevel.Debug, "Mesh: closing the connection to {Node} failed: {Reason}")]
     private partial void LogCloseFailed(string node, string reason);

@@ -2,14 +2,14 @@
 -- KEYS[1] queue   KEYS[2] processing list of this worker   KEYS[3] jobs   KEYS[4] payloads
 -- KEYS[5] signal  KEYS[6] paused flag   KEYS[7] (optional) the worker's liveness key
 -- ARGV[1] worker id   ARGV[2] N (at most this many jobs)
--- Returns a flat array: id, record (JSON), data (JSON text), ... for each claimed job; nil, claiming nothing, if
--- the liveness key is given and absent: a job on the list of a worker the cluster cannot see would never be
--- taken back should that worker die.
+-- Returns a flat array: id, record (JSON), data (JSON text), ... for each claimed job; or the integer -1, claiming
+-- nothing, if the liveness key is given and absent: a job on the list of a worker the cluster cannot see would
+-- never be taken back should that worker die.
 --#include clock.lua
 --#include signal.lua
 
 if KEYS[7] and redis.call('EXISTS', KEYS[7]) == 0 then
-  return false
+  return -1
 end
 if redis.call('EXISTS', KEYS[6]) == 1 then
   return {}

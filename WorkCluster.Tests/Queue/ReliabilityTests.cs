@@ -130,7 +130,7 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
     [Fact]
     public async Task A_worker_the_cluster_cannot_see_claims_nothing_until_its_heartbeat_is_back()
     {
-        var space = redis.NewSpace(cluster: new ClusterOptions { HeartbeatTtl = TimeSpan.FromMilliseconds(300) });
+        var space = redis.NewSpace();
         var (queue, registry) = (space.Queue, space.Registry);
         var id = await queue.SubmitAsync();
         var livenessKey = registry.Keys.Node("cut-off");

@@ -190,6 +190,8 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
 
         // A script that keeps Redis busy for 1.5 s: after the busy-reply threshold every other command is answered
         // with a BUSY error, as it is while Redis loads its data after a restart (LOADING).
+        await using var observer = await ConnectionMultiplexer.ConnectAsync(connectionString + ",allowAdmin=true");
+        var threshold = (string)(await db.ExecuteAsync("CONFIG", "GET", "busy-reply-threshold")).ToDictionary()["busy-reply-threshold"]!;
         await db.ExecuteAsync("CONFIG", "SET", "busy-reply-threshold", "100");
         try
         {
@@ -199,7 +201,18 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
                 while now() - started < tonumber(ARGV[1]) do end
                 return 1
                 """, values: [1500]);
-            await Task.Delay(300);
+            await Eventually.HoldsAsync(async () =>
+            {
+                try
+                {
+                    await observer.GetDatabase().PingAsync();
+                    return false;
+                }
+                catch (RedisServerException e) when (e.Message.StartsWith("BUSY ", StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }, "Redis never answered BUSY", TimeSpan.FromSeconds(5));
             using var post = await api.PostAsync(WorkClient.WorkPath, new StringContent("""{"type":"echo","data":1}""", Encoding.UTF8, "application/json"));
             var body = await post.Content.ReadAsStringAsync();
             await busy;
@@ -211,9 +224,13 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         }
         finally
         {
-            await db.ExecuteAsync("CONFIG", "SET", "busy-reply-threshold", "5000");
+            await db.ExecuteAsync("CONFIG", "SET", "busy-reply-threshold", threshold);
         }
 
+        // The workers missed heartbeats meanwhile: the cluster is whole again before the next test.
+        await Eventually.HoldsAsync(async () =>
+            (await app.Gateway.GetFromJsonAsync<JsonElement>("/api/v1/cluster")).GetProperty("count").GetInt32() == app.WorkerReplicas,
+            "the workers did not all come back to the membership");
         await Eventually.HoldsAsync(async () =>
         {
             using var response = await app.Work.PostRawAsync("""{"type":"echo","data":1}""");

@@ -38,9 +38,10 @@ public static class QueueScenario
         await using var producerConnection = await ConnectionMultiplexer.ConnectAsync(redis);
         await using var monitor = await ConnectionMultiplexer.ConnectAsync(redis);
         var queue = NewQueue(producerConnection, prefix);
-        var workers = await StartWorkersAsync(options, redis, prefix);
+        IHost[] workers = [];
         try
         {
+            workers = await StartWorkersAsync(options, redis, prefix);
             var memoryBefore = await UsedMemoryAsync(monitor);
             var operationsBefore = producerConnection.OperationCount + workers.Sum(OperationCount);
 
@@ -79,25 +80,26 @@ public static class QueueScenario
         await using var monitor = await ConnectionMultiplexer.ConnectAsync(redis);
         var queue = NewQueue(producerConnection, prefix);
 
-        var prefill = Stopwatch.StartNew();
-        await ProduceAsync(queue, options, progress.AddTask("burn-down: pre-filled", maxValue: options.Jobs));
-        var prefillSeconds = prefill.Elapsed.TotalSeconds;
-
-        var workedTask = progress.AddTask("burn-down: worked", maxValue: options.Jobs);
-        var workers = await StartWorkersAsync(options, redis, prefix, waitUntilJoined: false);
-        var drain = Stopwatch.StartNew();
+        IHost[] workers = [];
         try
         {
+            var prefill = Stopwatch.StartNew();
+            await ProduceAsync(queue, options, progress.AddTask("burn-down: pre-filled", maxValue: options.Jobs));
+            var prefillSeconds = prefill.Elapsed.TotalSeconds;
+
+            var workedTask = progress.AddTask("burn-down: worked", maxValue: options.Jobs);
+            workers = await StartWorkersAsync(options, redis, prefix, waitUntilJoined: false);
+            var drain = Stopwatch.StartNew();
             await WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
+            var drainSeconds = drain.Elapsed.TotalSeconds;
+            return new BurnDownResult(options.Jobs, Math.Round(prefillSeconds, 3), Math.Round(options.Jobs / prefillSeconds, 1),
+                Math.Round(drainSeconds, 3), Math.Round(options.Jobs / drainSeconds, 1));
         }
         finally
         {
             await StopAsync(workers);
             await CleanUpAsync(options, monitor, prefix);
         }
-        var drainSeconds = drain.Elapsed.TotalSeconds;
-        return new BurnDownResult(options.Jobs, Math.Round(prefillSeconds, 3), Math.Round(options.Jobs / prefillSeconds, 1),
-            Math.Round(drainSeconds, 3), Math.Round(options.Jobs / drainSeconds, 1));
     }
 
     private static WorkQueue NewQueue(IConnectionMultiplexer connection, string prefix) =>
@@ -201,7 +203,19 @@ public static class QueueScenario
         {
             return;
         }
-        var pattern = new RedisKeyspace(prefix).Key("*");
+        try
+        {
+            await DeleteKeysAsync(connection, new RedisKeyspace(prefix).Key("*"));
+        }
+        catch (RedisException e)
+        {
+            // Never hide the run's own outcome behind a failed clean-up; say what is left.
+            Console.Error.WriteLine($"Could not delete the keys '{new RedisKeyspace(prefix).Key("*")}': {e.Message}");
+        }
+    }
+
+    private static async Task DeleteKeysAsync(IConnectionMultiplexer connection, string pattern)
+    {
         var db = connection.GetDatabase();
         foreach (var server in connection.GetServers().Where(s => s.IsConnected && !s.IsReplica))
         {

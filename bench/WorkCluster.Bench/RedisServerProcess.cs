@@ -30,7 +30,7 @@ public sealed class RedisServerProcess : IAsyncDisposable
         {
             // Below the ephemeral range: a port the system hands out for "any port" cannot be taken from us
             // between the pick and redis-server's bind. Should it be taken anyway, redis-server exits: pick again.
-            var port = Random.Shared.Next(10_000, EphemeralStart);
+            var port = Random.Shared.Next(10_000, Math.Max(EphemeralStart, 20_000));
             var process = Process.Start(new ProcessStartInfo("redis-server")
             {
                 ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
@@ -59,11 +59,12 @@ public sealed class RedisServerProcess : IAsyncDisposable
         {
             try
             {
+                // Ours, not another server that was already listening there: its process id says so.
                 await using var probe = await ConnectionMultiplexer.ConnectAsync(ConnectionString + ",connectTimeout=500");
-                await probe.GetDatabase().PingAsync();
-                return true;
+                var info = (string?)await probe.GetDatabase().ExecuteAsync("INFO", "server") ?? "";
+                return info.Contains($"process_id:{_process.Id}\r\n", StringComparison.Ordinal);
             }
-            catch (RedisConnectionException)
+            catch (RedisException)
             {
                 await Task.Delay(50);
             }
