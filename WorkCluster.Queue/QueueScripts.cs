@@ -20,8 +20,9 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript Get { get; } = Load("get");
     public RedisScript FailedPage { get; } = Load("failed");
     public RedisScript Purge { get; } = Load("purge");
+    public RedisScript Stats { get; } = Load("stats");
 
-    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Promote, Recover, Release, Retry, Pause, Resume, Get, FailedPage, Purge];
+    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Promote, Recover, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);
 }

@@ -233,17 +233,11 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <summary>The queue at a glance, in one round trip: depth, retries waiting, dead letter, totals, paused.</summary>
     public async Task<QueueStats> GetStatsAsync()
     {
-        var batch = Db.CreateBatch();
-        var depth = batch.ListLengthAsync(Keys.Queue);
-        var scheduled = batch.SortedSetLengthAsync(Keys.Scheduled);
-        var failed = batch.SortedSetLengthAsync(Keys.Failed);
-        var totals = batch.HashGetAsync(Keys.Stats, ["worked", "failed"]);
-        var paused = batch.KeyExistsAsync(Keys.Paused);
-        batch.Execute();
-        await Task.WhenAll(depth, scheduled, failed, totals, paused).ConfigureAwait(false);
-        telemetry.QueueDepth(depth.Result);
-        return new QueueStats(depth.Result, scheduled.Result, failed.Result,
-            (long?)totals.Result[0] ?? 0, (long?)totals.Result[1] ?? 0, paused.Result);
+        var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
+            [Keys.Queue, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused], []).ConfigureAwait(false))!;
+        var depth = (long)result[0];
+        telemetry.QueueDepth(depth);
+        return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1);
     }
 
     /// <summary>One page of the dead letter, newest first.</summary>

@@ -38,7 +38,9 @@ public sealed partial class WorkerService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var concurrency = options.Value.Concurrency;
-        using var slots = new SemaphoreSlim(concurrency, concurrency);
+        // Not disposed here: jobs still running when this loop ends (on stop) release their slot later.
+        // (A SemaphoreSlim holds nothing to dispose unless its wait handle is used.)
+        var slots = new SemaphoreSlim(concurrency, concurrency);
 
         try
         {

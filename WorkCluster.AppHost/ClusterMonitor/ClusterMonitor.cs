@@ -22,6 +22,8 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
     public const string ParentProperty = "resource.parentName";
 
     private readonly Dictionary<string, ClusterNodeResource> _nodes = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _publishing = new(1, 1);
+    private long _generation;
     private double _jobsPerSecond;
     private (long Worked, long Timestamp)? _last;
 
@@ -42,36 +44,55 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         var registry = new ClusterRegistry(connection, new ClusterScripts(), new ClusterKeys(keyspace), Options.Create(new ClusterOptions()));
 
         using var timer = new PeriodicTimer(Interval);
-        Task? reading = null;
         do
         {
+            // A reading not finished within the interval counts as Redis unreachable; it is left to end on its
+            // own (its commands time out), and only the newest reading may publish.
+            var generation = Interlocked.Increment(ref _generation);
             try
             {
-                // Never stuck on a reading, and never two at once: one that has not finished within an interval
-                // counts as Redis unreachable, and the next starts only once it has ended.
-                reading ??= RefreshAsync(Queue, registry);
-                await reading.WaitAsync(Interval, cancellationToken);
-                reading = null;
+                await RefreshAsync(Queue, registry, generation).WaitAsync(Interval, cancellationToken);
             }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
-                if (reading is { IsCompleted: true })
+                // Whatever a reading fails with (Redis gone, timed out, or anything else a dying connection
+                // throws), the monitor goes on and says so: it must never stop and leave a stale state behind.
+                if (e is RedisException or TimeoutException)
                 {
-                    reading = null;
+                    LogUnreachable(logger, e.Message);
                 }
-                LogUnreachable(logger, e.Message);
-                await Publish("Degraded", KnownResourceStateStyles.Warn, [new("Redis", "unreachable")]);
+                else
+                {
+                    LogReadingFailed(logger, e);
+                }
+                await Publish("Degraded", KnownResourceStateStyles.Warn, [new("Redis", "unreachable"), new("Error", e.Message)]);
             }
         }
         while (await timer.WaitForNextTickAsync(cancellationToken));
     }
 
-    private async Task RefreshAsync(WorkQueue queue, ClusterRegistry registry)
+    private async Task RefreshAsync(WorkQueue queue, ClusterRegistry registry, long generation)
     {
         var stats = await queue.GetStatsAsync();
         var members = await registry.GetMembersAsync();
         var now = DateTimeOffset.UtcNow;
 
+        await _publishing.WaitAsync();
+        try
+        {
+            if (generation == Interlocked.Read(ref _generation))
+            {
+                await PublishReadingAsync(stats, members, now);
+            }
+        }
+        finally
+        {
+            _publishing.Release();
+        }
+    }
+
+    private async Task PublishReadingAsync(QueueStats stats, IReadOnlyList<NodeInfo> members, DateTimeOffset now)
+    {
         var timestamp = Stopwatch.GetTimestamp();
         if (_last is { } last && stats.Worked >= last.Worked)
         {
@@ -141,4 +162,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
 
     [LoggerMessage(LogLevel.Warning, "Cluster monitor: Redis unreachable: {Message}")]
     private static partial void LogUnreachable(ILogger logger, string message);
+
+    [LoggerMessage(LogLevel.Error, "Cluster monitor: reading the cluster failed")]
+    private static partial void LogReadingFailed(ILogger logger, Exception exception);
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Aspire.Hosting;
 
@@ -50,6 +51,15 @@ public static class ClusterMonitorExtensions
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
+                }
+                catch (Exception ex)
+                {
+                    // Never silently: a monitor that stopped must not leave its last state standing.
+                    e.Logger.LogError(ex, "The cluster monitor stopped");
+                    await e.Notifications.PublishUpdateAsync(resource, s => s with
+                    {
+                        State = new ResourceStateSnapshot("Monitor stopped", KnownResourceStateStyles.Error),
+                    });
                 }
             })
             .WithCommand(PauseCommand, "Pause queue", OnQueue(async queue =>

@@ -102,9 +102,14 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         ProcessTree.Signal(process, 15);
         Assert.True(await WaitForExitAsync(process, ThreeWorkersAppFixture.ShutdownTimeout + TimeSpan.FromSeconds(20)), "the worker did not stop");
 
-        // Gone cleanly: nothing left on its processing list, no liveness key.
+        // Gone cleanly: nothing left on its processing list, no liveness key, exit code 0.
         Assert.Equal(0, await redis.ListLengthAsync(QueueKeys.Processing(node)));
         Assert.False(await redis.KeyExistsAsync($"{{wc}}:node:{node}"));
+        int? exitCode = null;
+        await Eventually.HoldsAsync(() => Task.FromResult(
+            app.App.ResourceNotifications.TryGetCurrentState(victim, out var state) && (exitCode = state.Snapshot.ExitCode) is not null),
+            "the stopped worker's exit code was never reported");
+        Assert.True(exitCode == 0, $"the worker exited with {exitCode} after SIGTERM");
 
         var jobs = await WaitForAllWorkedAsync(ids);
         output.WriteLine($"SIGTERM to {victim} with {inFlight.Length} jobs in flight; all {jobs.Count} jobs worked");
@@ -162,12 +167,12 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         });
         Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
         await Eventually.HoldsAsync(() => Task.FromResult(ClusterState() == "Degraded"),
-            $"the dashboard's cluster resource never showed Degraded during the outage; it shows {ClusterState()}");
+            $"the dashboard's cluster resource never showed Degraded during the outage; it shows {ClusterState()}: {ClusterProperties()}");
 
         await app.ExecuteCommandAsync("redis", "start");
         await services.WaitForResourceHealthyAsync("redis").WaitAsync(Patience);
         await Eventually.HoldsAsync(() => Task.FromResult(ClusterState() == "Running"),
-            $"the cluster resource never showed Running after the outage; it shows {ClusterState()}");
+            $"the cluster resource never showed Running after the outage; it shows {ClusterState()}: {ClusterProperties()}");
 
         var jobs = await WaitForAllWorkedAsync(ids);
         Assert.Equal(ids.Count, jobs.Count);
@@ -240,6 +245,11 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
 
     private string? ClusterState() =>
         app.App.ResourceNotifications.TryGetCurrentState("cluster", out var e) ? e.Snapshot.State?.Text : null;
+
+    private string ClusterProperties() =>
+        app.App.ResourceNotifications.TryGetCurrentState("cluster", out var e)
+            ? string.Join(", ", e.Snapshot.Properties.Select(p => $"{p.Name} = {p.Value}"))
+            : "";
 
     private async Task<List<string>> SubmitManyAsync(int count, string data)
     {
