@@ -19,6 +19,7 @@ namespace Aspire.Hosting;
 public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNotificationService notifications, ILogger logger)
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan ReconnectAfter = TimeSpan.FromSeconds(10);
     public const string ParentProperty = "resource.parentName";
 
     private readonly Dictionary<string, ClusterNodeResource> _nodes = new(StringComparer.Ordinal);
@@ -37,38 +38,79 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             ?? throw new InvalidOperationException($"{redis.Name} has no connection string.");
         var options = ConfigurationOptions.Parse(connectionString);
         RedisHostingExtensions.ConfigureForOutages(options, failFast: true); // a reading that cannot be had says so at once
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(options);
-
         var keyspace = new RedisKeyspace(keyPrefix);
-        Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(new QueueOptions()), new QueueTelemetry(meters));
-        var registry = new ClusterRegistry(connection, new ClusterScripts(), new ClusterKeys(keyspace), Options.Create(new ClusterOptions()));
 
+        ConnectionMultiplexer? connection = null;
+        ClusterRegistry? registry = null;
+        var failingSince = (long?)null;
         using var timer = new PeriodicTimer(Interval);
-        do
+        try
         {
-            // A reading not finished within the interval counts as Redis unreachable; it is left to end on its
-            // own (its commands time out), and only the newest reading may publish.
-            var generation = Interlocked.Increment(ref _generation);
-            try
+            do
             {
-                await RefreshAsync(Queue, registry, generation).WaitAsync(Interval, cancellationToken);
-            }
-            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-            {
-                // Whatever a reading fails with (Redis gone, timed out, or anything else a dying connection
-                // throws), the monitor goes on and says so: it must never stop and leave a stale state behind.
-                if (e is RedisException or TimeoutException)
+                if (connection is null)
                 {
-                    LogUnreachable(logger, e.Message);
+                    connection = await ConnectionMultiplexer.ConnectAsync(options);
+                    Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(new QueueOptions()), new QueueTelemetry(meters));
+                    registry = new ClusterRegistry(connection, new ClusterScripts(), new ClusterKeys(keyspace), Options.Create(new ClusterOptions()));
                 }
-                else
+
+                // A reading not finished within the interval counts as Redis unreachable; it is left to end on its
+                // own (its commands time out), and only the newest reading may publish.
+                var generation = Interlocked.Increment(ref _generation);
+                try
                 {
-                    LogReadingFailed(logger, e);
+                    await RefreshAsync(Queue!, registry!, generation).WaitAsync(Interval, cancellationToken);
+                    failingSince = null;
                 }
-                await Publish("Degraded", KnownResourceStateStyles.Warn, [new("Redis", "unreachable"), new("Error", e.Message)]);
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // Whatever a reading fails with (Redis gone, timed out, or anything else a dying connection
+                    // throws), the monitor goes on and says so: it must never stop and leave a stale state behind.
+                    if (e is RedisException or TimeoutException)
+                    {
+                        LogUnreachable(logger, e.Message);
+                    }
+                    else
+                    {
+                        LogReadingFailed(logger, e);
+                    }
+                    await Publish("Degraded", KnownResourceStateStyles.Warn, [new("Redis", "unreachable"), new("Error", e.Message)]);
+
+                    // Failing for long: start over with a new connection rather than trust the old one to heal
+                    // (the "force reconnect" advice for StackExchange.Redis clients).
+                    failingSince ??= Stopwatch.GetTimestamp();
+                    if (Stopwatch.GetElapsedTime(failingSince.Value) >= ReconnectAfter)
+                    {
+                        LogReconnecting(logger, ReconnectAfter.TotalSeconds);
+                        await DisposeQuietlyAsync(connection);
+                        connection = null;
+                        failingSince = null;
+                    }
+                }
             }
+            while (await timer.WaitForNextTickAsync(cancellationToken));
         }
-        while (await timer.WaitForNextTickAsync(cancellationToken));
+        finally
+        {
+            await DisposeQuietlyAsync(connection);
+        }
+    }
+
+    private static async Task DisposeQuietlyAsync(ConnectionMultiplexer? connection)
+    {
+        if (connection is null)
+        {
+            return;
+        }
+        try
+        {
+            await connection.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // Closing a broken connection: nothing to do about it.
+        }
     }
 
     private async Task RefreshAsync(WorkQueue queue, ClusterRegistry registry, long generation)
@@ -162,6 +204,9 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
 
     [LoggerMessage(LogLevel.Warning, "Cluster monitor: Redis unreachable: {Message}")]
     private static partial void LogUnreachable(ILogger logger, string message);
+
+    [LoggerMessage(LogLevel.Warning, "Cluster monitor: readings have failed for {Seconds} s; opening a new connection to Redis")]
+    private static partial void LogReconnecting(ILogger logger, double seconds);
 
     [LoggerMessage(LogLevel.Error, "Cluster monitor: reading the cluster failed")]
     private static partial void LogReadingFailed(ILogger logger, Exception exception);
