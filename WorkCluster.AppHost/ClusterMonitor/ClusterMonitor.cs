@@ -22,7 +22,10 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
     private static readonly TimeSpan ReconnectAfter = TimeSpan.FromSeconds(10);
     public const string ParentProperty = "resource.parentName";
 
+    // Every node ever shown, kept: the dashboard knows a resource by its instance, and a node that drops out of the
+    // membership (e.g. its key expired during a Redis outage) and comes back must be shown by the same instance.
     private readonly Dictionary<string, ClusterNodeResource> _nodes = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _shown = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _publishing = new(1, 1);
     private long _generation;
     private double _jobsPerSecond;
@@ -164,6 +167,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             {
                 _nodes[member.Id] = node = new ClusterNodeResource(member.Id);
             }
+            _shown.Add(member.Id);
             await notifications.PublishUpdateAsync(node, s => s with
             {
                 ResourceType = "Worker node",
@@ -184,14 +188,14 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
                 ],
             });
         }
-        foreach (var gone in _nodes.Keys.Except(members.Select(m => m.Id)).ToArray())
+        foreach (var gone in _shown.Except(members.Select(m => m.Id)).ToArray())
         {
             await notifications.PublishUpdateAsync(_nodes[gone], s => s with
             {
                 State = new ResourceStateSnapshot("Gone", KnownResourceStateStyles.Info),
                 IsHidden = true,
             });
-            _nodes.Remove(gone);
+            _shown.Remove(gone);
         }
     }
 
