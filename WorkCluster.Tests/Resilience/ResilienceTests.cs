@@ -100,7 +100,9 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var inFlight = (await redis.ListRangeAsync(QueueKeys.Processing(node))).Select(v => (string)v!).ToArray();
 
         ProcessTree.Signal(process, 15);
+        var stopping = Stopwatch.StartNew();
         Assert.True(await WaitForExitAsync(process, ThreeWorkersAppFixture.ShutdownTimeout + TimeSpan.FromSeconds(20)), "the worker did not stop");
+        output.WriteLine($"the worker exited {stopping.Elapsed.TotalSeconds:F1} s after SIGTERM (shutdown timeout {ThreeWorkersAppFixture.ShutdownTimeout.TotalSeconds} s)");
 
         // Gone cleanly: nothing left on its processing list, no liveness key, exit code 0.
         Assert.Equal(0, await redis.ListLengthAsync(QueueKeys.Processing(node)));
