@@ -47,7 +47,7 @@ public sealed class WorkSessionTests(ClusterAppFixture app)
         var finished = job.GetProperty("finished_at").GetDateTimeOffset();
         Assert.True(created <= started && started <= finished);
         // The sleep lasted what the AppHost's configuration told the workers.
-        Assert.InRange(job.GetProperty("result").GetProperty("slept_ms").GetInt64(), ClusterAppFixture.SleepMs - 5, 10_000);
+        Assert.InRange(job.GetProperty("result").GetProperty("slept_ms").GetInt64(), ClusterAppFixture.SleepMs - 20, 10_000); // Linux timers run on a coarse clock: a few ms early at most
 
         // Readable until the TTL ends, then gone.
         var gone = false;

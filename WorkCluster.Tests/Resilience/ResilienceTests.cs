@@ -82,7 +82,9 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         Assert.Equal(["pending", "working", "worked"], statuses.SkipWhile(s => s == "pending").Prepend("pending"));
         Assert.Single(workersSeen);
         Assert.Equal(1, current.GetProperty("attempts").GetInt32());
-        Assert.True(current.GetProperty("result").GetProperty("slept_ms").GetInt64() >= sleepMs - 5);
+        // Slept the whole time in one go (timers on Linux run on a coarse clock and may end a few ms early).
+        var slept = current.GetProperty("result").GetProperty("slept_ms").GetInt64();
+        Assert.True(slept >= sleepMs - 50, $"slept {slept} ms of {sleepMs}");
     }
 
     [Fact]
