@@ -35,14 +35,23 @@ public abstract class AppFixture : IAsyncLifetime
 
     public WorkClient Work => new(Gateway);
 
-    public virtual async Task InitializeAsync()
+    /// <summary>
+    /// Where the application's services send their traces and metrics, instead of the dashboard: a live receiver of
+    /// the tests' own, as the dashboard is when the app runs (an unreachable endpoint would hold up every
+    /// service's exit while it flushes).
+    /// </summary>
+    public OtlpReceiver Telemetry { get; private set; } = null!;
+
+    public async Task InitializeAsync()
     {
+        Telemetry = await OtlpReceiver.StartAsync();
         using var timeout = new CancellationTokenSource(StartTimeout);
         string[] args =
         [
             $"--Api:Replicas={ApiReplicas}",
             $"--Worker:Replicas={WorkerReplicas}",
             $"--Redis:DataDirectory={_redisData.FullName}",
+            $"--ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL={Telemetry.Endpoint}",
             "--Gateway:Port=0", // any free port: never the 8080 of an app a developer is running
             .. Settings.Select(s => "--" + s),
         ];
@@ -190,7 +199,7 @@ public abstract class AppFixture : IAsyncLifetime
         Assert.True(result.Success, $"{command} {resourceId}: {result.Message}");
     }
 
-    public virtual async Task DisposeAsync()
+    public async Task DisposeAsync()
     {
         Gateway?.Dispose();
         if (_redis is not null)
@@ -200,6 +209,10 @@ public abstract class AppFixture : IAsyncLifetime
         if (App is not null)
         {
             await App.DisposeAsync();
+        }
+        if (Telemetry is not null)
+        {
+            await Telemetry.DisposeAsync();
         }
         try
         {

@@ -12,24 +12,8 @@ public sealed class ClusterAppFixture : AppFixture
     public const int MaxQueueLength = 20;
     public static readonly TimeSpan HandlerTimeout = TimeSpan.FromSeconds(3);
 
-    /// <summary>Where the application's services send their traces and metrics (instead of the dashboard).</summary>
-    public OtlpReceiver Telemetry { get; private set; } = null!;
-
-    public override async Task InitializeAsync()
-    {
-        Telemetry = await OtlpReceiver.StartAsync();
-        await base.InitializeAsync();
-    }
-
-    public override async Task DisposeAsync()
-    {
-        await base.DisposeAsync();
-        await Telemetry.DisposeAsync();
-    }
-
     protected override IEnumerable<string> Settings =>
     [
-        $"ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL={Telemetry.Endpoint}",
         $"Work:SleepMs={SleepMs}",
         $"Work:ResultTtl={ResultTtl}",
         $"Work:MaxAttempts={MaxAttempts}",

@@ -13,24 +13,8 @@ public sealed class ThreeWorkersAppFixture : AppFixture
 
     public override int WorkerReplicas => 3;
 
-    /// <summary>A live telemetry receiver, as the dashboard is when the app runs: the services export to it.</summary>
-    public OtlpReceiver Telemetry { get; private set; } = null!;
-
-    public override async Task InitializeAsync()
-    {
-        Telemetry = await OtlpReceiver.StartAsync();
-        await base.InitializeAsync();
-    }
-
-    public override async Task DisposeAsync()
-    {
-        await base.DisposeAsync();
-        await Telemetry.DisposeAsync();
-    }
-
     protected override IEnumerable<string> Settings =>
     [
-        $"ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL={Telemetry.Endpoint}",
         $"Cluster:HeartbeatTtl={HeartbeatTtl}",
         $"Worker:ShutdownTimeout={ShutdownTimeout}",
         "Work:ResultTtl=00:05:00",

@@ -34,71 +34,84 @@ public static class QueueScenario
 {
     public static async Task<QueueResult> RunAsync(BenchOptions options, string redis, ProgressContext progress)
     {
-        var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
-        await using var producerConnection = await ConnectionMultiplexer.ConnectAsync(redis);
-        await using var monitor = await ConnectionMultiplexer.ConnectAsync(redis);
-        var queue = NewQueue(producerConnection, prefix);
-        IHost[] workers = [];
-        try
-        {
-            workers = await StartWorkersAsync(options, redis, prefix);
-            var memoryBefore = await UsedMemoryAsync(monitor);
-            var operationsBefore = producerConnection.OperationCount + workers.Sum(OperationCount);
+        await using var space = await Space.OpenAsync(options, redis);
+        var (producerConnection, monitor, queue) = (space.Producer, space.Monitor, space.Queue);
+        var workers = space.Workers = await StartWorkersAsync(options, redis, space.Prefix);
+        var memoryBefore = await UsedMemoryAsync(monitor);
+        var operationsBefore = producerConnection.OperationCount + workers.Sum(OperationCount);
 
-            var enqueueTask = progress.AddTask("queue: enqueued", maxValue: options.Jobs);
-            var workedTask = progress.AddTask("queue: worked", maxValue: options.Jobs);
-            var clock = Stopwatch.StartNew();
-            var producers = ProduceAsync(queue, options, enqueueTask);
-            var completion = WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
-            await producers;
-            var enqueueSeconds = clock.Elapsed.TotalSeconds;
-            await completion;
-            var completionSeconds = clock.Elapsed.TotalSeconds;
+        var enqueueTask = progress.AddTask("queue: enqueued", maxValue: options.Jobs);
+        var workedTask = progress.AddTask("queue: worked", maxValue: options.Jobs);
+        var clock = Stopwatch.StartNew();
+        var producers = ProduceAsync(queue, options, enqueueTask);
+        var completion = WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
+        await producers;
+        var enqueueSeconds = clock.Elapsed.TotalSeconds;
+        await completion;
+        var completionSeconds = clock.Elapsed.TotalSeconds;
 
-            var operations = producerConnection.OperationCount + workers.Sum(OperationCount) - operationsBefore;
-            var memoryAfter = await UsedMemoryAsync(monitor);
-            var latency = await SubmitToWorkedAsync(monitor, queue.Keys);
-            return new QueueResult(options.Jobs, options.Producers, options.Workers, options.Concurrency,
-                Math.Round(enqueueSeconds, 3), Math.Round(options.Jobs / enqueueSeconds, 1),
-                Math.Round(completionSeconds, 3), Math.Round(options.Jobs / completionSeconds, 1),
-                latency.Summary(),
-                Math.Round((double)operations / options.Jobs, 3), operations,
-                Math.Round((double)(memoryAfter - memoryBefore) / options.Jobs, 1));
-        }
-        finally
-        {
-            await StopAsync(workers);
-            await CleanUpAsync(options, monitor, prefix);
-        }
+        var operations = producerConnection.OperationCount + workers.Sum(OperationCount) - operationsBefore;
+        var memoryAfter = await UsedMemoryAsync(monitor);
+        var latency = await SubmitToWorkedAsync(monitor, queue.Keys);
+        return new QueueResult(options.Jobs, options.Producers, options.Workers, options.Concurrency,
+            Math.Round(enqueueSeconds, 3), Math.Round(options.Jobs / enqueueSeconds, 1),
+            Math.Round(completionSeconds, 3), Math.Round(options.Jobs / completionSeconds, 1),
+            latency.Summary(),
+            Math.Round((double)operations / options.Jobs, 3), operations,
+            Math.Round((double)(memoryAfter - memoryBefore) / options.Jobs, 1));
     }
 
     /// <summary>The queue pre-filled with N jobs while no worker runs, then drained.</summary>
     public static async Task<BurnDownResult> RunBurnDownAsync(BenchOptions options, string redis, ProgressContext progress)
     {
-        var prefix = "bench" + Guid.NewGuid().ToString("N")[..8];
-        await using var producerConnection = await ConnectionMultiplexer.ConnectAsync(redis);
-        await using var monitor = await ConnectionMultiplexer.ConnectAsync(redis);
-        var queue = NewQueue(producerConnection, prefix);
+        await using var space = await Space.OpenAsync(options, redis);
+        var (monitor, queue) = (space.Monitor, space.Queue);
+        var prefill = Stopwatch.StartNew();
+        await ProduceAsync(queue, options, progress.AddTask("burn-down: pre-filled", maxValue: options.Jobs));
+        var prefillSeconds = prefill.Elapsed.TotalSeconds;
 
-        IHost[] workers = [];
-        try
+        var workedTask = progress.AddTask("burn-down: worked", maxValue: options.Jobs);
+        space.Workers = await StartWorkersAsync(options, redis, space.Prefix, waitUntilJoined: false);
+        var drain = Stopwatch.StartNew();
+        await WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
+        var drainSeconds = drain.Elapsed.TotalSeconds;
+        return new BurnDownResult(options.Jobs, Math.Round(prefillSeconds, 3), Math.Round(options.Jobs / prefillSeconds, 1),
+            Math.Round(drainSeconds, 3), Math.Round(options.Jobs / drainSeconds, 1));
+    }
+
+    /// <summary>
+    /// One scenario's own key space in Redis: its producer and monitor connections, its queue and its workers.
+    /// Disposing stops the workers and deletes what the run wrote (see <see cref="CleanUpAsync"/>).
+    /// </summary>
+    private sealed class Space : IAsyncDisposable
+    {
+        private readonly BenchOptions _options;
+
+        private Space(BenchOptions options, string prefix, ConnectionMultiplexer producer, ConnectionMultiplexer monitor)
         {
-            var prefill = Stopwatch.StartNew();
-            await ProduceAsync(queue, options, progress.AddTask("burn-down: pre-filled", maxValue: options.Jobs));
-            var prefillSeconds = prefill.Elapsed.TotalSeconds;
-
-            var workedTask = progress.AddTask("burn-down: worked", maxValue: options.Jobs);
-            workers = await StartWorkersAsync(options, redis, prefix, waitUntilJoined: false);
-            var drain = Stopwatch.StartNew();
-            await WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
-            var drainSeconds = drain.Elapsed.TotalSeconds;
-            return new BurnDownResult(options.Jobs, Math.Round(prefillSeconds, 3), Math.Round(options.Jobs / prefillSeconds, 1),
-                Math.Round(drainSeconds, 3), Math.Round(options.Jobs / drainSeconds, 1));
+            _options = options;
+            Prefix = prefix;
+            Producer = producer;
+            Monitor = monitor;
+            Queue = NewQueue(producer, prefix);
         }
-        finally
+
+        public string Prefix { get; }
+        public ConnectionMultiplexer Producer { get; }
+        public ConnectionMultiplexer Monitor { get; }
+        public WorkQueue Queue { get; }
+        public IHost[] Workers { get; set; } = [];
+
+        public static async Task<Space> OpenAsync(BenchOptions options, string redis) =>
+            new(options, "bench" + Guid.NewGuid().ToString("N")[..8],
+                await ConnectionMultiplexer.ConnectAsync(redis), await ConnectionMultiplexer.ConnectAsync(redis));
+
+        public async ValueTask DisposeAsync()
         {
-            await StopAsync(workers);
-            await CleanUpAsync(options, monitor, prefix);
+            await StopAsync(Workers);
+            await CleanUpAsync(_options, Monitor, Prefix);
+            await Monitor.DisposeAsync();
+            await Producer.DisposeAsync();
         }
     }
 
