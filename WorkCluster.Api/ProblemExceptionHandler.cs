@@ -5,8 +5,8 @@ using WorkCluster.Redis;
 namespace WorkCluster.Api;
 
 /// <summary>
-/// Turns the exceptions that are not bugs into the problem a client can act on: Redis unreachable (or not serving yet, e.g.
-/// loading its data after a restart) → 503 with Retry-After; a request the server could not read → its 4xx. Anything else stays a 500.
+/// Turns the exceptions that are not bugs into the problem a client can act on: Redis unreachable (or not serving now, e.g.
+/// loading its data after a restart, or at its memory limit) → 503 with Retry-After; a request the server could not read → its 4xx. Anything else stays a 500.
 /// </summary>
 public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
 {
@@ -24,9 +24,13 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
                 problem = new ProblemDetails
                 {
                     Status = StatusCodes.Status503ServiceUnavailable,
-                    Title = "The work queue is unavailable",
-                    Detail = $"The queue's store (Redis) cannot be reached or is not serving right now. Retry in {RetryAfterSeconds} s; " +
-                        "to retry a submission without risk of doing the work twice, send it with an Idempotency-Key header.",
+                    Title = RedisAvailability.IsOutOfMemory(exception) ? "The work queue's store is full" : "The work queue is unavailable",
+                    Detail = (RedisAvailability.IsOutOfMemory(exception)
+                            ? "The queue's store (Redis) refuses new data: it holds its memory limit (maxmemory) until workers drain work " +
+                              "and finished jobs expire. "
+                            : "A store (Redis) this request needs cannot be reached or is not serving right now. ") +
+                        $"Retry in {RetryAfterSeconds} s; to retry a submission without risk of doing the work twice, send it with an " +
+                        "Idempotency-Key header.",
                 };
                 break;
             case BadHttpRequestException bad:

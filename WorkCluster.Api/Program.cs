@@ -19,7 +19,11 @@ builder.AddReplicaEndpoint();
 builder.AddWorkClusterRedis(failFast: true);
 builder.AddWorkQueue();
 builder.Services.AddWorkHandlers(builder.Configuration);
-builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").ValidateDataAnnotations()
+    .Validate<Microsoft.Extensions.Options.IOptions<QueueOptions>>((api, queue) =>
+        api.MaxPayloadBytes <= queue.Value.MaxQueueBytes && api.MaxPayloadBytes <= queue.Value.MaxFailedBytes,
+        "Work:MaxPayloadBytes must not exceed Work:MaxQueueBytes or Work:MaxFailedBytes: a job that size could never be queued or kept.")
+    .ValidateOnStart();
 builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
 

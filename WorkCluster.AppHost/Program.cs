@@ -5,19 +5,22 @@ const string healthPath = "/health";
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddWorkClusterRedis("redis");
+// The cluster registry (heartbeats, membership, mesh addresses) lives in the work store, unless Cluster:Store names a
+// Redis of its own: no job depends on it.
+var registry = builder.Configuration["Cluster:Store"] is { Length: > 0 } store && store != redis.Resource.Name
+    ? builder.AddWorkClusterRedis(store)
+    : redis;
 var clusterSecret = builder.AddParameter("cluster-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
 
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
-    .WithReference(redis)
-    .WaitFor(redis)
+    .WithStores(redis, registry)
     .WithConfigurationSections("Work", "Cluster", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
 var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
-    .WithReference(redis)
-    .WaitFor(redis)
+    .WithStores(redis, registry)
     .WithConfigurationSections("Work", "Worker", "Cluster", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck(healthPath)
@@ -34,7 +37,7 @@ var gateway = builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
 
 if (builder.ExecutionContext.IsRunMode)
 {
-    builder.AddClusterMonitor("cluster", redis, api);
+    builder.AddClusterMonitor("cluster", redis, registry, api);
     foreach (var service in new[] { api, worker, gateway })
     {
         service.WithTraceSampling();
@@ -42,7 +45,7 @@ if (builder.ExecutionContext.IsRunMode)
 }
 else
 {
-    builder.AddComposeDeployment(new ComposeTopology(redis, api, worker, gateway, healthPath));
+    builder.AddComposeDeployment(new ComposeTopology(redis, registry, api, worker, gateway, healthPath));
 }
 
 builder.Build().Run();

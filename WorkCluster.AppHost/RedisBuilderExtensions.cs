@@ -7,31 +7,36 @@ namespace Aspire.Hosting;
 public static class RedisBuilderExtensions
 {
     /// <summary>
-    /// The Redis of WorkCluster. Publishing: the Redis container (<c>AddRedis</c>). Running: the local
-    /// <c>redis-server</c> executable, unless <c>Redis:Mode</c> is <c>container</c> (needs a container runtime).
+    /// A Redis of WorkCluster: the work store (<c>redis</c>), or the cluster registry's own store. Publishing: the Redis
+    /// container (<c>AddRedis</c>). Running: the local <c>redis-server</c> executable, unless <c>Redis:Mode</c> is
+    /// <c>container</c> (needs a container runtime). Either way it runs with <c>Redis:MaxMemory</c> and
+    /// <c>Redis:MaxMemoryPolicy</c> (see <see cref="RedisMemoryLimit"/>).
     /// </summary>
     public static IResourceBuilder<IResourceWithConnectionString> AddWorkClusterRedis(this IDistributedApplicationBuilder builder, string name)
     {
         var mode = builder.Configuration["Redis:Mode"] ?? "executable";
+        var memory = RedisMemoryLimit.From(builder.Configuration);
         if (builder.ExecutionContext.IsPublishMode || mode.Equals("container", StringComparison.OrdinalIgnoreCase))
         {
-            return builder.AddRedis(name);
+            return builder.AddRedis(name).WithArgs("--maxmemory", memory.MaxMemory, "--maxmemory-policy", memory.Policy);
         }
         if (!mode.Equals("executable", StringComparison.OrdinalIgnoreCase))
         {
             throw new DistributedApplicationException($"Redis:Mode must be 'executable' or 'container', not '{mode}'.");
         }
 
+        // The work store's data in Redis:DataDirectory, any other store's in a folder of its own inside it.
         var dataDirectory = Path.GetFullPath(builder.Configuration["Redis:DataDirectory"] ?? ".data/redis", builder.AppHostDirectory);
-        return builder.AddRedisServer(name, dataDirectory);
+        return builder.AddRedisServer(name, name == "redis" ? dataDirectory : Path.Combine(dataDirectory, name), memory);
     }
 
     /// <summary>
     /// Runs <c>redis-server</c> from PATH: password from a generated secret parameter (written to a 0600 config
     /// file, never on the command line), data (AOF, fsync every second) in <paramref name="dataDirectory"/>,
-    /// listening on loopback only, health-checked with PING.
+    /// <paramref name="memory"/> as its limit, listening on loopback only, health-checked with PING.
     /// </summary>
-    public static IResourceBuilder<RedisServerResource> AddRedisServer(this IDistributedApplicationBuilder builder, string name, string dataDirectory)
+    public static IResourceBuilder<RedisServerResource> AddRedisServer(this IDistributedApplicationBuilder builder, string name, string dataDirectory,
+        RedisMemoryLimit memory)
     {
         var command = FindOnPath("redis-server") ?? throw new DistributedApplicationException(
             "redis-server was not found on PATH. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; " +
@@ -53,7 +58,7 @@ public static class RedisBuilderExtensions
             .WithArgs(async context =>
             {
                 var configFile = await WriteConfigFileAsync(dataDirectory, await password.GetValueAsync(context.CancellationToken) ?? "",
-                    context.CancellationToken);
+                    memory, context.CancellationToken);
                 context.Args.Add(configFile);
                 context.Args.Add("--port");
                 context.Args.Add(redis.PrimaryEndpoint.Property(EndpointProperty.TargetPort));
@@ -61,7 +66,8 @@ public static class RedisBuilderExtensions
             .WithHealthCheck(healthCheckKey);
     }
 
-    private static async Task<string> WriteConfigFileAsync(string dataDirectory, string password, CancellationToken cancellationToken)
+    private static async Task<string> WriteConfigFileAsync(string dataDirectory, string password, RedisMemoryLimit memory,
+        CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(dataDirectory);
         var path = Path.Combine(dataDirectory, "redis.conf");
@@ -75,6 +81,8 @@ public static class RedisBuilderExtensions
             "appendonly yes",
             "appendfsync everysec",
             "save \"\"",
+            $"maxmemory {memory.MaxMemory}",
+            $"maxmemory-policy {memory.Policy}",
         ];
         await File.WriteAllLinesAsync(path, lines, cancellationToken);
         if (!OperatingSystem.IsWindows())
@@ -89,4 +97,31 @@ public static class RedisBuilderExtensions
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(directory => Path.Combine(directory, executable))
             .FirstOrDefault(File.Exists);
+}
+
+/// <summary>
+/// How much memory a Redis of WorkCluster may use (<c>Redis:MaxMemory</c>, default <c>1gb</c>) and what it does at
+/// the limit (<c>Redis:MaxMemoryPolicy</c>, default <c>noeviction</c>: refuse new writes rather than evict a job).
+/// At the limit the API answers 503 to new work while workers drain (their scripts may run under the limit), and
+/// the queue's own budgets (<c>Work:MaxQueueBytes</c>, <c>Work:MaxFailedBytes</c>) keep it from getting there.
+/// </summary>
+public sealed record RedisMemoryLimit(string MaxMemory, string Policy)
+{
+    private static readonly string[] Policies =
+        ["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"];
+
+    public static RedisMemoryLimit From(IConfiguration configuration)
+    {
+        var maxMemory = configuration["Redis:MaxMemory"] ?? "1gb";
+        var policy = configuration["Redis:MaxMemoryPolicy"] ?? "noeviction";
+        if (!System.Text.RegularExpressions.Regex.IsMatch(maxMemory, "^[0-9]+(b|kb|mb|gb|k|m|g)?$", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
+        {
+            throw new DistributedApplicationException($"Redis:MaxMemory must be a size such as 512mb or 2gb, not '{maxMemory}'.");
+        }
+        if (!Policies.Contains(policy))
+        {
+            throw new DistributedApplicationException($"Redis:MaxMemoryPolicy must be one of {string.Join(", ", Policies)}, not '{policy}'.");
+        }
+        return new RedisMemoryLimit(maxMemory.ToLowerInvariant(), policy);
+    }
 }

@@ -29,6 +29,17 @@ public static class ServiceBuilderExtensions
     }
 
     /// <summary>
+    /// Gives a service its Redis stores: the work store, which it waits for, and the cluster registry's store when
+    /// it has one of its own, which it does not wait for (a service works without it; membership catches up).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithStores(this IResourceBuilder<ProjectResource> service,
+        IResourceBuilder<IResourceWithConnectionString> work, IResourceBuilder<IResourceWithConnectionString> registry)
+    {
+        service.WithReference(work).WaitFor(work);
+        return registry == work ? service : service.WithReference(registry);
+    }
+
+    /// <summary>
     /// Points the gateway at each replica of <paramref name="api"/> on its own: every replica also listens on a
     /// port of its own (see the API's <c>AddReplicaEndpoint</c>), and the gateway's service discovery gets one
     /// address per replica — Aspire's shared replica proxy would pin kept-alive connections to one replica.

@@ -2,6 +2,9 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 using WorkCluster.Cluster.Mesh;
 using WorkCluster.Redis;
 
@@ -9,7 +12,10 @@ namespace WorkCluster.Cluster;
 
 public static class ClusterHostingExtensions
 {
-    /// <summary>Reading the cluster's membership.</summary>
+    /// <summary>
+    /// Reading the cluster's membership, in the registry's store: the work store, or the Redis whose connection string
+    /// <c>Cluster:Store</c> names (see <see cref="ClusterStore"/>).
+    /// </summary>
     public static IHostApplicationBuilder AddClusterRegistry(this IHostApplicationBuilder builder)
     {
         builder.AddWorkClusterRedis();
@@ -22,15 +28,30 @@ public static class ClusterHostingExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<ClusterScripts>();
-        builder.Services.AddSingleton<IRedisScriptSet>(sp => sp.GetRequiredService<ClusterScripts>());
         builder.Services.AddSingleton<ClusterKeys>();
-        builder.Services.AddSingleton<ClusterRegistry>();
+
+        var store = builder.Configuration[$"{ClusterOptions.SectionName}:{nameof(ClusterOptions.Store)}"];
+        if (string.IsNullOrEmpty(store) || store == RedisHostingExtensions.ConnectionName)
+        {
+            builder.Services.AddSingleton(sp => new ClusterStore(sp.GetRequiredService<IConnectionMultiplexer>(), RedisHostingExtensions.ConnectionName));
+            builder.Services.AddSingleton<IRedisScriptSet>(sp => sp.GetRequiredService<ClusterScripts>());
+        }
+        else
+        {
+            builder.AddWorkClusterRedisStore(store);
+            builder.Services.AddSingleton(sp => new ClusterStore(sp.GetRequiredKeyedService<IConnectionMultiplexer>(store), store));
+            builder.Services.AddHostedService(sp => new RedisScriptLoader(sp.GetRequiredService<ClusterStore>().Connection,
+                [sp.GetRequiredService<ClusterScripts>()], sp.GetRequiredService<ILogger<RedisScriptLoader>>()));
+            builder.Services.AddHealthChecks().AddCheck<ClusterStoreHealthCheck>($"cluster-store-{store}");
+        }
+        builder.Services.AddSingleton(sp => new ClusterRegistry(sp.GetRequiredService<ClusterStore>().Connection,
+            sp.GetRequiredService<ClusterScripts>(), sp.GetRequiredService<ClusterKeys>(), sp.GetRequiredService<IOptions<ClusterOptions>>()));
         return builder;
     }
 
     /// <summary>
-    /// Makes this process a node of the cluster: it registers with heartbeats as <paramref name="identity"/>,
-    /// leaves on stop, and sweeps for dead nodes (see <see cref="IDeadNodeHandler"/>).
+    /// Makes this process a node of the cluster: it registers with heartbeats as <paramref name="identity"/> and
+    /// leaves on stop.
     /// </summary>
     public static IHostApplicationBuilder AddClusterNode(this IHostApplicationBuilder builder, NodeIdentity identity)
     {
@@ -39,8 +60,6 @@ public static class ClusterHostingExtensions
         builder.Services.AddSingleton<NodeDescriber>();
         builder.Services.AddSingleton<NodeHeartbeat>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeHeartbeat>());
-        builder.Services.AddSingleton<DeadNodeSweeper>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<DeadNodeSweeper>());
         return builder;
     }
 

@@ -34,6 +34,13 @@ public sealed class ClusterOptions
     /// </summary>
     public string? MeshHost { get; set; }
 
+    /// <summary>
+    /// The name of the connection string (<c>ConnectionStrings:{Store}</c>) of the Redis the registry lives in.
+    /// Unset (or <c>redis</c>): the work store. Read once at start.
+    /// </summary>
+    [RegularExpression("^[A-Za-z0-9_-]{1,64}$")]
+    public string? Store { get; set; }
+
     /// <summary>How long a mesh request waits for its reply unless the caller says otherwise.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -4,7 +4,10 @@ using StackExchange.Redis;
 
 namespace WorkCluster.Cluster;
 
-/// <summary>The cluster's membership in Redis: who is alive, and what each node says about itself.</summary>
+/// <summary>
+/// The cluster's membership in Redis (the registry store, see <see cref="ClusterStore"/>): who is alive, and what
+/// each node says about itself. Nothing about jobs depends on it: work is recovered by its leases.
+/// </summary>
 public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts scripts, ClusterKeys keys, IOptions<ClusterOptions> options)
 {
     public ClusterKeys Keys { get; } = keys;
@@ -20,17 +23,14 @@ public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts
         return (long)existed == 1;
     }
 
-    /// <summary>Ends <paramref name="nodeId"/>'s membership now; the next sweep takes over anything it left behind.</summary>
+    /// <summary>Ends <paramref name="nodeId"/>'s membership now.</summary>
     public Task LeaveAsync(string nodeId) => scripts.Leave.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes], [nodeId]);
-
-    /// <summary>Drops a dead node from the index, unless it came back. Returns true if it was dropped.</summary>
-    public async Task<bool> ForgetAsync(string nodeId) =>
-        (long)await scripts.Forget.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes], [nodeId]).ConfigureAwait(false) == 1;
 
     /// <summary>The living nodes, as each described itself in its last heartbeat, ordered by id.</summary>
     public async Task<IReadOnlyList<NodeInfo>> GetMembersAsync()
     {
-        var ids = await GetIdsAsync(alive: true).ConfigureAwait(false);
+        var ids = ((RedisResult[])(await scripts.Members.EvaluateAsync(Db, [Keys.Nodes], []).ConfigureAwait(false))!)
+            .Select(r => (string)r!).ToArray();
         if (ids.Length == 0)
         {
             return [];
@@ -41,14 +41,5 @@ public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts
             .Select(v => JsonSerializer.Deserialize((string)v!, ClusterJson.Default.NodeInfo)!)
             .OrderBy(n => n.Id, StringComparer.Ordinal)
             .ToArray();
-    }
-
-    /// <summary>The ids of nodes whose liveness key has expired and that are not yet forgotten.</summary>
-    public Task<string[]> GetDeadAsync() => GetIdsAsync(alive: false);
-
-    private async Task<string[]> GetIdsAsync(bool alive)
-    {
-        var result = await scripts.Members.EvaluateAsync(Db, [Keys.Nodes], [alive ? 1 : 0]).ConfigureAwait(false);
-        return ((RedisResult[])result!).Select(r => (string)r!).ToArray();
     }
 }

@@ -9,10 +9,9 @@ public sealed class ClusterScripts : IRedisScriptSet
 
     public RedisScript Heartbeat { get; } = Load("heartbeat");
     public RedisScript Leave { get; } = Load("leave");
-    public RedisScript Forget { get; } = Load("forget");
     public RedisScript Members { get; } = Load("members");
 
-    public IEnumerable<RedisScript> All => [Heartbeat, Leave, Forget, Members];
+    public IEnumerable<RedisScript> All => [Heartbeat, Leave, Members];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(ClusterScripts).Assembly, ResourcePrefix, name);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -7,10 +6,9 @@ using StackExchange.Redis;
 namespace WorkCluster.Cluster;
 
 /// <summary>
-/// Keeps this node registered: a heartbeat every third of the TTL. A node must have joined before it takes work
-/// (<see cref="Joined"/>), and a sweeper trusts its own view of who is dead only after its heartbeats have
-/// succeeded for a whole TTL (<see cref="HealthyFor"/>): after a Redis outage every node has to come back before
-/// anyone is presumed dead. On stop the node leaves.
+/// Keeps this node registered: a heartbeat every third of the TTL, so that the cluster lists it and its peers find
+/// its mesh address. Membership is for finding each other only: no job depends on it (a job's safety is its lease).
+/// On stop the node leaves.
 /// </summary>
 public sealed partial class NodeHeartbeat(
     ClusterRegistry registry,
@@ -20,19 +18,9 @@ public sealed partial class NodeHeartbeat(
     ILogger<NodeHeartbeat> logger) : BackgroundService
 {
     private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Stopwatch _healthy = new();
 
     /// <summary>Completes once the first heartbeat has reached Redis.</summary>
     public Task Joined => _joined.Task;
-
-    /// <summary>How long heartbeats have been succeeding without a break.</summary>
-    public TimeSpan HealthyFor => _healthy.Elapsed;
-
-    /// <summary>This node's liveness key: it exists while the cluster sees the node alive.</summary>
-    public string LivenessKey { get; } = registry.Keys.Node(identity.Id);
-
-    /// <summary>The time between two heartbeats.</summary>
-    public TimeSpan Interval => options.Value.HeartbeatInterval;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -43,10 +31,6 @@ public sealed partial class NodeHeartbeat(
             try
             {
                 var wasAlive = await registry.HeartbeatAsync(describer.Describe());
-                if (!_healthy.IsRunning)
-                {
-                    _healthy.Restart();
-                }
                 if (!_joined.Task.IsCompleted)
                 {
                     LogJoined(identity.Id, options.Value.HeartbeatTtl.TotalSeconds);
@@ -64,7 +48,6 @@ public sealed partial class NodeHeartbeat(
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
-                _healthy.Reset();
                 if (failingSince is null)
                 {
                     failingSince = DateTimeOffset.UtcNow;
@@ -99,7 +82,7 @@ public sealed partial class NodeHeartbeat(
     [LoggerMessage(LogLevel.Information, "Node {NodeId} joined the cluster (heartbeat TTL {TtlSeconds} s)")]
     private partial void LogJoined(string nodeId, double ttlSeconds);
 
-    [LoggerMessage(LogLevel.Warning, "Node {NodeId} had been presumed dead and rejoined the cluster")]
+    [LoggerMessage(LogLevel.Warning, "Node {NodeId} had dropped out of the membership (its heartbeats could not reach Redis) and rejoined")]
     private partial void LogRejoined(string nodeId);
 
     [LoggerMessage(LogLevel.Warning, "Heartbeat failed, Redis unreachable; retrying: {Message}")]

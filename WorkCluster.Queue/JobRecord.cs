@@ -37,16 +37,29 @@ public sealed record JobRecord
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("idempotency_key")] public string? IdempotencyKey { get; init; }
     [JsonPropertyName("trace")] public string? TraceParent { get; init; }
+    [JsonPropertyName("lease")] public string? Lease { get; init; }
 
     /// <summary>The trace id of the job's journey (from <see cref="TraceParent"/>).</summary>
     [JsonIgnore] public string? TraceId => TraceIds.FromTraceParent(TraceParent);
 }
 
-/// <summary>A job as a reader sees it: its record and, once worked, its result (JSON text).</summary>
-public sealed record JobView(string Id, JobRecord Record, string? Result);
+/// <summary>
+/// A job as a reader sees it: its record, once worked its result (JSON text), and while it is worked the time (ms
+/// since the epoch, Redis's clock) its lease lapses unless renewed.
+/// </summary>
+public sealed record JobView(string Id, JobRecord Record, string? Result, long? LeaseExpiresAt = null);
 
-/// <summary>A job a worker has claimed: its record and the submitted data (JSON text).</summary>
-public sealed record ClaimedJob(string Id, JobRecord Record, string Data);
+/// <summary>
+/// One attempt's hold on a job: the job and the attempt's fencing token. Every outcome (complete, fail, release) and
+/// every renewal carries it, and lands only while it is the job's current lease.
+/// </summary>
+public sealed record JobLease(string JobId, string Token);
+
+/// <summary>A job a worker has claimed: its lease, its record (the attempt's) and the submitted data (JSON text).</summary>
+public sealed record ClaimedJob(JobLease Lease, JobRecord Record, string Data)
+{
+    public string Id => Lease.JobId;
+}
 
 /// <summary>How a submission ended.</summary>
 public enum EnqueueOutcome
@@ -60,8 +73,11 @@ public enum EnqueueOutcome
     /// <summary>The Idempotency-Key had been used with a different request: nothing queued.</summary>
     KeyConflict,
 
-    /// <summary>The queue holds <see cref="QueueOptions.MaxQueueLength"/> jobs: nothing queued.</summary>
+    /// <summary>The queue holds <see cref="QueueOptions.MaxQueueLength"/> unfinished jobs: nothing queued.</summary>
     QueueFull,
+
+    /// <summary>The unfinished jobs' payloads would pass <see cref="QueueOptions.MaxQueueBytes"/>: nothing queued.</summary>
+    QueueBytesFull,
 }
 
 /// <summary>
@@ -81,7 +97,12 @@ public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? A
 /// <param name="Worked">Jobs worked, in total.</param>
 /// <param name="Failed">Jobs failed for good, in total.</param>
 /// <param name="Paused">Whether workers are told not to claim.</param>
-public sealed record QueueStats(long Depth, long Scheduled, long DeadLetter, long Worked, long Failed, bool Paused);
+/// <param name="Leases">Jobs being worked: leases held.</param>
+/// <param name="Recovered">Leases that lapsed and were taken back by the sweep, in total.</param>
+/// <param name="UnfinishedBytes">Payload bytes of the unfinished jobs (the <see cref="QueueOptions.MaxQueueBytes"/> budget's use).</param>
+/// <param name="DeadLetterDropped">Dead-letter entries dropped to keep it within its bounds, in total.</param>
+public sealed record QueueStats(long Depth, long Scheduled, long DeadLetter, long Worked, long Failed, bool Paused,
+    long Leases, long Recovered, long UnfinishedBytes, long DeadLetterDropped);
 
 public static class TraceIds
 {
@@ -93,7 +114,7 @@ public static class TraceIds
 /// <summary>What became of a failed attempt.</summary>
 public enum FailOutcome
 {
-    /// <summary>The attempt was not this worker's to record (the job had moved on).</summary>
+    /// <summary>The attempt no longer held the job's lease (it lapsed and the job moved on): nothing recorded.</summary>
     Stale,
 
     /// <summary>A retry is scheduled.</summary>
@@ -103,8 +124,14 @@ public enum FailOutcome
     DeadLettered,
 }
 
-/// <summary>What recovering a dead worker's jobs did.</summary>
-public sealed record RecoveryResult(bool WorkerAlive, int Requeued, int Failed);
+/// <summary>What one lease sweep did.</summary>
+/// <param name="Requeued">Jobs whose lease had lapsed, back at the head of the queue.</param>
+/// <param name="DeadLettered">Jobs whose lease had lapsed on their last attempt, now failed.</param>
+/// <param name="HeldBack">
+/// Time the sweep still takes nothing back after a gap (Redis or every worker was away), so that living workers
+/// renew first; zero when it swept.
+/// </param>
+public sealed record SweepResult(int Requeued, int DeadLettered, TimeSpan HeldBack);
 
 /// <summary>A page of the dead letter, newest first.</summary>
 public sealed record FailedPage(long Total, IReadOnlyList<JobView> Jobs);
@@ -115,4 +142,7 @@ public enum RetryOutcome
     Queued,
     NotFound,
     NotFailed,
+
+    /// <summary>The queue's budget (jobs or bytes) has no room for it: nothing changed.</summary>
+    QueueFull,
 }

@@ -8,7 +8,7 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Hash: job id → job record (JSON).</summary>
     public string Jobs { get; } = keyspace.Key("jobs");
 
-    /// <summary>Hash: job id → submitted data (JSON text), kept until the job is worked.</summary>
+    /// <summary>Hash: job id → submitted data (JSON text), kept until the job is worked (or its failed record goes).</summary>
     public string Payloads { get; } = keyspace.Key("payloads");
 
     /// <summary>Hash: job id → result (JSON text).</summary>
@@ -29,7 +29,10 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Hash: Idempotency-Key → "job-id fingerprint".</summary>
     public string Idempotency { get; } = keyspace.Key("idempotency");
 
-    /// <summary>Hash of cluster-wide totals: <c>worked</c>, <c>failed</c>.</summary>
+    /// <summary>
+    /// Hash of cluster-wide totals (<c>worked</c>, <c>failed</c>, <c>recovered</c>, <c>dead_letter_dropped</c>) and the
+    /// budgets' byte counters (<c>unfinished_bytes</c>, <c>failed_bytes</c>).
+    /// </summary>
     public string Stats { get; } = keyspace.Key("stats");
 
     /// <summary>List holding at most one wake-up token for idle workers.</summary>
@@ -38,8 +41,12 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>While this key exists, workers claim nothing.</summary>
     public string Paused { get; } = keyspace.Key("paused");
 
-    private readonly string _processing = keyspace.Key("processing:");
+    /// <summary>Sorted set: id of a job being worked → the time (ms) its lease lapses unless renewed.</summary>
+    public string Leases { get; } = keyspace.Key("leases");
 
-    /// <summary>List of the job ids a worker has claimed and not yet finished.</summary>
-    public string Processing(string workerId) => _processing + workerId;
+    /// <summary>Counter: the sequence that every lease's fencing token starts with.</summary>
+    public string Fence { get; } = keyspace.Key("fence");
+
+    /// <summary>Hash: when the lease sweep last ran (<c>last</c>) and since when it has run without a gap (<c>since</c>).</summary>
+    public string SweepClock { get; } = keyspace.Key("sweep");
 }

@@ -27,7 +27,43 @@ public sealed class QueueOptions
     [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Pending jobs the queue holds before submissions are refused (429).</summary>
+    /// <summary>
+    /// Unfinished jobs (waiting, waiting for a retry, or being worked) the queue holds before submissions are
+    /// refused (429).
+    /// </summary>
     [Range(1, int.MaxValue)]
     public int MaxQueueLength { get; set; } = 100_000;
+
+    /// <summary>Payload bytes of unfinished jobs the queue holds before submissions are refused (429).</summary>
+    [Range(1024L, long.MaxValue)]
+    public long MaxQueueBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Failed jobs the dead letter keeps; past it, the oldest are dropped (and counted).</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxFailed { get; set; } = 10_000;
+
+    /// <summary>Payload bytes the dead letter keeps (for retries); past it, the oldest entries are dropped.</summary>
+    [Range(1024L, long.MaxValue)]
+    public long MaxFailedBytes { get; set; } = 128L * 1024 * 1024;
+
+    /// <summary>
+    /// How long a claimed job's lease lasts without renewal. The worker renews the leases of the jobs it runs every
+    /// third of it; a lease that lapses (the worker died, froze or lost Redis) is taken back by the sweep.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.300", "01:00:00")]
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// After a gap in the sweep (Redis, or every worker, was away for a third of a lease), the sweep waits one
+    /// <see cref="LeaseTtl"/> plus this before it takes any lease back: time for the living workers to reconnect
+    /// (their client backs off up to 5 s) and renew the leases that lapsed while nobody could.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan LeaseOutageGrace { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a worker renews its leases: every third of <see cref="LeaseTtl"/>.</summary>
+    public TimeSpan LeaseRenewInterval => LeaseTtl / 3;
+
+    /// <summary>No sweep for this long is a gap (see <see cref="LeaseOutageGrace"/>): a third of the lease, 1 s at least.</summary>
+    public TimeSpan SweepGap => LeaseTtl / 3 > TimeSpan.FromSeconds(1) ? LeaseTtl / 3 : TimeSpan.FromSeconds(1);
 }

@@ -11,8 +11,9 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript Claim { get; } = Load("claim");
     public RedisScript Complete { get; } = Load("complete");
     public RedisScript Fail { get; } = Load("fail");
+    public RedisScript Renew { get; } = Load("renew");
     public RedisScript Promote { get; } = Load("promote");
-    public RedisScript Recover { get; } = Load("recover");
+    public RedisScript Sweep { get; } = Load("sweep");
     public RedisScript Release { get; } = Load("release");
     public RedisScript Retry { get; } = Load("retry");
     public RedisScript Pause { get; } = Load("pause");
@@ -22,7 +23,7 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript Purge { get; } = Load("purge");
     public RedisScript Stats { get; } = Load("stats");
 
-    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Promote, Recover, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats];
+    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);
 }

@@ -21,6 +21,8 @@ public sealed class QueueTelemetry
     private readonly Counter<long> _retried;
     private readonly Histogram<double> _queueWait;
     private readonly Histogram<double> _processingTime;
+    private readonly Counter<long> _staleOutcomes;
+    private readonly Counter<long> _leasesRecovered;
     private long _queueDepth = -1;
 
     public QueueTelemetry(IMeterFactory meters)
@@ -32,6 +34,10 @@ public sealed class QueueTelemetry
         _retried = meter.CreateCounter<long>("workcluster.jobs.retried", "{job}", "Failed attempts scheduled for a retry");
         _queueWait = meter.CreateHistogram<double>("workcluster.jobs.queue_wait", "s", "Time from submission to a worker's claim");
         _processingTime = meter.CreateHistogram<double>("workcluster.jobs.processing_time", "s", "Time a handler ran");
+        _staleOutcomes = meter.CreateCounter<long>("workcluster.outcomes.stale", "{outcome}",
+            "Outcomes refused because their attempt no longer held the job's lease");
+        _leasesRecovered = meter.CreateCounter<long>("workcluster.leases.recovered", "{job}",
+            "Jobs whose lease lapsed, taken back by the sweep (requeued or dead-lettered)");
         meter.CreateObservableGauge("workcluster.queue.depth", ObserveDepth, "{job}", "Jobs waiting in the queue");
     }
 
@@ -41,7 +47,21 @@ public sealed class QueueTelemetry
 
     public void Failed(string type) => _failed.Add(1, Tag(type));
 
-    public void FailedAfterCrash(int count) => _failed.Add(count, new KeyValuePair<string, object?>("workcluster.failure", "worker_died"));
+    public void StaleOutcome(string outcome) => _staleOutcomes.Add(1, new KeyValuePair<string, object?>("workcluster.outcome", outcome));
+
+    /// <summary>What a sweep took back: requeued jobs, and jobs that failed for good (on their last attempt).</summary>
+    public void LeasesRecovered(int requeued, int deadLettered)
+    {
+        if (requeued > 0)
+        {
+            _leasesRecovered.Add(requeued, new KeyValuePair<string, object?>("workcluster.sweep.result", "requeued"));
+        }
+        if (deadLettered > 0)
+        {
+            _leasesRecovered.Add(deadLettered, new KeyValuePair<string, object?>("workcluster.sweep.result", "dead_lettered"));
+            _failed.Add(deadLettered, new KeyValuePair<string, object?>("workcluster.failure", "stalled"));
+        }
+    }
 
     public void Retried(string type) => _retried.Add(1, Tag(type));
 

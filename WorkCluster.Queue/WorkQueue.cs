@@ -8,13 +8,21 @@ namespace WorkCluster.Queue;
 
 /// <summary>
 /// The work queue in Redis. Each method is one atomic script call, i.e. one round trip: a job costs one
-/// <see cref="EnqueueAsync"/>, its share of one <see cref="ClaimAsync"/> and one <see cref="CompleteAsync"/>.
+/// <see cref="EnqueueAsync"/>, its share of one <see cref="ClaimAsync"/> and one <see cref="CompleteAsync"/> (plus
+/// its share of a <see cref="RenewAsync"/> for every lease renewal interval it runs).
 /// </summary>
 public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys, IOptions<QueueOptions> options,
     QueueTelemetry telemetry)
 {
     private const int PromoteBatch = 1000;
     private const int PurgeBatch = 250; // a short script: Redis serves nobody else while it runs
+    private const int SweepBatch = 250;
+
+    /// <summary>
+    /// The data a claim's reply may carry before it stops adding jobs (the first always comes): a reply of many large
+    /// payloads would outlast the client's timeout, and the claim would then only ever stall.
+    /// </summary>
+    public const int ClaimReplyBudgetBytes = 1024 * 1024;
 
     public QueueKeys Keys { get; } = keys;
 
@@ -23,9 +31,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private IDatabase Db => redis.GetDatabase();
 
     /// <summary>
-    /// Stores a new job and queues it, unless the queue is full or <paramref name="idempotencyKey"/> was used before
-    /// (see <see cref="EnqueueOutcome"/>). Nothing is written unless a job is created. Runs in a <c>publish</c> span
-    /// whose context is stored with the job, so that the worker's span continues the submitter's trace.
+    /// Stores a new job and queues it, unless the queue's budget is spent or <paramref name="idempotencyKey"/> was used
+    /// before (see <see cref="EnqueueOutcome"/>). Nothing is written unless a job is created. Runs in a <c>publish</c>
+    /// span whose context is stored with the job, so that the worker's span continues the submitter's trace.
     /// </summary>
     /// <param name="type">The work type.</param>
     /// <param name="data">The job's data as JSON text.</param>
@@ -40,8 +48,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         while (true)
         {
             var result = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db,
-                [Keys.Jobs, Keys.Payloads, Keys.Queue, Keys.Signal, Keys.Idempotency, Keys.Expiry],
-                [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, idempotencyKey ?? "", fingerprint ?? ""])
+                [Keys.Jobs, Keys.Payloads, Keys.Queue, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats],
+                [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, Options.MaxQueueBytes, idempotencyKey ?? "", fingerprint ?? ""])
                 .ConfigureAwait(false))!;
             var id = (string?)result[1];
             var by = (string?)result[2];
@@ -53,6 +61,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 case 2: outcome = new(EnqueueOutcome.Replayed, id, by, trace); break;
                 case 3: outcome = new(EnqueueOutcome.KeyConflict, id, null, null); break;
                 case 4: outcome = new(EnqueueOutcome.QueueFull, null, null, null); break;
+                case 6: outcome = new(EnqueueOutcome.QueueBytesFull, null, null, null); break;
                 default: continue; // 128 random bits collided with a live job: practically never; never overwrite one.
             }
             activity?.SetTag("messaging.message.id", outcome.Id).SetTag("workcluster.enqueue.outcome", outcome.Outcome.ToString());
@@ -71,76 +80,95 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             return null;
         }
-        var result = await scripts.Get.EvaluateAsync(Db, [Keys.Jobs, Keys.Results, Keys.Expiry], [id]).ConfigureAwait(false);
+        var result = await scripts.Get.EvaluateAsync(Db, [Keys.Jobs, Keys.Results, Keys.Expiry, Keys.Leases], [id]).ConfigureAwait(false);
         if (result.IsNull)
         {
             return null;
         }
         var parts = (RedisResult[])result!;
-        return new JobView(id, ParseRecord((string)parts[0]!), parts[1].IsNull ? null : (string?)parts[1]);
+        return new JobView(id, ParseRecord((string)parts[0]!), parts[1].IsNull ? null : (string?)parts[1],
+            parts[2].IsNull ? null : (long)(double)parts[2]);
     }
 
     /// <summary>
-    /// Moves up to <paramref name="max"/> jobs from the head of the queue to <paramref name="workerId"/>'s
-    /// processing list and marks them working. Returns nothing while the queue is empty or paused.
+    /// Takes up to <paramref name="max"/> jobs from the head of the queue for <paramref name="workerId"/>, each under
+    /// a lease of <see cref="QueueOptions.LeaseTtl"/> that the caller must renew (<see cref="RenewAsync"/>) while it
+    /// runs the job, and end with an outcome. Returns nothing while the queue is empty or paused. Should the reply
+    /// never arrive, the leases lapse and the jobs go back: a claim loses nothing.
     /// </summary>
-    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(string workerId, int max) =>
-        (await ClaimAsync(workerId, max, livenessKey: null).ConfigureAwait(false))!;
-
-    /// <summary>
-    /// As <see cref="ClaimAsync(string, int)"/>, for a worker whose liveness is the key <paramref name="livenessKey"/>
-    /// (the one <see cref="RecoverAsync"/> checks): returns null, claiming nothing, while that key does not exist.
-    /// A job may only enter the processing list of a worker the cluster can see, or nobody would take it back
-    /// should that worker die.
-    /// </summary>
-    public async Task<IReadOnlyList<ClaimedJob>?> ClaimAsync(string workerId, int max, string? livenessKey)
+    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(string workerId, int max)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        RedisKey[] scriptKeys = livenessKey is null
-            ? [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused]
-            : [Keys.Queue, Keys.Processing(workerId), Keys.Jobs, Keys.Payloads, Keys.Signal, Keys.Paused, livenessKey];
-        var reply = await scripts.Claim.EvaluateAsync(Db, scriptKeys, [workerId, max]).ConfigureAwait(false);
-        if (reply.Resp2Type == ResultType.Integer)
-        {
-            return null; // -1: the worker is not registered
-        }
+        var reply = await scripts.Claim.EvaluateAsync(Db,
+            [Keys.Queue, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused],
+            [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes]).ConfigureAwait(false);
         var result = (RedisResult[])reply!;
-        var jobs = new ClaimedJob[result.Length / 3];
+        var jobs = new ClaimedJob[result.Length / 4];
         for (var i = 0; i < jobs.Length; i++)
         {
-            var record = ParseRecord((string)result[3 * i + 1]!);
-            jobs[i] = new ClaimedJob((string)result[3 * i]!, record, (string)result[3 * i + 2]!);
+            var record = ParseRecord((string)result[4 * i + 2]!);
+            jobs[i] = new ClaimedJob(new JobLease((string)result[4 * i]!, (string)result[4 * i + 1]!), record, (string)result[4 * i + 3]!);
             telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? record.CreatedAt) - record.CreatedAt));
         }
         return jobs;
     }
 
     /// <summary>
-    /// Stores the result of a job <paramref name="workerId"/> ran and marks it worked.
-    /// Returns false if the job had been finished already (by another run) or no longer exists.
+    /// Extends every lease in <paramref name="leases"/> by one <see cref="QueueOptions.LeaseTtl"/> from now, in one
+    /// round trip. Returns the leases that are no longer held (they lapsed and their jobs were taken back, or the jobs
+    /// moved on): their attempts' outcomes would be stale, and their handlers should stop.
     /// </summary>
-    public async Task<bool> CompleteAsync(string workerId, string id, string result, string? type = null)
+    public async Task<IReadOnlyList<JobLease>> RenewAsync(IReadOnlyList<JobLease> leases)
+    {
+        if (leases.Count == 0)
+        {
+            return [];
+        }
+        var values = new RedisValue[1 + 2 * leases.Count];
+        values[0] = LeaseTtlMs;
+        for (var i = 0; i < leases.Count; i++)
+        {
+            values[1 + 2 * i] = leases[i].JobId;
+            values[2 + 2 * i] = leases[i].Token;
+        }
+        var lost = (RedisResult[])(await scripts.Renew.EvaluateAsync(Db, [Keys.Leases, Keys.Jobs], values).ConfigureAwait(false))!;
+        return lost.Select(k => leases[(int)k - 1]).ToArray();
+    }
+
+    /// <summary>
+    /// Stores the result of the attempt that holds <paramref name="lease"/> and marks the job worked. Returns false,
+    /// changing nothing, if the attempt is stale: its lease lapsed and the job was taken back (or finished by another
+    /// attempt), or the job no longer exists.
+    /// </summary>
+    public async Task<bool> CompleteAsync(JobLease lease, string result, string? type = null)
     {
         var done = (long)await scripts.Complete.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Processing(workerId), Keys.Expiry, Keys.Stats],
-            [id, workerId, result, (long)Options.ResultTtl.TotalMilliseconds]).ConfigureAwait(false) == 1;
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats],
+            [lease.JobId, lease.Token, result, (long)Options.ResultTtl.TotalMilliseconds]).ConfigureAwait(false) == 1;
         if (done)
         {
             telemetry.Worked(type ?? "");
+        }
+        else
+        {
+            telemetry.StaleOutcome("complete");
         }
         return done;
     }
 
     /// <summary>
-    /// Records that attempt <paramref name="attempt"/> of a job failed with <paramref name="error"/>: a retry is
-    /// scheduled after an exponential, fully jittered delay, or, after the last attempt, the job fails for good.
+    /// Records that the attempt holding <paramref name="lease"/> (attempt number <paramref name="attempt"/>) failed
+    /// with <paramref name="error"/> (bounded by <see cref="ErrorText.Bound"/>): a retry is scheduled after an
+    /// exponential, fully jittered delay, or, after the last attempt, the job fails for good. A stale attempt changes
+    /// nothing.
     /// </summary>
-    public async Task<FailOutcome> FailAsync(string workerId, string id, int attempt, string error, string? type = null)
+    public async Task<FailOutcome> FailAsync(JobLease lease, int attempt, string error, string? type = null)
     {
         var delay = Backoff.FullJitter(Options.RetryBaseDelay, Options.RetryMaxDelay, attempt - 1);
         var outcome = await scripts.Fail.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Processing(workerId), Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Stats],
-            [id, workerId, error, (long)delay.TotalMilliseconds, Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds])
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Idempotency, Keys.Stats],
+            [lease.JobId, lease.Token, ErrorText.Bound(error), (long)delay.TotalMilliseconds, Options.MaxAttempts,
+                (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes])
             .ConfigureAwait(false);
         switch ((long)outcome)
         {
@@ -151,39 +179,47 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 telemetry.Failed(type ?? "");
                 return FailOutcome.DeadLettered;
             default:
+                telemetry.StaleOutcome("fail");
                 return FailOutcome.Stale;
         }
+    }
+
+    /// <summary>
+    /// Hands the job of <paramref name="lease"/>, whose handler has returned without finishing it (the worker is
+    /// stopping), back to the head of the queue, the attempt not counted. Returns false if the attempt is stale.
+    /// </summary>
+    public async Task<bool> ReleaseAsync(JobLease lease)
+    {
+        var released = (long)await scripts.Release.EvaluateAsync(Db, [Keys.Jobs, Keys.Leases, Keys.Queue, Keys.Signal],
+            [lease.JobId, lease.Token]).ConfigureAwait(false) == 1;
+        if (!released)
+        {
+            telemetry.StaleOutcome("release");
+        }
+        return released;
+    }
+
+    /// <summary>
+    /// Takes back the jobs whose lease has lapsed (at most one batch): to the head of the queue, or to the dead letter
+    /// on their last attempt. After a gap in sweeping (<see cref="QueueOptions.SweepGap"/>) it holds back for one
+    /// lease plus <see cref="QueueOptions.LeaseOutageGrace"/>, so that living workers renew first.
+    /// </summary>
+    public async Task<SweepResult> SweepExpiredLeasesAsync()
+    {
+        var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db,
+            [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Queue, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
+                Keys.Stats, Keys.SweepClock],
+            [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
+                Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch])
+            .ConfigureAwait(false))!;
+        var sweep = new SweepResult((int)result[0], (int)result[1], TimeSpan.FromMilliseconds((long)result[2]));
+        telemetry.LeasesRecovered(sweep.Requeued, sweep.DeadLettered);
+        return sweep;
     }
 
     /// <summary>Moves retries that are due into the queue; returns how many.</summary>
     public async Task<long> PromoteDueRetriesAsync() =>
         (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Queue, Keys.Signal], [PromoteBatch]).ConfigureAwait(false);
-
-    /// <summary>
-    /// Takes back the jobs of a worker whose liveness key <paramref name="livenessKey"/> has expired: each goes back
-    /// to the head of the queue, or fails if it has used up its attempts. Nothing happens while the key exists.
-    /// </summary>
-    public async Task<RecoveryResult> RecoverAsync(string workerId, string livenessKey)
-    {
-        var result = (RedisResult[])(await scripts.Recover.EvaluateAsync(Db,
-            [livenessKey, Keys.Processing(workerId), Keys.Queue, Keys.Jobs, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Stats],
-            [workerId, Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds]).ConfigureAwait(false))!;
-        var requeued = (int)result[0];
-        if (requeued < 0)
-        {
-            return new RecoveryResult(true, 0, 0);
-        }
-        if ((int)result[1] > 0)
-        {
-            telemetry.FailedAfterCrash((int)result[1]);
-        }
-        return new RecoveryResult(false, requeued, (int)result[1]);
-    }
-
-    /// <summary>Hands a job <paramref name="workerId"/> will not finish back to the head of the queue, the attempt not counted.</summary>
-    public async Task<bool> ReleaseAsync(string workerId, string id) =>
-        (long)await scripts.Release.EvaluateAsync(Db, [Keys.Processing(workerId), Keys.Queue, Keys.Jobs, Keys.Signal], [workerId, id])
-            .ConfigureAwait(false) == 1;
 
     /// <summary>Sends a failed job back to the queue with its attempts reset.</summary>
     public async Task<RetryOutcome> RetryFailedAsync(string id)
@@ -209,19 +245,25 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             var outcomes = await RetryAsync(ids.Select(id => (string)id!).ToArray()).ConfigureAwait(false);
             var queued = outcomes.Count(o => o == RetryOutcome.Queued);
             requeued += queued;
-            if (queued == 0)
+            if (queued == 0 || outcomes.Contains(RetryOutcome.QueueFull))
             {
-                return requeued; // only entries that expired meanwhile are left; the purge removes them
+                // Only entries that expired meanwhile are left (the purge removes them), or the queue is full.
+                return requeued;
             }
         }
     }
 
     private async Task<RetryOutcome[]> RetryAsync(string[] ids)
     {
-        var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db, [Keys.Jobs, Keys.Failed, Keys.Expiry, Keys.Queue, Keys.Signal],
-            ids.Select(id => (RedisValue)id).ToArray()).ConfigureAwait(false))!;
-        return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r == "queued" ? RetryOutcome.Queued : RetryOutcome.NotFailed)
-            .ToArray();
+        var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db,
+            [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Queue, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats],
+            [Options.MaxQueueLength, Options.MaxQueueBytes, .. ids.Select(id => (RedisValue)id)]).ConfigureAwait(false))!;
+        return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r switch
+        {
+            "queued" => RetryOutcome.Queued,
+            "full" => RetryOutcome.QueueFull,
+            _ => RetryOutcome.NotFailed,
+        }).ToArray();
     }
 
     /// <summary>Workers stop claiming until <see cref="ResumeAsync"/>; submissions stay open.</summary>
@@ -230,14 +272,15 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <summary>Workers claim again.</summary>
     public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, [Keys.Paused, Keys.Queue, Keys.Signal], []);
 
-    /// <summary>The queue at a glance, in one round trip: depth, retries waiting, dead letter, totals, paused.</summary>
+    /// <summary>The queue at a glance, in one round trip: depth, retries waiting, dead letter, totals, paused, leases.</summary>
     public async Task<QueueStats> GetStatsAsync()
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Queue, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused], []).ConfigureAwait(false))!;
+            [Keys.Queue, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases], []).ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);
-        return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1);
+        return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1,
+            (long)result[6], (long)result[7], (long)result[8], (long)result[9]);
     }
 
     /// <summary>One page of the dead letter, newest first.</summary>
@@ -256,7 +299,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <summary>Deletes finished jobs whose TTL has passed; returns how many (at most one batch).</summary>
     public async Task<long> PurgeExpiredAsync() =>
         (long)await scripts.Purge.EvaluateAsync(Db,
-            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency], [PurgeBatch]).ConfigureAwait(false);
+            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats], [PurgeBatch]).ConfigureAwait(false);
 
     /// <summary>Number of jobs waiting in the queue (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()
@@ -265,6 +308,10 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         telemetry.QueueDepth(depth);
         return depth;
     }
+
+    private long LeaseTtlMs => (long)Options.LeaseTtl.TotalMilliseconds;
+
+    private static string ClaimSalt() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
 
     private static JobRecord ParseRecord(string json) =>
         JsonSerializer.Deserialize(json, QueueJson.Default.JobRecord)

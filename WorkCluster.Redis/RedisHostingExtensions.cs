@@ -15,6 +15,11 @@ public static class RedisHostingExtensions
     /// <summary>The name of the Redis connection string every WorkCluster service uses.</summary>
     public const string ConnectionName = "redis";
 
+    /// <summary>The longest a client waits between two attempts to reconnect (see <see cref="ConfigureForOutages"/>).</summary>
+    public static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(5);
+
+    private const string FailFastProperty = "WorkCluster.Redis.FailFast";
+
     /// <summary>
     /// Adds the shared Redis connection (Aspire's client: health check, tracing, metrics) with the settings of a
     /// service that must live through Redis outages, the key space and the script loader. Safe to call again: the
@@ -32,6 +37,7 @@ public static class RedisHostingExtensions
             return builder;
         }
 
+        builder.Properties[FailFastProperty] = failFast;
         builder.AddRedisClient(ConnectionName, configureOptions: options => ConfigureForOutages(options, failFast));
 
         builder.Services.AddOptions<RedisKeyspaceOptions>()
@@ -52,6 +58,23 @@ public static class RedisHostingExtensions
     }
 
     /// <summary>
+    /// Adds a second Redis connection, to the store named <paramref name="name"/> (connection string
+    /// <c>ConnectionStrings:{name}</c>), as a keyed <see cref="IConnectionMultiplexer"/>, with the same outage
+    /// settings as the shared one (<see cref="AddWorkClusterRedis"/> first). Its reachability is not part of the
+    /// service's health: a service whose second store is away still does its main work (add a check of your own that
+    /// reports it as degraded).
+    /// </summary>
+    public static IHostApplicationBuilder AddWorkClusterRedisStore(this IHostApplicationBuilder builder, string name)
+    {
+        builder.AddWorkClusterRedis();
+        var failFast = builder.Properties.TryGetValue(FailFastProperty, out var value) && value is true;
+        builder.AddKeyedRedisClient(name,
+            configureSettings: settings => settings.DisableHealthChecks = true,
+            configureOptions: options => ConfigureForOutages(options, failFast));
+        return builder;
+    }
+
+    /// <summary>
     /// Start without Redis and reconnect in the background (backing off up to 5 s); give up on a command after
     /// 1.5 s, checked every 250 ms, so that a caller gets an answer within 2 s while Redis is away. With
     /// <paramref name="failFast"/>, commands fail at once while no connection is up.
@@ -68,6 +91,6 @@ public static class RedisHostingExtensions
         options.SyncTimeout = 1500;
         options.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
         options.KeepAlive = 5;
-        options.ReconnectRetryPolicy = new ExponentialRetry(250, 5000);
+        options.ReconnectRetryPolicy = new ExponentialRetry(250, (int)MaxReconnectDelay.TotalMilliseconds);
     }
 }

@@ -4,9 +4,10 @@ using WorkCluster.Queue;
 namespace WorkCluster.Worker;
 
 /// <summary>
-/// The queue's clockwork, run by every worker (each step is atomic and idempotent): retries whose delay has passed
-/// join the queue; finished jobs whose TTL has passed are deleted (readers stop seeing them at once, this only
-/// frees the memory); and the queue-depth gauge is refreshed.
+/// The queue's clockwork, run by every worker (each step is atomic and idempotent, so running it everywhere at once
+/// is harmless): retries whose delay has passed join the queue; jobs whose lease has lapsed are taken back (the
+/// sweep); finished jobs whose TTL has passed are deleted (readers stop seeing them at once, this only frees the
+/// memory); and the queue-depth gauge is refreshed.
 /// </summary>
 public sealed partial class QueueMaintenance(WorkQueue queue, ILogger<QueueMaintenance> logger) : BackgroundService
 {
@@ -26,6 +27,7 @@ public sealed partial class QueueMaintenance(WorkQueue queue, ILogger<QueueMaint
                     while (await queue.PromoteDueRetriesAsync() > 0 && !stoppingToken.IsCancellationRequested)
                     {
                     }
+                    await SweepAsync(stoppingToken);
                     if (++tick % PurgeEvery == 0)
                     {
                         await queue.GetQueueLengthAsync(); // feeds the queue-depth gauge
@@ -44,6 +46,33 @@ public sealed partial class QueueMaintenance(WorkQueue queue, ILogger<QueueMaint
         {
         }
     }
+
+    private async Task SweepAsync(CancellationToken stoppingToken)
+    {
+        SweepResult sweep;
+        do
+        {
+            sweep = await queue.SweepExpiredLeasesAsync();
+            if (sweep.Requeued + sweep.DeadLettered > 0)
+            {
+                LogRecovered(sweep.Requeued, sweep.DeadLettered);
+            }
+            if (sweep.HeldBack > TimeSpan.Zero && !_holdingBack)
+            {
+                LogHoldingBack(sweep.HeldBack.TotalSeconds);
+            }
+            _holdingBack = sweep.HeldBack > TimeSpan.Zero;
+        }
+        while (sweep.Requeued + sweep.DeadLettered > 0 && !stoppingToken.IsCancellationRequested);
+    }
+
+    private bool _holdingBack;
+
+    [LoggerMessage(LogLevel.Warning, "Lease sweep: {Requeued} jobs whose lease had lapsed went back to the queue, {DeadLettered} failed for good (it was their last attempt)")]
+    private partial void LogRecovered(int requeued, int deadLettered);
+
+    [LoggerMessage(LogLevel.Information, "Lease sweep: the queue was unattended for a while (Redis or every worker away); taking no lease back for {Seconds} s, so that living workers renew theirs first")]
+    private partial void LogHoldingBack(double seconds);
 
     [LoggerMessage(LogLevel.Debug, "Queue maintenance skipped, Redis unreachable: {Message}")]
     private partial void LogFailed(string message);

@@ -9,8 +9,8 @@ public static class WorkerHostingExtensions
 {
     /// <summary>
     /// Everything a worker runs, on any host (the worker service, or a benchmark in process): the queue, cluster
-    /// membership as <paramref name="identity"/> with the recovery of dead workers' jobs, the work types, the claim
-    /// loop and the queue's maintenance. The mesh is the web host's part (see Program).
+    /// membership as <paramref name="identity"/>, the work types, the claim loop with its lease keeper, and the queue's
+    /// maintenance (retries, the lease sweep, the purge). The mesh is the web host's part (see Program).
     /// </summary>
     public static IHostApplicationBuilder AddWorker(this IHostApplicationBuilder builder, NodeIdentity identity)
     {
@@ -19,13 +19,13 @@ public static class WorkerHostingExtensions
         builder.Services.AddWorkHandlers(builder.Configuration);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<HostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
-            // Room for the jobs in flight to finish, then for the rest to be handed back and the node to leave.
+            // Room for the jobs in flight to finish, then for the rest to stop and be handed back, and the node to leave.
             host.ShutdownTimeout = worker.Value.ShutdownTimeout + TimeSpan.FromSeconds(10));
 
-        builder.Services.AddSingleton<IDeadNodeHandler, QueueRecovery>();
+        builder.Services.AddSingleton<LeaseKeeper>();
         builder.Services.AddSingleton<WorkerStatus>();
         builder.Services.AddSingleton<INodeStatus>(sp => sp.GetRequiredService<WorkerStatus>());
-        // Registered after the cluster node: stopped before it, so the jobs are handed back before the node leaves.
+        // Registered after the cluster node: stopped before it, so the node stays listed until its jobs are handed back.
         builder.Services.AddHostedService<WorkerService>();
         builder.Services.AddHostedService<QueueMaintenance>();
         return builder;

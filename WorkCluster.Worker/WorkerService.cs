@@ -11,44 +11,50 @@ using WorkCluster.Redis;
 namespace WorkCluster.Worker;
 
 /// <summary>
-/// The worker's loop: claim as many jobs as there are free slots, run them, record each outcome; when the queue is
-/// empty, sleep on the queue's signal until work arrives. While Redis is unreachable it backs off and retries.
-/// On stop it claims no more, lets the jobs in flight finish within <see cref="WorkerOptions.ShutdownTimeout"/>
-/// and hands the rest back to the queue.
+/// The worker's loop: claim as many jobs as there are free slots, run each under its lease (kept renewed by the
+/// <see cref="LeaseKeeper"/>), record each outcome with the lease's fencing token; when the queue is empty, sleep on
+/// the queue's signal until work arrives. While Redis is unreachable it backs off and retries. As soon as the host
+/// begins to stop (before any service stops) it claims no more and lets the jobs in flight finish within
+/// <see cref="WorkerOptions.ShutdownTimeout"/>, then asks the rest to stop and hands each back once its handler has
+/// returned: a job is never handed back while its handler still runs.
 /// </summary>
 public sealed partial class WorkerService(
     WorkQueue queue,
     WorkSignal signal,
     WorkTypes types,
     NodeIdentity identity,
-    NodeHeartbeat heartbeat,
+    LeaseKeeper leases,
     WorkerStatus status,
     QueueTelemetry telemetry,
     IOptions<WorkerOptions> options,
     IOptions<WorkTypeOptions> typeOptions,
-    ILogger<WorkerService> logger) : BackgroundService
+    ILogger<WorkerService> logger) : BackgroundService, IHostedLifecycleService
 {
-    private readonly ConcurrentDictionary<string, Task> _running = new();
+    // Cancelled as the host begins to stop: no more claims.
+    private readonly CancellationTokenSource _stopClaiming = new();
+    private readonly ConcurrentDictionary<RunningJob, Task> _running = new();
     // Cancelled when the shutdown timeout has passed: handlers still running are asked to stop.
     private readonly CancellationTokenSource _abortJobs = new();
     // Cancelled when the host gives up on a clean stop: outcomes are no longer retried.
     private readonly CancellationTokenSource _hardStop = new();
-    private readonly Backoff _redisBackoff = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
+    // Cancelled last on stop: leases are renewed for as long as a handler runs.
+    private readonly CancellationTokenSource _stopRenewing = new();
+    private readonly Backoff _redisBackoff = new(TimeSpan.FromMilliseconds(100), RedisHostingExtensions.MaxReconnectDelay);
+    private Task _renewing = Task.CompletedTask;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, _stopClaiming.Token);
+        var stoppingToken = stopping.Token;
         var concurrency = options.Value.Concurrency;
         // Not disposed here: jobs still running when this loop ends (on stop) release their slot later.
         // (A SemaphoreSlim holds nothing to dispose unless its wait handle is used.)
         var slots = new SemaphoreSlim(concurrency, concurrency);
+        _renewing = leases.RunAsync(_stopRenewing.Token);
+        LogStarted(identity.Id, concurrency);
 
         try
         {
-            // A job may only sit on our processing list once the cluster can see us: else nobody would ever
-            // take it back if we died.
-            await heartbeat.Joined.WaitAsync(stoppingToken);
-            LogStarted(identity.Id, concurrency);
-
             while (!stoppingToken.IsCancellationRequested)
             {
                 await slots.WaitAsync(stoppingToken);
@@ -58,38 +64,32 @@ public sealed partial class WorkerService(
                     free++;
                 }
 
-                IReadOnlyList<ClaimedJob>? jobs;
+                IReadOnlyList<ClaimedJob> jobs;
                 try
                 {
-                    jobs = await queue.ClaimAsync(identity.Id, free, heartbeat.LivenessKey);
+                    jobs = await queue.ClaimAsync(identity.Id, free);
                     _redisBackoff.Reset();
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException)
                 {
+                    // Had the claim taken jobs and its reply been lost, their leases lapse and the sweep takes them back.
                     slots.Release(free);
                     LogRedisUnavailable(e.Message);
                     await _redisBackoff.DelayAsync(stoppingToken);
                     continue;
                 }
 
-                if (jobs is null)
-                {
-                    // The cluster presumed us dead (Redis was out of reach longer than a TTL) and took our jobs
-                    // back; we take new ones once the next heartbeat has made us visible again.
-                    slots.Release(free);
-                    LogNotRegistered(identity.Id);
-                    await Task.Delay(heartbeat.Interval, stoppingToken);
-                    continue;
-                }
                 if (jobs.Count < free)
                 {
                     slots.Release(free - jobs.Count);
                 }
                 foreach (var job in jobs)
                 {
-                    // Registered before it starts, so that a job finishing at once cannot unregister first.
-                    var run = new Task<Task>(() => RunAsync(job, slots));
-                    _running[job.Id] = run.Unwrap();
+                    // Held and registered before it starts, so that a job finishing at once cannot unregister first.
+                    var running = new RunningJob(job, _abortJobs.Token);
+                    leases.Hold(running);
+                    var run = new Task<Task>(() => RunAsync(running, slots));
+                    _running[running] = run.Unwrap();
                     run.Start(TaskScheduler.Default);
                 }
 
@@ -105,44 +105,57 @@ public sealed partial class WorkerService(
         }
     }
 
+    /// <summary>
+    /// The host begins to stop (SIGTERM): claim no more, and start the shutdown timeout now, whichever services the host
+    /// stops before this one (the mesh, the web server).
+    /// </summary>
+    public Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        _stopClaiming.Cancel();
+        if (!_running.IsEmpty)
+        {
+            LogDraining(_running.Count, options.Value.ShutdownTimeout.TotalSeconds);
+        }
+        _abortJobs.Token.Register(() =>
+        {
+            if (!_running.IsEmpty)
+            {
+                LogAborting(_running.Count);
+            }
+        });
+        _abortJobs.CancelAfter(options.Value.ShutdownTimeout);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Waits for the jobs in flight: they finish, or at the shutdown timeout they are asked to stop and each run hands
+    /// its job back once its handler has returned. A handler that ignores cancellation keeps its lease renewed until
+    /// the host gives up; once the process is gone, its lease lapses and the sweep takes the job back.
+    /// </summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await using var _ = cancellationToken.Register(_hardStop.Cancel);
-        await base.StopAsync(cancellationToken);
-
-        var inFlight = _running.Values.ToArray();
-        if (inFlight.Length == 0)
-        {
-            return;
-        }
-        var timeout = options.Value.ShutdownTimeout;
-        LogDraining(inFlight.Length, timeout.TotalSeconds);
         try
         {
-            await Task.WhenAll(inFlight).WaitAsync(timeout, cancellationToken);
-            return;
+            await base.StopAsync(cancellationToken);
+            await Task.WhenAll(_running.Values).WaitAsync(cancellationToken);
         }
-        catch (TimeoutException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            LogAbandoned(_running.Count);
         }
-
-        // Out of time: stop the handlers; each run hands its job back to the queue as it ends.
-        LogAborting(_running.Count);
-        await _abortJobs.CancelAsync();
-        try
+        finally
         {
-            await Task.WhenAll(_running.Values).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            // Handlers that ignore cancellation: hand their jobs back from here. Should one finish later after
-            // all, its result is still taken, and the queue skips the handed-back copy.
-            foreach (var jobId in _running.Keys)
-            {
-                await ReleaseAsync(jobId);
-            }
+            await _stopRenewing.CancelAsync();
+            await _renewing;
         }
     }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     private async Task WaitForWorkAsync(CancellationToken stoppingToken)
     {
@@ -157,8 +170,9 @@ public sealed partial class WorkerService(
         }
     }
 
-    private async Task RunAsync(ClaimedJob job, SemaphoreSlim slots)
+    private async Task RunAsync(RunningJob running, SemaphoreSlim slots)
     {
+        var job = running.Job;
         status.Started();
         var finished = false;
         using var activity = QueueTelemetry.StartProcess(queue.Keys.Queue, job.Id, job.Record.TraceParent);
@@ -167,91 +181,87 @@ public sealed partial class WorkerService(
         var started = Stopwatch.GetTimestamp();
         try
         {
-            string result;
-            try
+            var (result, failure) = await ExecuteHandlerAsync(running);
+            telemetry.ProcessingTime(job.Record.Type, Stopwatch.GetElapsedTime(started));
+
+            // The handler has returned: only now may the job move on.
+            if (failure is not null && running.Aborted && !running.TimedOut)
             {
-                result = await ExecuteHandlerAsync(job);
-                telemetry.ProcessingTime(job.Record.Type, Stopwatch.GetElapsedTime(started));
-            }
-            catch (OperationCanceledException) when (_abortJobs.IsCancellationRequested)
-            {
-                await ReleaseAsync(job.Id);
+                if (await PersistAsync(() => queue.ReleaseAsync(running.Lease), false))
+                {
+                    LogReleased(job.Id);
+                }
                 return;
             }
-            catch (Exception e)
+            if (failure is not null)
             {
-                telemetry.ProcessingTime(job.Record.Type, Stopwatch.GetElapsedTime(started));
-                var error = e is TimeoutException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                var error = ErrorText.Bound(failure);
                 activity?.SetStatus(ActivityStatusCode.Error, error);
-                var outcome = await PersistAsync(() => queue.FailAsync(identity.Id, job.Id, job.Record.Attempts, error, job.Record.Type), FailOutcome.Stale);
-                finished = true;
+                var outcome = await PersistAsync(() => queue.FailAsync(running.Lease, job.Record.Attempts, error, job.Record.Type), FailOutcome.Stale);
+                finished = outcome != FailOutcome.Stale;
                 LogAttemptFailed(job.Id, job.Record.Type, job.Record.Attempts, outcome, error);
                 return;
             }
 
-            // null: Redis stayed away until the hard stop; the job stays on our list and recovery runs it again.
-            var completed = await PersistAsync<bool?>(async () => await queue.CompleteAsync(identity.Id, job.Id, result, job.Record.Type), null);
+            // null: Redis stayed away until the hard stop; the lease lapses and the job runs again elsewhere.
+            var completed = await PersistAsync<bool?>(async () => await queue.CompleteAsync(running.Lease, result!, job.Record.Type), null);
             if (completed == true)
             {
+                finished = true;
                 LogWorked(job.Id, job.Record.Type, job.Record.Attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
             else if (completed == false)
             {
-                LogAlreadyFinished(job.Id);
+                LogStale(job.Id, job.Record.Attempts);
             }
-            finished = true;
         }
         finally
         {
+            leases.Drop(running);
+            running.Dispose();
             status.Ended(finished);
-            _running.TryRemove(job.Id, out _);
+            _running.TryRemove(running, out _);
             slots.Release();
         }
     }
 
-    private async Task<string> ExecuteHandlerAsync(ClaimedJob job)
+    /// <summary>
+    /// Runs the job's handler to its end, however long that takes after a cancellation (its lease stays renewed
+    /// meanwhile). Returns its result as JSON, or why the attempt failed.
+    /// </summary>
+    private async Task<(string? Result, string? Failure)> ExecuteHandlerAsync(RunningJob running)
     {
-        var handler = types.GetHandler(job.Record.Type)
-            ?? throw new InvalidOperationException($"This worker has no handler for work type '{job.Record.Type}'.");
+        var job = running.Job;
+        var handler = types.GetHandler(job.Record.Type);
+        if (handler is null)
+        {
+            return (null, $"This worker has no handler for work type '{job.Record.Type}'.");
+        }
         var timeout = typeOptions.Value.TimeoutFor(job.Record.Type);
-        using var data = JsonDocument.Parse(job.Data);
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(_abortJobs.Token);
-        cancel.CancelAfter(timeout);
-
-        var item = new WorkItem(job.Id, job.Record.Type, data.RootElement, job.Data, job.Record.Attempts);
+        running.TimeOutAfter(timeout);
         try
         {
-            // WaitAsync: a handler that ignores its token still loses the attempt when its time is up.
-            var result = await handler.HandleAsync(item, cancel.Token).WaitAsync(timeout, _abortJobs.Token);
-            return JsonSerializer.Serialize(result);
+            using var data = JsonDocument.Parse(job.Data);
+            var item = new WorkItem(job.Id, job.Record.Type, data.RootElement, job.Data, job.Record.Attempts);
+            var result = await handler.HandleAsync(item, running.Cancellation);
+            return running.TimedOut ? (null, TimedOutMessage(timeout)) : (JsonSerializer.Serialize(result), null);
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested && !_abortJobs.IsCancellationRequested)
+        catch (Exception e)
         {
-            throw new TimeoutException($"Timed out after {timeout} (Work:Timeout).");
-        }
-        catch (TimeoutException)
-        {
-            await cancel.CancelAsync();
-            throw new TimeoutException($"Timed out after {timeout} (Work:Timeout).");
+            return (null, running.TimedOut ? TimedOutMessage(timeout) : $"{e.GetType().Name}: {e.Message}");
         }
     }
 
-    private async Task ReleaseAsync(string jobId)
-    {
-        if (await PersistAsync(() => queue.ReleaseAsync(identity.Id, jobId), false))
-        {
-            LogReleased(jobId);
-        }
-    }
+    private static string TimedOutMessage(TimeSpan timeout) => $"Timed out after {timeout} (Work:Timeout).";
 
     /// <summary>
     /// Records a job's outcome, retrying while Redis is unreachable, until the host gives up on a clean stop:
-    /// a finished job's result is never dropped for a passing outage. (If the process dies first, the job is still
-    /// on its processing list, and the cluster hands it to another worker.)
+    /// a finished job's result is never dropped for a passing outage. (If the process dies first, the lease lapses
+    /// and the cluster hands the job to another worker.)
     /// </summary>
     private async Task<T> PersistAsync<T>(Func<Task<T>> write, T onGiveUp)
     {
-        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(100), RedisHostingExtensions.MaxReconnectDelay);
         while (true)
         {
             try
@@ -279,8 +289,10 @@ public sealed partial class WorkerService(
 
     public override void Dispose()
     {
+        _stopClaiming.Dispose();
         _abortJobs.Dispose();
         _hardStop.Dispose();
+        _stopRenewing.Dispose();
         base.Dispose();
     }
 
@@ -290,23 +302,23 @@ public sealed partial class WorkerService(
     [LoggerMessage(LogLevel.Warning, "Redis unavailable, backing off: {Message}")]
     private partial void LogRedisUnavailable(string message);
 
-    [LoggerMessage(LogLevel.Warning, "Worker {WorkerId} is not registered in the cluster (presumed dead during an outage); claiming again after its next heartbeat")]
-    private partial void LogNotRegistered(string workerId);
-
     [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Type}) attempt {Attempt} failed ({Outcome}): {Error}")]
     private partial void LogAttemptFailed(string jobId, string type, int attempt, FailOutcome outcome, string error);
 
     [LoggerMessage(LogLevel.Debug, "Job {JobId} ({Type}) worked, attempt {Attempt}, {ElapsedMs} ms")]
     private partial void LogWorked(string jobId, string type, int attempt, double elapsedMs);
 
-    [LoggerMessage(LogLevel.Information, "Job {JobId} had already been finished by another run")]
-    private partial void LogAlreadyFinished(string jobId);
+    [LoggerMessage(LogLevel.Warning, "Job {JobId}: the result of attempt {Attempt} is stale (its lease had lapsed and the job was taken back); not recorded")]
+    private partial void LogStale(string jobId, int attempt);
 
     [LoggerMessage(LogLevel.Information, "Stopping: {Count} jobs in flight get up to {Seconds} s to finish")]
     private partial void LogDraining(int count, double seconds);
 
-    [LoggerMessage(LogLevel.Warning, "Stopping: {Count} jobs still running at the shutdown timeout; handing them back")]
+    [LoggerMessage(LogLevel.Warning, "Stopping: {Count} jobs still running at the shutdown timeout; asking them to stop, each goes back to the queue when its handler returns")]
     private partial void LogAborting(int count);
+
+    [LoggerMessage(LogLevel.Warning, "Stopping: {Count} handlers ignored cancellation until the host gave up; their leases lapse and the sweep takes their jobs back")]
+    private partial void LogAbandoned(int count);
 
     [LoggerMessage(LogLevel.Information, "Job {JobId} handed back to the queue")]
     private partial void LogReleased(string jobId);

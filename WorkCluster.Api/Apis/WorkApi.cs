@@ -54,6 +54,7 @@ public static partial class WorkApi
             .WithSummary("Send failed work back to the queue, its attempts reset.")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return api;
@@ -95,11 +96,10 @@ public static partial class WorkApi
 
         switch (result.Outcome)
         {
-            case EnqueueOutcome.QueueFull:
-                context.Response.Headers.RetryAfter = QueueFullRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-                return Problem(StatusCodes.Status429TooManyRequests, "The work queue is full",
-                    $"The queue holds its limit of pending jobs (Work:MaxQueueLength); nothing was queued. " +
-                    $"Retry in {QueueFullRetryAfterSeconds} s.");
+            case EnqueueOutcome.QueueFull or EnqueueOutcome.QueueBytesFull:
+                return QueueFull(context, result.Outcome == EnqueueOutcome.QueueFull
+                    ? "The queue holds its limit of unfinished jobs (Work:MaxQueueLength); nothing was queued."
+                    : "The unfinished jobs' data would pass the queue's limit (Work:MaxQueueBytes); nothing was queued.");
             case EnqueueOutcome.KeyConflict:
                 return Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused with a different request",
                     $"This Idempotency-Key was first used with a different request (job {result.Id}); nothing was queued. " +
@@ -144,18 +144,28 @@ public static partial class WorkApi
         return TypedResults.Ok(new WorkPage("failed", page.Total, from, size, page.Jobs.Select(WorkStatus.From).ToArray(), next));
     }
 
-    public static async Task<Results<Accepted<WorkAccepted>, ProblemHttpResult>> RetryWork(string id, [AsParameters] WorkServices services)
+    public static async Task<Results<Accepted<WorkAccepted>, ProblemHttpResult>> RetryWork(string id, HttpContext context,
+        [AsParameters] WorkServices services)
     {
         switch (await services.Queue.RetryFailedAsync(id))
         {
             case RetryOutcome.Queued:
                 return TypedResults.Accepted($"{BasePath}/{id}", new WorkAccepted("accepted", services.Instance.Name, id, null));
+            case RetryOutcome.QueueFull:
+                return QueueFull(context, "The queue holds its limit of unfinished jobs or of their data (Work:MaxQueueLength, " +
+                    "Work:MaxQueueBytes); the work stays failed.");
             case RetryOutcome.NotFailed:
                 return Problem(StatusCodes.Status409Conflict, "Only failed work can be retried",
                     $"Work '{id}' has not failed; GET {BasePath}/{id} tells its status.");
             default:
                 return NoSuchWork(id);
         }
+    }
+
+    private static ProblemHttpResult QueueFull(HttpContext context, string detail)
+    {
+        context.Response.Headers.RetryAfter = QueueFullRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        return Problem(StatusCodes.Status429TooManyRequests, "The work queue is full", $"{detail} Retry in {QueueFullRetryAfterSeconds} s.");
     }
 
     private static ProblemHttpResult NoSuchWork(string id) =>

@@ -35,6 +35,7 @@ public sealed record WorkStatus
     [JsonPropertyName("started_at")] public DateTimeOffset? StartedAt { get; init; }
     [JsonPropertyName("finished_at")] public DateTimeOffset? FinishedAt { get; init; }
     [JsonPropertyName("retry_at")] public DateTimeOffset? RetryAt { get; init; }
+    [JsonPropertyName("lease_expires_at")] public DateTimeOffset? LeaseExpiresAt { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("trace_id")] public string? TraceId { get; init; }
     [JsonPropertyName("result")] public JsonElement? Result { get; init; }
@@ -51,6 +52,7 @@ public sealed record WorkStatus
         StartedAt = ToTime(job.Record.StartedAt),
         FinishedAt = ToTime(job.Record.FinishedAt),
         RetryAt = ToTime(job.Record.RetryAt),
+        LeaseExpiresAt = job.Record.Status == JobStatus.Working ? ToTime(job.LeaseExpiresAt) : null,
         LastError = job.Record.LastError,
         TraceId = job.Record.TraceId,
         Result = job.Result is null ? null : JsonElement.Parse(job.Result),

@@ -12,9 +12,9 @@ using WorkCluster.Redis;
 namespace Aspire.Hosting;
 
 /// <summary>
-/// Keeps the <c>cluster</c> resource current: every <see cref="Interval"/> it reads the queue's totals and the
-/// live members from Redis and publishes them as the resource's state and properties, with each live worker as a
-/// child resource. Redis away, or no worker alive: the state says Degraded.
+/// Keeps the <c>cluster</c> resource current: every <see cref="Interval"/> it reads the queue's totals and leases from
+/// the work store and the live members from the registry's store, and publishes them as the resource's state and
+/// properties, with each live worker as a child resource. A store away, or no worker alive: the state says Degraded.
 /// </summary>
 public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNotificationService notifications, ILogger logger)
 {
@@ -33,18 +33,22 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
 
     public WorkQueue? Queue { get; private set; }
 
-    public async Task RunAsync(IResourceWithConnectionString redis, string keyPrefix, IMeterFactory meters, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the queue from <paramref name="redis"/> and the membership from <paramref name="registry"/> (the same
+    /// resource unless the registry has a store of its own) until <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    public async Task RunAsync(IResourceWithConnectionString redis, IResourceWithConnectionString registry, string keyPrefix,
+        IMeterFactory meters, CancellationToken cancellationToken)
     {
         await Publish("Starting", KnownResourceStateStyles.Info, [new("Redis", "waiting")]);
         await notifications.WaitForResourceHealthyAsync(redis.Name, cancellationToken);
-        var connectionString = await redis.ConnectionStringExpression.GetValueAsync(cancellationToken)
-            ?? throw new InvalidOperationException($"{redis.Name} has no connection string.");
-        var options = ConfigurationOptions.Parse(connectionString);
-        RedisHostingExtensions.ConfigureForOutages(options, failFast: true); // a reading that cannot be had says so at once
+        var workOptions = await ConnectionOptionsAsync(redis, cancellationToken);
+        var registryOptions = registry == redis ? null : await ConnectionOptionsAsync(registry, cancellationToken);
         var keyspace = new RedisKeyspace(keyPrefix);
 
         ConnectionMultiplexer? connection = null;
-        ClusterRegistry? registry = null;
+        ConnectionMultiplexer? registryConnection = null;
+        ClusterRegistry? members = null;
         var failingSince = (long?)null;
         using var timer = new PeriodicTimer(Interval);
         try
@@ -53,9 +57,11 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             {
                 if (connection is null)
                 {
-                    connection = await ConnectionMultiplexer.ConnectAsync(options);
+                    connection = await ConnectionMultiplexer.ConnectAsync(workOptions);
+                    registryConnection = registryOptions is null ? null : await ConnectionMultiplexer.ConnectAsync(registryOptions);
                     Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(new QueueOptions()), new QueueTelemetry(meters));
-                    registry = new ClusterRegistry(connection, new ClusterScripts(), new ClusterKeys(keyspace), Options.Create(new ClusterOptions()));
+                    members = new ClusterRegistry(registryConnection ?? connection, new ClusterScripts(), new ClusterKeys(keyspace),
+                        Options.Create(new ClusterOptions()));
                 }
 
                 // A reading not finished within the interval counts as Redis unreachable; it is left to end on its
@@ -63,7 +69,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
                 var generation = Interlocked.Increment(ref _generation);
                 try
                 {
-                    await RefreshAsync(Queue!, registry!, generation).WaitAsync(Interval, cancellationToken);
+                    await RefreshAsync(Queue!, members!, registryOptions is not null, generation).WaitAsync(Interval, cancellationToken);
                     failingSince = null;
                 }
                 catch (Exception e) when (!cancellationToken.IsCancellationRequested)
@@ -80,14 +86,15 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
                     }
                     await Publish("Degraded", KnownResourceStateStyles.Warn, [new("Redis", "unreachable"), new("Error", e.Message)]);
 
-                    // Failing for long: start over with a new connection rather than trust the old one to heal
+                    // Failing for long: start over with new connections rather than trust the old ones to heal
                     // (the "force reconnect" advice for StackExchange.Redis clients).
                     failingSince ??= Stopwatch.GetTimestamp();
                     if (Stopwatch.GetElapsedTime(failingSince.Value) >= ReconnectAfter)
                     {
                         LogReconnecting(logger, ReconnectAfter.TotalSeconds);
                         await DisposeQuietlyAsync(connection);
-                        connection = null;
+                        await DisposeQuietlyAsync(registryConnection);
+                        connection = registryConnection = null;
                         failingSince = null;
                     }
                 }
@@ -97,7 +104,17 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         finally
         {
             await DisposeQuietlyAsync(connection);
+            await DisposeQuietlyAsync(registryConnection);
         }
+    }
+
+    private static async Task<ConfigurationOptions> ConnectionOptionsAsync(IResourceWithConnectionString store, CancellationToken cancellationToken)
+    {
+        var connectionString = await store.ConnectionStringExpression.GetValueAsync(cancellationToken)
+            ?? throw new InvalidOperationException($"{store.Name} has no connection string.");
+        var options = ConfigurationOptions.Parse(connectionString);
+        RedisHostingExtensions.ConfigureForOutages(options, failFast: true); // a reading that cannot be had says so at once
+        return options;
     }
 
     private static async Task DisposeQuietlyAsync(ConnectionMultiplexer? connection)
@@ -116,10 +133,18 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         }
     }
 
-    private async Task RefreshAsync(WorkQueue queue, ClusterRegistry registry, long generation)
+    private async Task RefreshAsync(WorkQueue queue, ClusterRegistry registry, bool separateRegistry, long generation)
     {
         var stats = await queue.GetStatsAsync();
-        var members = await registry.GetMembersAsync();
+        IReadOnlyList<NodeInfo> members;
+        try
+        {
+            members = await registry.GetMembersAsync();
+        }
+        catch (Exception e) when (separateRegistry && e is RedisException or TimeoutException)
+        {
+            throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, $"The cluster registry's store is unreachable: {e.Message}", e);
+        }
         var now = DateTimeOffset.UtcNow;
 
         await _publishing.WaitAsync();
@@ -155,6 +180,10 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             new("Retries waiting", stats.Scheduled),
             new("Dead letter", stats.DeadLetter),
             new("In flight", members.Sum(m => m.InFlight)),
+            new("Leases held", stats.Leases),
+            new("Leases recovered (total)", stats.Recovered),
+            new("Queue data (bytes)", stats.UnfinishedBytes),
+            new("Dead letter dropped (total)", stats.DeadLetterDropped),
             new("Worked (total)", stats.Worked),
             new("Failed (total)", stats.Failed),
             new("Jobs per second", Math.Round(_jobsPerSecond, 1).ToString(CultureInfo.InvariantCulture)),

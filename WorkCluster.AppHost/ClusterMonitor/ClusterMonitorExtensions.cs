@@ -20,7 +20,8 @@ public static class ClusterMonitorExtensions
     /// and requeue the dead letter. Run mode only.
     /// </summary>
     public static IResourceBuilder<ClusterResource> AddClusterMonitor(this IDistributedApplicationBuilder builder, string name,
-        IResourceBuilder<IResourceWithConnectionString> redis, IResourceBuilder<ProjectResource> api)
+        IResourceBuilder<IResourceWithConnectionString> redis, IResourceBuilder<IResourceWithConnectionString> registry,
+        IResourceBuilder<ProjectResource> api)
     {
         var cluster = new ClusterResource(name);
         ClusterMonitor? monitor = null;
@@ -32,7 +33,7 @@ public static class ClusterMonitorExtensions
                 ? CommandResults.Success(await act(queue))
                 : CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
 
-        return builder.AddResource(cluster)
+        var resource = builder.AddResource(cluster)
             .ExcludeFromManifest()
             .WithRelationship(redis.Resource, "Reference")
             .WithRelationship(api.Resource, "Reference")
@@ -47,7 +48,7 @@ public static class ClusterMonitorExtensions
                 monitor = new ClusterMonitor(resource, e.Notifications, e.Logger);
                 try
                 {
-                    await monitor.RunAsync(redis.Resource, keyPrefix, e.Services.GetRequiredService<IMeterFactory>(), cancellationToken);
+                    await monitor.RunAsync(redis.Resource, registry.Resource, keyPrefix, e.Services.GetRequiredService<IMeterFactory>(), cancellationToken);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -101,6 +102,7 @@ public static class ClusterMonitorExtensions
                 ConfirmationMessage = "Requeue every failed job?",
                 IconName = "ArrowRepeatAll",
             });
+        return registry == redis ? resource : resource.WithRelationship(registry.Resource, "Reference");
     }
 
     private static bool IsPaused(UpdateCommandStateContext context) =>

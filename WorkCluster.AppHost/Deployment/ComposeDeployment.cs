@@ -11,13 +11,15 @@ using Microsoft.Extensions.Options;
 namespace Aspire.Hosting;
 
 /// <summary>The resources of the app model that the production deployment is made of.</summary>
-/// <param name="Redis">The Redis resource (the container when publishing).</param>
+/// <param name="Redis">The Redis resource (the container when publishing): the work store.</param>
+/// <param name="Registry">The cluster registry's Redis: <paramref name="Redis"/> itself unless it has one of its own.</param>
 /// <param name="Api">The API; HAProxy fronts its replicas.</param>
 /// <param name="Worker">The workers.</param>
 /// <param name="Gateway">The run-mode gateway: in the deployment, HAProxy (<c>lb</c>) takes its place.</param>
 /// <param name="HealthPath">The path both the AppHost's and HAProxy's health checks ask.</param>
 public sealed record ComposeTopology(
     IResourceBuilder<IResourceWithConnectionString> Redis,
+    IResourceBuilder<IResourceWithConnectionString> Registry,
     IResourceBuilder<ProjectResource> Api,
     IResourceBuilder<ProjectResource> Worker,
     IResourceBuilder<ProjectResource> Gateway,
@@ -87,29 +89,15 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
 
     private async Task<string> ComposeAsync(CancellationToken cancellationToken)
     {
-        var redis = topology.Redis.Resource;
         var yaml = new StringBuilder();
         yaml.AppendLine($"# {Header}")
             .AppendLine("# Do not edit: change the AppHost and regenerate. Secrets come from .env (see .env.example); docs/deploy.md explains it all.")
             .AppendLine("services:");
 
-        // Redis: the model's image and password parameter; the append-only file, as in run mode.
-        var image = redis.Annotations.OfType<ContainerImageAnnotation>().Last();
-        var password = Variable((redis as RedisResource)?.PasswordParameter?.Name
-            ?? throw new InvalidOperationException("The published Redis resource has no password parameter."));
-        yaml.AppendLine($"  {redis.Name}:")
-            .AppendLine($"    image: {image.Registry}/{image.Image}:{image.Tag}")
-            .AppendLine("    command: [\"sh\", \"-c\", \"exec redis-server --requirepass \\\"$$REDIS_PASSWORD\\\" --appendonly yes --appendfsync everysec --dir /data\"]")
-            .AppendLine("    environment:")
-            .AppendLine($"      REDIS_PASSWORD: {Quote(Required(password))}")
-            .AppendLine("    volumes:")
-            .AppendLine($"      - {redis.Name}-data:/data")
-            .AppendLine("    healthcheck:")
-            .AppendLine("      test: [\"CMD-SHELL\", \"redis-cli -a \\\"$$REDIS_PASSWORD\\\" --no-auth-warning ping | grep -q PONG\"]")
-            .AppendLine("      interval: 5s")
-            .AppendLine("      timeout: 3s")
-            .AppendLine("      retries: 10")
-            .AppendLine("    restart: unless-stopped");
+        foreach (var store in Stores)
+        {
+            AppendRedis(yaml, store);
+        }
 
         foreach (var project in new[] { topology.Api.Resource, topology.Worker.Resource })
         {
@@ -145,9 +133,42 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             .AppendLine($"      DASHBOARD__OTLP__PRIMARYAPIKEY: {Quote(Required("DASHBOARD_OTLP_API_KEY"))}")
             .AppendLine("    restart: unless-stopped");
 
-        yaml.AppendLine("volumes:")
-            .AppendLine($"  {redis.Name}-data: {{}}");
+        yaml.AppendLine("volumes:");
+        foreach (var store in Stores)
+        {
+            yaml.AppendLine($"  {store.Name}-data: {{}}");
+        }
         return yaml.ToString();
+    }
+
+    /// <summary>The Redis stores of the deployment: the work store, and the registry's when it has one of its own.</summary>
+    private IResource[] Stores =>
+        topology.Registry.Resource == topology.Redis.Resource ? [topology.Redis.Resource] : [topology.Redis.Resource, topology.Registry.Resource];
+
+    /// <summary>
+    /// A Redis service: the model's image and password parameter; the append-only file and the memory limit, as in run
+    /// mode.
+    /// </summary>
+    private void AppendRedis(StringBuilder yaml, IResource redis)
+    {
+        var image = redis.Annotations.OfType<ContainerImageAnnotation>().Last();
+        var password = Variable((redis as RedisResource)?.PasswordParameter?.Name
+            ?? throw new InvalidOperationException($"The published Redis resource '{redis.Name}' has no password parameter."));
+        var memory = RedisMemoryLimit.From(topology.Api.ApplicationBuilder.Configuration);
+        yaml.AppendLine($"  {redis.Name}:")
+            .AppendLine($"    image: {image.Registry}/{image.Image}:{image.Tag}")
+            .AppendLine("    command: [\"sh\", \"-c\", \"exec redis-server --requirepass \\\"$$REDIS_PASSWORD\\\" --appendonly yes --appendfsync everysec --dir /data " +
+                $"--maxmemory {memory.MaxMemory} --maxmemory-policy {memory.Policy}\"]")
+            .AppendLine("    environment:")
+            .AppendLine($"      REDIS_PASSWORD: {Quote(Required(password))}")
+            .AppendLine("    volumes:")
+            .AppendLine($"      - {redis.Name}-data:/data")
+            .AppendLine("    healthcheck:")
+            .AppendLine("      test: [\"CMD-SHELL\", \"redis-cli -a \\\"$$REDIS_PASSWORD\\\" --no-auth-warning ping | grep -q PONG\"]")
+            .AppendLine("      interval: 5s")
+            .AppendLine("      timeout: 3s")
+            .AppendLine("      retries: 10")
+            .AppendLine("    restart: unless-stopped");
     }
 
     private async Task AppendServiceAsync(StringBuilder yaml, ProjectResource project, CancellationToken cancellationToken)
@@ -272,7 +293,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
     }
 
     private IResource? FindResource(string name) =>
-        new IResource[] { topology.Redis.Resource, topology.Api.Resource, topology.Worker.Resource, topology.Gateway.Resource }
+        new IResource[] { topology.Redis.Resource, topology.Registry.Resource, topology.Api.Resource, topology.Worker.Resource, topology.Gateway.Resource }
             .Concat(topology.Api.ApplicationBuilder.Resources)
             .FirstOrDefault(r => r.Name == name);
 

@@ -1,9 +1,8 @@
--- leave: a node stops. Its key goes at once; its index entry is marked expired rather than removed, so that the
--- next sweep still hands anything it left behind to the living (then forgets it).
+#!lua flags=allow-oom
+-- leave: a node stops; its key and its index entry go at once.
 -- KEYS[1] the node's key   KEYS[2] nodes index (zset)
 -- ARGV[1] node id
---#include clock.lua
 
 redis.call('DEL', KEYS[1])
-redis.call('ZADD', KEYS[2], 'XX', now_ms(), ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return 1

@@ -1,45 +1,61 @@
--- claim: move up to N jobs from the head of the queue to this worker's processing list and mark them working.
--- KEYS[1] queue   KEYS[2] processing list of this worker   KEYS[3] jobs   KEYS[4] payloads
--- KEYS[5] signal  KEYS[6] paused flag   KEYS[7] (optional) the worker's liveness key
--- ARGV[1] worker id   ARGV[2] N (at most this many jobs)
--- Returns a flat array: id, record (JSON), data (JSON text), ... for each claimed job; or the integer -1, claiming
--- nothing, if the liveness key is given and absent: a job on the list of a worker the cluster cannot see would
--- never be taken back should that worker die.
+#!lua flags=allow-oom
+-- claim: take up to N jobs from the head of the queue, each for one attempt under a lease: a fencing token unique to
+-- the attempt and a deadline in the leases zset. A lease nobody renews lapses, and the sweep takes the job back, so
+-- a claim whose reply never reached the worker loses nothing. Runs under Redis's maxmemory (allow-oom): draining
+-- must never be refused for memory.
+-- KEYS[1] queue   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)   KEYS[5] fence (counter)
+-- KEYS[6] signal  KEYS[7] paused flag
+-- ARGV[1] worker id   ARGV[2] N (at most this many jobs)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
+-- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
+-- Returns a flat array: id, lease token, record (JSON), data (JSON text), ... for each claimed job.
 --#include clock.lua
 --#include signal.lua
 
-if KEYS[7] and redis.call('EXISTS', KEYS[7]) == 0 then
-  return -1
-end
-if redis.call('EXISTS', KEYS[6]) == 1 then
+if redis.call('EXISTS', KEYS[7]) == 1 then
   return {}
 end
 
 local now = now_ms()
-local claimed = {}
-for _ = 1, tonumber(ARGV[2]) do
-  local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+local deadline = now + tonumber(ARGV[3])
+local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
+local claimed, count, bytes, sequence = {}, 0, 0, nil
+while count < most do
+  local id = redis.call('RPOP', KEYS[1])
   if not id then
     break
   end
-  local raw = redis.call('HGET', KEYS[3], id)
+  local raw = redis.call('HGET', KEYS[2], id)
   local job = raw and cjson.decode(raw)
   if job and job.status == 'pending' then
+    local data = redis.call('HGET', KEYS[3], id) or 'null'
+    if count > 0 and bytes + #data > budget then
+      redis.call('RPUSH', KEYS[1], id) -- next in line again, for the next claim
+      break
+    end
+    if not sequence then
+      sequence = redis.call('INCRBY', KEYS[5], most) - most
+    end
+    count = count + 1
+    bytes = bytes + #data
+    -- Unique per attempt: the fence's sequence, and the claim's own salt in case a restarted Redis (its last second
+    -- of writes lost) hands out a sequence number again.
+    local token = string.format('%d', sequence + count) .. '-' .. ARGV[4]
     job.status = 'working'
     job.worker = ARGV[1]
     job.started_at = now
     job.attempts = (job.attempts or 0) + 1
     job.retry_at = nil
+    job.lease = token
     raw = cjson.encode(job)
-    redis.call('HSET', KEYS[3], id, raw)
+    redis.call('HSET', KEYS[2], id, raw)
+    redis.call('ZADD', KEYS[4], deadline, id)
     claimed[#claimed + 1] = id
+    claimed[#claimed + 1] = token
     claimed[#claimed + 1] = raw
-    claimed[#claimed + 1] = redis.call('HGET', KEYS[4], id) or 'null'
-  else
-    -- A stale entry: the record expired, or another run already finished it. Nothing to do.
-    redis.call('LREM', KEYS[2], 1, id)
+    claimed[#claimed + 1] = data
   end
+  -- Anything else is a stale entry (its job already moved on): dropped.
 end
 
-pass_signal(KEYS[1], KEYS[5])
+pass_signal(KEYS[1], KEYS[6])
 return claimed

@@ -1,30 +1,30 @@
--- complete: store the result, mark the job worked, take it off the worker's processing list, start its TTL.
--- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] results   KEYS[4] processing list of the worker   KEYS[5] expiry (zset)
--- KEYS[6] stats (hash of totals)
--- ARGV[1] id   ARGV[2] worker id   ARGV[3] result (JSON text)   ARGV[4] result TTL (ms)
--- Returns 1 if this call finished the job, 0 if it was finished already or no longer exists.
+#!lua flags=allow-oom
+-- complete: the attempt under lease `token` succeeded: store the result, mark the job worked, end its lease, free
+-- its payload, start its TTL. Fenced: an attempt that no longer holds the job's lease changes nothing.
+-- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] results   KEYS[4] leases   KEYS[5] expiry (zset)   KEYS[6] stats
+-- ARGV[1] id   ARGV[2] lease token   ARGV[3] result (JSON text)   ARGV[4] result TTL (ms)
+-- Returns 1 if the result was stored, 0 if the attempt is stale (its lease lapsed and the job was taken back or
+-- finished by another attempt, or the job no longer exists).
 --#include clock.lua
+--#include jobs.lua
 
 local id = ARGV[1]
-redis.call('LREM', KEYS[4], 1, id)
-
-local raw = redis.call('HGET', KEYS[1], id)
-if not raw then
-  return 0
-end
-local job = cjson.decode(raw)
-if job.status == 'worked' or job.status == 'failed' then
+local K = { jobs = KEYS[1], payloads = KEYS[2], stats = KEYS[6] }
+local raw = redis.call('HGET', K.jobs, id)
+local job = raw and cjson.decode(raw)
+if not holds_lease(job, ARGV[2]) then
   return 0
 end
 
 local now = now_ms()
 job.status = 'worked'
-job.worker = ARGV[2]
 job.finished_at = now
-job.retry_at = nil
-redis.call('HSET', KEYS[1], id, cjson.encode(job))
+job.lease = nil
+redis.call('HSET', K.jobs, id, cjson.encode(job))
 redis.call('HSET', KEYS[3], id, ARGV[3])
-redis.call('HDEL', KEYS[2], id)
+count_bytes(K, 'unfinished_bytes', -redis.call('HSTRLEN', K.payloads, id))
+redis.call('HDEL', K.payloads, id)
+redis.call('ZREM', KEYS[4], id)
 redis.call('ZADD', KEYS[5], now + tonumber(ARGV[4]), id)
-redis.call('HINCRBY', KEYS[6], 'worked', 1)
+redis.call('HINCRBY', K.stats, 'worked', 1)
 return 1

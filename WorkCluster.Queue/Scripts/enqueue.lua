@@ -1,17 +1,19 @@
 -- enqueue: a new job record and its place at the tail of the queue, in one step; or, for a repeated
--- Idempotency-Key, the job that key created; or nothing at all when the queue is full.
+-- Idempotency-Key, the job that key created; or nothing at all when the queue's budget is spent.
 -- KEYS[1] jobs (hash id -> record)   KEYS[2] payloads (hash id -> data)   KEYS[3] queue (list)
 -- KEYS[4] signal (list)              KEYS[5] idempotency (hash key -> "id fingerprint")
--- KEYS[6] expiry (zset id -> ms)
+-- KEYS[6] expiry (zset id -> ms)     KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats (hash)
 -- ARGV[1] id  ARGV[2] type  ARGV[3] accepted_by  ARGV[4] data (JSON text)  ARGV[5] trace parent ('' if none)
--- ARGV[6] max queue length  ARGV[7] idempotency key ('' if none)  ARGV[8] request fingerprint
+-- ARGV[6] most unfinished jobs  ARGV[7] most unfinished payload bytes  ARGV[8] idempotency key ('' if none)
+-- ARGV[9] request fingerprint
 -- Returns { code, id, accepted_by, trace parent }: code 1 created, 2 replay of the key's job, 3 key used with another
--- request, 4 queue full, 5 id taken (retry with another id).
+-- request, 4 too many unfinished jobs, 5 id taken (retry with another id), 6 too many unfinished payload bytes.
+-- Under Redis's maxmemory its first write is refused (OOM) and nothing is written.
 --#include clock.lua
 --#include signal.lua
 --#include records.lua
 
-local id, idem_key, fingerprint = ARGV[1], ARGV[7], ARGV[8]
+local id, idem_key, fingerprint = ARGV[1], ARGV[8], ARGV[9]
 local now = now_ms()
 
 if idem_key ~= '' then
@@ -30,8 +32,13 @@ if idem_key ~= '' then
   end
 end
 
-if redis.call('LLEN', KEYS[3]) >= tonumber(ARGV[6]) then
+-- Unfinished: waiting in the queue, waiting for a retry, or leased to a worker.
+local unfinished = redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
+if unfinished >= tonumber(ARGV[6]) then
   return { 4, '', '', '' }
+end
+if (tonumber(redis.call('HGET', KEYS[9], 'unfinished_bytes')) or 0) + #ARGV[4] > tonumber(ARGV[7]) then
+  return { 6, '', '', '' }
 end
 if redis.call('HEXISTS', KEYS[1], id) == 1 then
   return { 5, '', '', '' }
@@ -43,11 +50,14 @@ if ARGV[5] ~= '' then
 end
 if idem_key ~= '' then
   job.idempotency_key = idem_key
+end
+-- Redis checks memory at a script's first write only: over maxmemory it refuses this one, and nothing is written.
+redis.call('HSET', KEYS[1], id, cjson.encode(job))
+if idem_key ~= '' then
   redis.call('HSET', KEYS[5], idem_key, id .. ' ' .. fingerprint)
 end
-
-redis.call('HSET', KEYS[1], id, cjson.encode(job))
 redis.call('HSET', KEYS[2], id, ARGV[4])
+redis.call('HINCRBY', KEYS[9], 'unfinished_bytes', #ARGV[4])
 redis.call('LPUSH', KEYS[3], id)
 pass_signal(KEYS[3], KEYS[4])
 return { 1, id, ARGV[3], ARGV[5] }

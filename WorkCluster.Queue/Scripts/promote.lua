@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- promote: move retries whose time has come from the schedule to the tail of the queue (at most N per call).
 -- KEYS[1] scheduled (zset id -> due ms)   KEYS[2] queue   KEYS[3] signal
 -- ARGV[1] N

@@ -1,24 +1,25 @@
--- release: a stopping worker hands back a job it will not finish: to the head of the queue, the attempt not
--- counted.
--- KEYS[1] processing list of the worker   KEYS[2] queue   KEYS[3] jobs   KEYS[4] signal
--- ARGV[1] worker id   ARGV[2] id
--- Returns 1 if the job went back, 0 if it was not this worker's to give back.
+#!lua flags=allow-oom
+-- release: a stopping worker hands back a job whose handler has returned without finishing it: to the head of the
+-- queue, the attempt not counted. Fenced like complete.
+-- KEYS[1] jobs   KEYS[2] leases   KEYS[3] queue   KEYS[4] signal
+-- ARGV[1] id   ARGV[2] lease token
+-- Returns 1 if the job went back, 0 if the attempt is stale.
 --#include signal.lua
+--#include jobs.lua
 
-local id = ARGV[2]
-if redis.call('LREM', KEYS[1], 1, id) == 0 then
-  return 0
-end
-local raw = redis.call('HGET', KEYS[3], id)
+local id = ARGV[1]
+local raw = redis.call('HGET', KEYS[1], id)
 local job = raw and cjson.decode(raw)
-if not job or job.status ~= 'working' or job.worker ~= ARGV[1] then
+if not holds_lease(job, ARGV[2]) then
   return 0
 end
 job.status = 'pending'
 job.attempts = math.max((job.attempts or 1) - 1, 0)
 job.worker = nil
 job.started_at = nil
-redis.call('HSET', KEYS[3], id, cjson.encode(job))
-redis.call('RPUSH', KEYS[2], id)
-pass_signal(KEYS[2], KEYS[4])
+job.lease = nil
+redis.call('HSET', KEYS[1], id, cjson.encode(job))
+redis.call('ZREM', KEYS[2], id)
+redis.call('RPUSH', KEYS[3], id)
+pass_signal(KEYS[3], KEYS[4])
 return 1

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- resume: workers claim again; a wake-up token gets the idle ones going if work is waiting.
 -- KEYS[1] paused flag   KEYS[2] queue   KEYS[3] signal
 --#include signal.lua

@@ -1,21 +1,33 @@
--- retry: send failed jobs (dead letter) back to the tail of the queue with their attempts reset.
--- KEYS[1] jobs   KEYS[2] failed (zset)   KEYS[3] expiry (zset)   KEYS[4] queue   KEYS[5] signal
--- ARGV ids
--- Returns, for each id: 'queued', the job's status if it is not failed, or false if there is no such job.
+#!lua flags=allow-oom
+-- retry: send failed jobs (dead letter) back to the tail of the queue with their attempts reset, as far as the
+-- queue's budget allows.
+-- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] failed (zset)   KEYS[4] expiry (zset)   KEYS[5] queue   KEYS[6] signal
+-- KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats
+-- ARGV[1] most unfinished jobs   ARGV[2] most unfinished payload bytes, then the ids
+-- Returns, for each id: 'queued'; 'full' if the budget has no room for it; the job's status if it is not failed;
+-- or false if there is no such job.
 --#include clock.lua
 --#include signal.lua
 --#include records.lua
+--#include jobs.lua
 
+local K = { stats = KEYS[9] }
 local now = now_ms()
+local unfinished = redis.call('LLEN', KEYS[5]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
+local bytes = tonumber(redis.call('HGET', K.stats, 'unfinished_bytes')) or 0
 local outcomes = {}
-for i, id in ipairs(ARGV) do
-  local raw = live_record(KEYS[1], KEYS[3], id, now)
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local raw = live_record(KEYS[1], KEYS[4], id, now)
   if not raw then
-    outcomes[i] = false
+    outcomes[i - 2] = false
   else
     local job = cjson.decode(raw)
+    local size = redis.call('HSTRLEN', KEYS[2], id)
     if job.status ~= 'failed' then
-      outcomes[i] = job.status
+      outcomes[i - 2] = job.status
+    elseif unfinished + 1 > tonumber(ARGV[1]) or bytes + size > tonumber(ARGV[2]) then
+      outcomes[i - 2] = 'full'
     else
       job.status = 'pending'
       job.attempts = 0
@@ -23,12 +35,15 @@ for i, id in ipairs(ARGV) do
       job.started_at = nil
       job.finished_at = nil
       redis.call('HSET', KEYS[1], id, cjson.encode(job))
-      redis.call('ZREM', KEYS[2], id)
       redis.call('ZREM', KEYS[3], id)
-      redis.call('LPUSH', KEYS[4], id)
-      outcomes[i] = 'queued'
+      count_bytes(K, 'failed_bytes', -size)
+      count_bytes(K, 'unfinished_bytes', size)
+      redis.call('ZREM', KEYS[4], id)
+      redis.call('LPUSH', KEYS[5], id)
+      unfinished, bytes = unfinished + 1, bytes + size
+      outcomes[i - 2] = 'queued'
     end
   end
 end
-pass_signal(KEYS[4], KEYS[5])
+pass_signal(KEYS[5], KEYS[6])
 return outcomes

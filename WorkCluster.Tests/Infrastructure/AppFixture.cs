@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using WorkCluster.Cluster;
+using WorkCluster.Queue;
 using WorkCluster.Redis;
 
 namespace WorkCluster.Tests.Infrastructure;
@@ -21,9 +22,16 @@ public abstract class AppFixture : IAsyncLifetime
     private readonly DirectoryInfo _redisData = Directory.CreateTempSubdirectory("workcluster-tests-redis-");
     private readonly Dictionary<string, IReadOnlyList<string>> _replicas = [];
     private ConnectionMultiplexer? _redis;
+    private ConnectionMultiplexer? _registry;
 
     public virtual int ApiReplicas => 2;
     public virtual int WorkerReplicas => 2;
+
+    /// <summary>The resource the cluster registry lives in: the work store <c>redis</c> unless the app gives it one of its own.</summary>
+    public virtual string RegistryResource => "redis";
+
+    /// <summary>The application's work queue keys (default key prefix).</summary>
+    public static readonly QueueKeys QueueKeys = new(new RedisKeyspace("wc"));
 
     /// <summary>AppHost settings (<c>Section:Key=value</c>) on top of the replica counts and the data directory.</summary>
     protected abstract IEnumerable<string> Settings { get; }
@@ -71,16 +79,33 @@ public abstract class AppFixture : IAsyncLifetime
         Gateway.Timeout = TimeSpan.FromSeconds(30);
     }
 
-    /// <summary>A connection of the test's own to the application's Redis, to look at what the application wrote.</summary>
-    public async Task<IDatabase> RedisAsync()
+    /// <summary>A connection of the test's own to the application's Redis (the work store), to look at what the application wrote.</summary>
+    public async Task<IDatabase> RedisAsync() => (_redis ??= await ConnectAsync("redis")).GetDatabase();
+
+    /// <summary>A connection of the test's own to the Redis the cluster registry lives in.</summary>
+    public async Task<IDatabase> RegistryAsync() =>
+        RegistryResource == "redis" ? await RedisAsync() : (_registry ??= await ConnectAsync(RegistryResource)).GetDatabase();
+
+    private async Task<ConnectionMultiplexer> ConnectAsync(string resource)
     {
-        if (_redis is null)
+        var connectionString = await App.GetConnectionStringAsync(resource)
+            ?? throw new InvalidOperationException($"{resource} has no connection string");
+        return await ConnectionMultiplexer.ConnectAsync(connectionString + ",abortConnect=false");
+    }
+
+    /// <summary>The ids of the jobs that worker <paramref name="node"/> holds a lease on (its jobs in flight).</summary>
+    public async Task<string[]> LeasedJobsOfAsync(string node)
+    {
+        var redis = await RedisAsync();
+        var leased = (await redis.SortedSetRangeByRankAsync(QueueKeys.Leases)).Select(v => (string)v!).ToArray();
+        if (leased.Length == 0)
         {
-            var connectionString = await App.GetConnectionStringAsync("redis")
-                ?? throw new InvalidOperationException("redis has no connection string");
-            _redis = await ConnectionMultiplexer.ConnectAsync(connectionString + ",abortConnect=false");
+            return [];
         }
-        return _redis.GetDatabase();
+        var records = await redis.HashGetAsync(QueueKeys.Jobs, leased.Select(id => (RedisValue)id).ToArray());
+        return leased.Where((_, i) => records[i].HasValue
+            && JsonDocument.Parse((string)records[i]!).RootElement.TryGetProperty("worker", out var worker)
+            && worker.GetString() == node).ToArray();
     }
 
     /// <summary>Waits until <paramref name="count"/> replicas of <paramref name="resourceName"/> report healthy; returns their ids.</summary>
@@ -138,8 +163,8 @@ public abstract class AppFixture : IAsyncLifetime
     /// <summary>The id of the cluster node that runs in process <paramref name="pid"/> (from the registry in Redis).</summary>
     public async Task<string> NodeIdOfAsync(int pid)
     {
-        var redis = await RedisAsync();
-        var registry = new ClusterRegistry(redis.Multiplexer, new ClusterScripts(), new ClusterKeys(new RedisKeyspace("wc")),
+        var store = await RegistryAsync();
+        var registry = new ClusterRegistry(store.Multiplexer, new ClusterScripts(), new ClusterKeys(new RedisKeyspace("wc")),
             Options.Create(new ClusterOptions()));
         string? node = null;
         await Eventually.HoldsAsync(async () =>
@@ -164,7 +189,7 @@ public abstract class AppFixture : IAsyncLifetime
     /// </summary>
     public async Task RestoreAsync()
     {
-        foreach (var id in _replicas.Values.SelectMany(ids => ids).Prepend("redis"))
+        foreach (var id in _replicas.Values.SelectMany(ids => ids).Prepend(RegistryResource).Prepend("redis").Distinct())
         {
             if (App.ResourceNotifications.TryGetCurrentState(id, out var state)
                 && state.Snapshot.State?.Text is { } text
@@ -174,6 +199,7 @@ public abstract class AppFixture : IAsyncLifetime
             }
         }
         await App.ResourceNotifications.WaitForResourceHealthyAsync("redis").WaitAsync(Eventually.DefaultPatience);
+        await App.ResourceNotifications.WaitForResourceHealthyAsync(RegistryResource).WaitAsync(Eventually.DefaultPatience);
         await WaitForHealthyReplicasAsync("api", ApiReplicas, Eventually.DefaultPatience);
         await WaitForHealthyReplicasAsync("worker", WorkerReplicas, Eventually.DefaultPatience);
         // Healthy is not yet serving: every API replica must have its Redis connection back (an unknown id is
@@ -205,6 +231,10 @@ public abstract class AppFixture : IAsyncLifetime
         if (_redis is not null)
         {
             await _redis.DisposeAsync();
+        }
+        if (_registry is not null)
+        {
+            await _registry.DisposeAsync();
         }
         if (App is not null)
         {

@@ -24,6 +24,8 @@ public sealed class MeshClient : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:redis"] = await app.App.GetConnectionStringAsync("redis"),
+            [$"ConnectionStrings:{app.RegistryResource}"] = await app.App.GetConnectionStringAsync(app.RegistryResource),
+            ["Cluster:Store"] = app.RegistryResource,
             ["Cluster:Secret"] = await app.GetParameterAsync("cluster-secret"),
             ["Cluster:HeartbeatTtl"] = ThreeWorkersAppFixture.HeartbeatTtl.ToString(),
         });

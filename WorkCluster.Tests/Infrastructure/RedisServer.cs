@@ -13,9 +13,14 @@ public sealed class RedisServer : IAsyncDisposable
 
     public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false";
 
-    public static async Task<RedisServer> StartAsync()
+    private readonly string[] _settings;
+
+    private RedisServer(string[] settings) => _settings = settings;
+
+    /// <summary>Starts a redis-server; <paramref name="settings"/> go on its command line (e.g. <c>--maxmemory</c>, <c>32mb</c>).</summary>
+    public static async Task<RedisServer> StartAsync(params string[] settings)
     {
-        var server = new RedisServer();
+        var server = new RedisServer(settings);
         await server.StartProcessAsync();
         return server;
     }
@@ -29,6 +34,10 @@ public sealed class RedisServer : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var setting in _settings)
+        {
+            start.ArgumentList.Add(setting);
+        }
         _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start.");
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };

@@ -1,21 +1,31 @@
 namespace WorkCluster.Tests.Infrastructure;
 
 /// <summary>
-/// An application of its own for the cluster and for failure injection: 3 workers, a 2 s heartbeat TTL and a 2 s
-/// shutdown timeout, so that joins, deaths and shutdowns play out within seconds. Its tests kill processes and
-/// bring them back.
+/// An application of its own for the cluster and for failure injection, set up as production would be and with short
+/// clocks: 3 workers; the cluster registry in a Redis of its own (<c>registry</c>); the work store capped at
+/// <see cref="RedisMaxMemory"/> (noeviction) with a queue budget below it; a 2 s lease, heartbeat TTL and shutdown
+/// timeout, so that deaths, freezes and shutdowns play out within seconds. Its tests kill processes and bring them back.
 /// </summary>
 public sealed class ThreeWorkersAppFixture : AppFixture
 {
     public static readonly TimeSpan HeartbeatTtl = TimeSpan.FromSeconds(2);
     public static readonly TimeSpan HeartbeatInterval = HeartbeatTtl / 3;
+    public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(2);
     public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(2);
+    public const string RedisMaxMemory = "32mb";
+    public const long MaxQueueBytes = 16L * 1024 * 1024;
 
     public override int WorkerReplicas => 3;
+
+    public override string RegistryResource => "registry";
 
     protected override IEnumerable<string> Settings =>
     [
         $"Cluster:HeartbeatTtl={HeartbeatTtl}",
+        $"Cluster:Store={RegistryResource}",
+        $"Work:LeaseTtl={LeaseTtl}",
+        $"Work:MaxQueueBytes={MaxQueueBytes}",
+        $"Redis:MaxMemory={RedisMaxMemory}",
         $"Worker:ShutdownTimeout={ShutdownTimeout}",
         "Work:ResultTtl=00:05:00",
     ];

@@ -15,8 +15,13 @@ public sealed class RedisServerFixture : IAsyncLifetime
 {
     public RedisServer Server { get; private set; } = null!;
 
-    /// <summary>The queue's instruments, on a meter factory of the tests' own.</summary>
-    public QueueTelemetry Telemetry { get; } = new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>());
+    /// <summary>The meter factory of the queues made here: a test measures them by meters of this scope.</summary>
+    public IMeterFactory Meters { get; } = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
+
+    /// <summary>The queue's instruments, on <see cref="Meters"/>.</summary>
+    public QueueTelemetry Telemetry { get; }
+
+    public RedisServerFixture() => Telemetry = new QueueTelemetry(Meters);
     public ConnectionMultiplexer Connection { get; private set; } = null!;
 
     public async Task InitializeAsync()

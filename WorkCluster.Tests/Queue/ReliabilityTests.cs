@@ -1,5 +1,4 @@
 using StackExchange.Redis;
-using WorkCluster.Cluster;
 using WorkCluster.Queue;
 
 namespace WorkCluster.Tests.Queue;
@@ -15,17 +14,18 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
     {
         var queue = redis.NewSpace(new QueueOptions { RetryBaseDelay = TimeSpan.FromMilliseconds(300), RetryMaxDelay = TimeSpan.FromMilliseconds(300) }).Queue;
         var id = await queue.SubmitAsync();
-        await queue.ClaimAsync("w1", 1);
+        var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
 
-        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync("w1", id, 1, "IOException: disk full"));
+        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(claimed.Lease, 1, "IOException: disk full"));
 
         var waiting = (await queue.GetAsync(id))!.Record;
         Assert.Equal(JobStatus.Pending, waiting.Status);
         Assert.Equal(1, waiting.Attempts);
         Assert.Equal("IOException: disk full", waiting.LastError);
         Assert.NotNull(waiting.RetryAt);
+        Assert.Null(waiting.Lease);
         Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Queue));
-        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Processing("w1")));
+        Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Leases));
         Assert.Equal(waiting.RetryAt, (long?)await Db.SortedSetScoreAsync(queue.Keys.Scheduled, id));
 
         // Not due yet: promotion moves nothing. Once due, it joins the queue and a claim counts attempt 2.
@@ -52,7 +52,7 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
             await queue.PromoteDueRetriesAsync();
             var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
             Assert.Equal(attempt, claimed.Record.Attempts);
-            var outcome = await queue.FailAsync("w1", id, attempt, $"boom {attempt}");
+            var outcome = await queue.FailAsync(claimed.Lease, attempt, $"boom {attempt}");
             Assert.Equal(attempt < 2 ? FailOutcome.RetryScheduled : FailOutcome.DeadLettered, outcome);
         }
 
@@ -82,8 +82,8 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         for (var i = 0; i < 5; i++)
         {
             var id = await queue.SubmitAsync();
-            await queue.ClaimAsync("w1", 1);
-            await queue.FailAsync("w1", id, 1, "boom");
+            var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
+            await queue.FailAsync(claimed.Lease, 1, "boom");
             ids.Add(id);
             await Task.Delay(5); // distinct failure times
         }
@@ -97,112 +97,23 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
     }
 
     [Fact]
-    public async Task A_dead_workers_jobs_go_back_to_the_head_of_the_queue_once_and_only_once()
-    {
-        var space = redis.NewSpace(cluster: new ClusterOptions { HeartbeatTtl = TimeSpan.FromMilliseconds(400) });
-        var (queue, registry) = (space.Queue, space.Registry);
-        var first = await queue.SubmitAsync("1");
-        var second = await queue.SubmitAsync("2");
-        var third = await queue.SubmitAsync("3");
-        await registry.HeartbeatAsync(Node("dying"));
-        await queue.ClaimAsync("dying", 2); // first, second
-        var livenessKey = registry.Keys.Node("dying");
-
-        // Alive: nothing may be taken from it, however long its jobs run.
-        Assert.True((await queue.RecoverAsync("dying", livenessKey)).WorkerAlive);
-        Assert.Equal(2, await Db.ListLengthAsync(queue.Keys.Processing("dying")));
-
-        await Task.Delay(TimeSpan.FromMilliseconds(500)); // no heartbeat: the liveness key expires
-        Assert.Equal(["dying"], await registry.GetDeadAsync());
-        var recovered = await queue.RecoverAsync("dying", livenessKey);
-        var again = await queue.RecoverAsync("dying", livenessKey); // a second sweeper
-
-        Assert.Equal(new RecoveryResult(false, 2, 0), recovered);
-        Assert.Equal(new RecoveryResult(false, 0, 0), again);
-        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Processing("dying")));
-        var next = await queue.ClaimAsync("survivor", 3);
-        Assert.Equal([first, second, third], next.Select(j => j.Id)); // the recovered ones first, in claim order
-        Assert.Equal([2, 2, 1], next.Select(j => j.Record.Attempts));
-        Assert.True(await registry.ForgetAsync("dying"));
-        Assert.Empty(await registry.GetDeadAsync());
-    }
-
-    [Fact]
-    public async Task A_worker_the_cluster_cannot_see_claims_nothing_until_its_heartbeat_is_back()
-    {
-        var space = redis.NewSpace();
-        var (queue, registry) = (space.Queue, space.Registry);
-        var id = await queue.SubmitAsync();
-        var livenessKey = registry.Keys.Node("cut-off");
-
-        // Presumed dead (never registered, or swept and forgotten): a job on its list would be invisible to recovery.
-        Assert.Null(await queue.ClaimAsync("cut-off", 1, livenessKey));
-        Assert.Equal(1, await Db.ListLengthAsync(queue.Keys.Queue));
-        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Processing("cut-off")));
-        Assert.Equal(JobStatus.Pending, (await queue.GetAsync(id))!.Record.Status);
-
-        await registry.HeartbeatAsync(Node("cut-off"));
-        var claimed = Assert.Single((await queue.ClaimAsync("cut-off", 1, livenessKey))!);
-        Assert.Equal(id, claimed.Id);
-        Assert.Equal(["cut-off"], (await registry.GetMembersAsync()).Select(m => m.Id)); // so a sweeper can find its list
-    }
-
-    [Fact]
-    public async Task A_job_that_kills_every_worker_that_runs_it_fails_after_max_attempts()
-    {
-        var space = redis.NewSpace(new QueueOptions { MaxAttempts = 2 }, new ClusterOptions { HeartbeatTtl = TimeSpan.FromMilliseconds(300) });
-        var id = await space.Queue.SubmitAsync();
-
-        for (var attempt = 1; attempt <= 2; attempt++)
-        {
-            var worker = $"victim-{attempt}";
-            await space.Registry.HeartbeatAsync(Node(worker));
-            Assert.Single(await space.Queue.ClaimAsync(worker, 1));
-            await Task.Delay(TimeSpan.FromMilliseconds(400));
-            var result = await space.Queue.RecoverAsync(worker, space.Registry.Keys.Node(worker));
-            Assert.Equal(attempt < 2 ? new RecoveryResult(false, 1, 0) : new RecoveryResult(false, 0, 1), result);
-        }
-
-        var job = (await space.Queue.GetAsync(id))!.Record;
-        Assert.Equal(JobStatus.Failed, job.Status);
-        Assert.Contains("victim-2 stopped during attempt 2", job.LastError);
-        Assert.Equal(id, Assert.Single((await space.Queue.GetFailedAsync(0, 10)).Jobs).Id);
-    }
-
-    [Fact]
     public async Task A_released_job_goes_back_to_the_head_without_counting_the_attempt()
     {
         var queue = redis.NewSpace().Queue;
         var first = await queue.SubmitAsync("1");
         var second = await queue.SubmitAsync("2");
-        Assert.Single(await queue.ClaimAsync("stopping", 1));
+        var claimed = Assert.Single(await queue.ClaimAsync("stopping", 1));
 
-        Assert.True(await queue.ReleaseAsync("stopping", first));
-        Assert.False(await queue.ReleaseAsync("stopping", first));
+        Assert.True(await queue.ReleaseAsync(claimed.Lease));
+        Assert.False(await queue.ReleaseAsync(claimed.Lease));
 
         var job = (await queue.GetAsync(first))!.Record;
         Assert.Equal(JobStatus.Pending, job.Status);
         Assert.Equal(0, job.Attempts);
         Assert.Null(job.Worker);
+        Assert.Null(job.Lease);
+        Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Leases));
         Assert.Equal([first, second], (await queue.ClaimAsync("other", 2)).Select(j => j.Id));
-    }
-
-    [Fact]
-    public async Task A_late_failure_from_a_worker_presumed_dead_does_not_touch_the_new_run()
-    {
-        var space = redis.NewSpace(cluster: new ClusterOptions { HeartbeatTtl = TimeSpan.FromMilliseconds(300) });
-        var id = await space.Queue.SubmitAsync();
-        await space.Registry.HeartbeatAsync(Node("slowpoke"));
-        await space.Queue.ClaimAsync("slowpoke", 1);
-        await Task.Delay(TimeSpan.FromMilliseconds(400));
-        await space.Queue.RecoverAsync("slowpoke", space.Registry.Keys.Node("slowpoke"));
-        await space.Queue.ClaimAsync("fresh", 1);
-
-        Assert.Equal(FailOutcome.Stale, await space.Queue.FailAsync("slowpoke", id, 1, "late"));
-
-        var job = (await space.Queue.GetAsync(id))!.Record;
-        Assert.Equal(JobStatus.Working, job.Status);
-        Assert.Equal("fresh", job.Worker);
     }
 
     [Fact]
@@ -239,8 +150,8 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
     {
         var queue = redis.NewSpace(new QueueOptions { ResultTtl = TimeSpan.FromSeconds(1) }).Queue;
         var first = await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f");
-        await queue.ClaimAsync("w1", 1);
-        await queue.CompleteAsync("w1", first.Id!, "1");
+        var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
+        await queue.CompleteAsync(claimed.Lease, "1");
         await Task.Delay(TimeSpan.FromSeconds(1.2));
 
         var second = await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f");
@@ -251,27 +162,4 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         Assert.Equal(1, await queue.PurgeExpiredAsync());
         Assert.Equal(EnqueueOutcome.Replayed, (await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f")).Outcome);
     }
-
-    [Fact]
-    public async Task A_full_queue_refuses_submissions_without_writing_anything()
-    {
-        var queue = redis.NewSpace(new QueueOptions { MaxQueueLength = 3 }).Queue;
-        for (var i = 0; i < 3; i++)
-        {
-            await queue.SubmitAsync();
-        }
-
-        var refused = await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f");
-
-        Assert.Equal(new EnqueueResult(EnqueueOutcome.QueueFull, null, null), refused);
-        Assert.Equal(3, await Db.ListLengthAsync(queue.Keys.Queue));
-        Assert.Equal(3, await Db.HashLengthAsync(queue.Keys.Jobs));
-        Assert.Equal(3, await Db.HashLengthAsync(queue.Keys.Payloads));
-        Assert.False(await Db.KeyExistsAsync(queue.Keys.Idempotency));
-        // Room again once a worker takes one.
-        await queue.ClaimAsync("w1", 1);
-        Assert.Equal(EnqueueOutcome.Created, (await queue.EnqueueAsync("echo", "1", "api")).Outcome);
-    }
-
-    private static NodeInfo Node(string id) => new() { Id = id, Host = "test", Pid = 1 };
 }

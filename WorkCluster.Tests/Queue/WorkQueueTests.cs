@@ -36,7 +36,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
                 foreach (var job in jobs)
                 {
                     claims.Add((worker, job.Id));
-                    Assert.True(await queue.CompleteAsync(worker, job.Id, job.Data));
+                    Assert.True(await queue.CompleteAsync(job.Lease, job.Data));
                     Interlocked.Increment(ref completed);
                 }
                 if (jobs.Count == 0)
@@ -56,11 +56,9 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         // Nothing left anywhere but the finished records, their results and their expiry times.
         var keys = queue.Keys;
         Assert.Equal(0, await Db.ListLengthAsync(keys.Queue));
-        for (var c = 0; c < consumerCount; c++)
-        {
-            Assert.Equal(0, await Db.ListLengthAsync(keys.Processing($"consumer-{c}")));
-        }
+        Assert.Equal(0, await Db.SortedSetLengthAsync(keys.Leases));
         Assert.Equal(0, await Db.HashLengthAsync(keys.Payloads));
+        Assert.Equal(0, (long)await Db.HashGetAsync(keys.Stats, "unfinished_bytes"));
         Assert.Equal(jobCount, await Db.HashLengthAsync(keys.Jobs));
         Assert.Equal(jobCount, await Db.HashLengthAsync(keys.Results));
         Assert.Equal(jobCount, await Db.SortedSetLengthAsync(keys.Expiry));
@@ -95,31 +93,39 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         Assert.Equal("""{"a":[1,2]}""", await Db.HashGetAsync(keys.Payloads, id));
         Assert.Equal(1, await Db.ListLengthAsync(keys.Signal));
 
-        // claim: off the queue, onto the worker's processing list, working, attempt 1; no token left
+        Assert.Equal(11, (long)await Db.HashGetAsync(keys.Stats, "unfinished_bytes"));
+
+        // claim: off the queue, working, attempt 1, under a lease (token in the record, deadline in the leases zset);
+        // no token left
         var claimed = Assert.Single(await queue.ClaimAsync("w1", 10));
         Assert.Equal(id, claimed.Id);
         Assert.Equal("""{"a":[1,2]}""", claimed.Data);
         Assert.Equal(0, await Db.ListLengthAsync(keys.Queue));
-        Assert.Equal([id], (await Db.ListRangeAsync(keys.Processing("w1"))).Select(v => (string)v!));
         Assert.Equal(0, await Db.ListLengthAsync(keys.Signal));
         var working = await queue.GetAsync(id);
         Assert.Equal(JobStatus.Working, working!.Record.Status);
         Assert.Equal("w1", working.Record.Worker);
         Assert.Equal(1, working.Record.Attempts);
+        Assert.Equal(claimed.Lease.Token, working.Record.Lease);
         Assert.NotNull(working.Record.StartedAt);
+        Assert.Equal(working.Record.StartedAt + (long)new QueueOptions().LeaseTtl.TotalMilliseconds, working.LeaseExpiresAt);
+        Assert.Equal(working.LeaseExpiresAt, (long?)await Db.SortedSetScoreAsync(keys.Leases, id));
 
-        // complete: result stored, payload and processing entry gone, TTL running
-        Assert.True(await queue.CompleteAsync("w1", id, """{"a":[1,2]}"""));
+        // complete: result stored, payload and lease gone, TTL running, the payload budget given back
+        Assert.True(await queue.CompleteAsync(claimed.Lease, """{"a":[1,2]}"""));
         var worked = await queue.GetAsync(id);
         Assert.Equal(JobStatus.Worked, worked!.Record.Status);
         Assert.Equal("""{"a":[1,2]}""", worked.Result);
         Assert.NotNull(worked.Record.FinishedAt);
-        Assert.Equal(0, await Db.ListLengthAsync(keys.Processing("w1")));
+        Assert.Null(worked.Record.Lease);
+        Assert.Null(worked.LeaseExpiresAt);
+        Assert.Equal(0, await Db.SortedSetLengthAsync(keys.Leases));
         Assert.False(await Db.HashExistsAsync(keys.Payloads, id));
+        Assert.Equal(0, (long)await Db.HashGetAsync(keys.Stats, "unfinished_bytes"));
         Assert.Equal(worked.Record.FinishedAt + 30_000, (long?)await Db.SortedSetScoreAsync(keys.Expiry, id));
 
-        // a second completion (another run of the same job) changes nothing
-        Assert.False(await queue.CompleteAsync("w2", id, "\"other\""));
+        // a second completion under the same lease changes nothing
+        Assert.False(await queue.CompleteAsync(claimed.Lease, "\"other\""));
         Assert.Equal("""{"a":[1,2]}""", (await queue.GetAsync(id))!.Result);
     }
 
@@ -128,8 +134,8 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
     {
         var queue = redis.NewSpace(new QueueOptions { ResultTtl = TimeSpan.FromSeconds(1) }).Queue;
         var id = await queue.SubmitAsync();
-        await queue.ClaimAsync("w1", 1);
-        await queue.CompleteAsync("w1", id, "1");
+        var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
+        await queue.CompleteAsync(claimed.Lease, "1");
         Assert.NotNull(await queue.GetAsync(id));
 
         await Task.Delay(TimeSpan.FromSeconds(1.2));

@@ -1,3 +1,4 @@
+using Aspire.Hosting;
 using System.Diagnostics;
 using System.Text;
 using StackExchange.Redis;
@@ -16,7 +17,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    private static readonly QueueKeys QueueKeys = new(new RedisKeyspace("wc"));
+    private static readonly QueueKeys QueueKeys = AppFixture.QueueKeys;
     private static readonly TimeSpan Patience = Eventually.DefaultPatience;
 
     [Fact]
@@ -29,19 +30,19 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var redis = await app.RedisAsync();
 
         var ids = await SubmitManyAsync(200, """{"sleep_ms":1000}""");
-        await Eventually.HoldsAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
+        await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length >= 8, "the victim never got jobs");
 
         ProcessTree.Signal(process, 9);
         var killed = Stopwatch.StartNew();
         await process.WaitForExitAsync();
-        var orphans = (await redis.ListRangeAsync(QueueKeys.Processing(node))).Select(v => (string)v!).ToHashSet();
-        await Eventually.HoldsAsync(async () => !await redis.KeyExistsAsync(QueueKeys.Processing(node)), "the dead worker's jobs were never taken back");
+        var orphans = (await app.LeasedJobsOfAsync(node)).ToHashSet();
+        await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length == 0, "the dead worker's jobs were never taken back");
         var recoveredAfter = killed.Elapsed;
 
         var jobs = await WaitForAllWorkedAsync(ids);
         var ranTwice = jobs.Where(j => j.GetProperty("attempts").GetInt32() > 1).Select(j => j.GetProperty("id").GetString()!).ToArray();
-        output.WriteLine($"kill -9 of {victim} ({node}) with {orphans.Count} jobs in flight: they were back in the queue " +
-            $"{recoveredAfter.TotalSeconds:F1} s later (heartbeat TTL {ThreeWorkersAppFixture.HeartbeatTtl.TotalSeconds} s); " +
+        output.WriteLine($"kill -9 of {victim} ({node}) with {orphans.Count} jobs in flight: their leases were taken back " +
+            $"{recoveredAfter.TotalSeconds:F1} s later (lease {ThreeWorkersAppFixture.LeaseTtl.TotalSeconds} s); " +
             $"all {jobs.Count} jobs worked; {ranTwice.Length} ran twice (started on the victim, finished elsewhere)");
 
         Assert.Equal(200, jobs.Count);
@@ -55,13 +56,14 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
     }
 
     [Fact]
-    public async Task A_job_running_longer_than_three_heartbeat_ttls_on_a_live_worker_is_never_run_twice()
+    public async Task A_job_running_longer_than_three_leases_on_a_live_worker_is_never_run_twice()
     {
-        var sleepMs = (int)(ThreeWorkersAppFixture.HeartbeatTtl.TotalMilliseconds * 3.5);
+        var sleepMs = (int)(ThreeWorkersAppFixture.LeaseTtl.TotalMilliseconds * 3.5);
         var job = await app.Work.SubmitAsync("sleep", $$"""{"sleep_ms":{{sleepMs}}}""");
 
         var statuses = new List<string>();
         var workersSeen = new HashSet<string>();
+        var leaseDeadlines = new HashSet<DateTimeOffset>();
         JsonElement current;
         do
         {
@@ -75,12 +77,18 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             {
                 workersSeen.Add(worker.GetString()!);
             }
+            if (current.TryGetProperty("lease_expires_at", out var lease))
+            {
+                leaseDeadlines.Add(lease.GetDateTimeOffset());
+            }
             await Task.Delay(100);
         }
         while (current.GetProperty("status").GetString() != "worked");
 
         Assert.Equal(["pending", "working", "worked"], statuses.SkipWhile(s => s == "pending").Prepend("pending"));
         Assert.Single(workersSeen);
+        Assert.True(leaseDeadlines.Count >= 3, $"GET showed {leaseDeadlines.Count} lease deadlines while it ran: renewed fewer than 3 times");
+        Assert.False(current.TryGetProperty("lease_expires_at", out _), "a worked job still shows a lease");
         Assert.Equal(1, current.GetProperty("attempts").GetInt32());
         // Slept the whole time in one go (timers on Linux run on a coarse clock and may end a few ms early).
         var slept = current.GetProperty("result").GetProperty("slept_ms").GetInt64();
@@ -98,17 +106,17 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
 
         // Longer than the shutdown timeout: the victim cannot finish them, it has to hand them back.
         var ids = await SubmitManyAsync(60, """{"sleep_ms":4000}""");
-        await Eventually.HoldsAsync(async () => await redis.ListLengthAsync(QueueKeys.Processing(node)) >= 8, "the victim never got jobs");
-        var inFlight = (await redis.ListRangeAsync(QueueKeys.Processing(node))).Select(v => (string)v!).ToArray();
+        await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length >= 8, "the victim never got jobs");
+        var inFlight = await app.LeasedJobsOfAsync(node);
 
         ProcessTree.Signal(process, 15);
         var stopping = Stopwatch.StartNew();
         Assert.True(await WaitForExitAsync(process, ThreeWorkersAppFixture.ShutdownTimeout + TimeSpan.FromSeconds(20)), "the worker did not stop");
         output.WriteLine($"the worker exited {stopping.Elapsed.TotalSeconds:F1} s after SIGTERM (shutdown timeout {ThreeWorkersAppFixture.ShutdownTimeout.TotalSeconds} s)");
 
-        // Gone cleanly: nothing left on its processing list, no liveness key, exit code 0.
-        Assert.Equal(0, await redis.ListLengthAsync(QueueKeys.Processing(node)));
-        Assert.False(await redis.KeyExistsAsync($"{{wc}}:node:{node}"));
+        // Gone cleanly: no lease left, no liveness key, exit code 0.
+        Assert.Empty(await app.LeasedJobsOfAsync(node));
+        Assert.False(await (await app.RegistryAsync()).KeyExistsAsync($"{{wc}}:node:{node}"));
         int? exitCode = null;
         await Eventually.HoldsAsync(() => Task.FromResult(
             app.App.ResourceNotifications.TryGetCurrentState(victim, out var state) && (exitCode = state.Snapshot.ExitCode) is not null),
@@ -172,12 +180,25 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
         await Eventually.HoldsAsync(() => Task.FromResult(ClusterState() == "Degraded"),
             $"the dashboard's cluster resource never showed Degraded during the outage; it shows {ClusterState()}: {ClusterProperties()}");
+        // The registry lives apart: membership is readable and the mesh answers while the work store is down.
+        var pingBody = "";
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var ping = await api.PostAsync("/api/v1/cluster/ping", null);
+            pingBody = await ping.Content.ReadAsStringAsync();
+            return ping.StatusCode == HttpStatusCode.OK && JsonDocument.Parse(pingBody).RootElement.GetProperty("peers").EnumerateArray()
+                .Count(p => p.TryGetProperty("rtt_ms", out var rtt) && rtt.ValueKind == JsonValueKind.Number) == app.WorkerReplicas - 1;
+        }, $"no mesh ping reached every peer while the work store was down; the last answer: {pingBody}", TimeSpan.FromSeconds(5));
+        output.WriteLine($"mesh ping through an API replica during the work store's outage: {pingBody}");
 
         await app.ExecuteCommandAsync("redis", "start");
         await services.WaitForResourceHealthyAsync("redis").WaitAsync(Patience);
 
         var jobs = await WaitForAllWorkedAsync(ids);
         Assert.Equal(ids.Count, jobs.Count);
+        // Every lease lapsed on Redis's clock during the outage; the sweep held back after it until the workers had
+        // renewed them, so no job ran twice.
+        Assert.All(jobs, j => Assert.Equal(1, j.GetProperty("attempts").GetInt32()));
         Assert.All(processes, p => Assert.False(p.HasExited, $"process {p.Id} died during the outage"));
         await Eventually.HoldsAsync(async () =>
         {
@@ -245,6 +266,199 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             using var response = await app.Work.PostRawAsync("""{"type":"echo","data":1}""");
             return response.StatusCode == HttpStatusCode.Accepted;
         }, "submissions never worked again after Redis was busy");
+    }
+
+    [Fact]
+    public async Task A_worker_frozen_for_three_leases_loses_its_jobs_to_the_others_and_once_thawed_undoes_nothing()
+    {
+        var workers = await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+        var victim = workers[2];
+        var process = app.GetProcess(victim);
+        var node = await app.NodeIdOfAsync(process.Id);
+        var ids = await SubmitManyAsync(60, """{"sleep_ms":1000}""");
+        await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length >= 8, "the victim never got jobs");
+
+        ProcessTree.Signal(process, 19); // SIGSTOP: alive, holding its jobs, doing nothing (a long GC pause, a VM stall)
+        var frozenWith = await app.LeasedJobsOfAsync(node);
+        var frozen = Stopwatch.StartNew();
+        TimeSpan takenBack;
+        try
+        {
+            await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length == 0,
+                "the frozen worker's leases were never taken back");
+            takenBack = frozen.Elapsed;
+            if (3 * ThreeWorkersAppFixture.LeaseTtl - frozen.Elapsed is { Ticks: > 0 } rest)
+            {
+                await Task.Delay(rest);
+            }
+        }
+        finally
+        {
+            ProcessTree.Signal(process, 18); // SIGCONT
+        }
+
+        var jobs = await WaitForAllWorkedAsync(ids);
+        // Thawed, its handlers return and it tries to record their outcomes: every one is stale. Nothing may move.
+        await Task.Delay(2 * ThreeWorkersAppFixture.LeaseTtl);
+        var after = await Task.WhenAll(ids.Select(async id => (await app.Work.GetAsync(id))!.Value));
+        var redis = await app.RedisAsync();
+        var ranTwice = jobs.Where(j => j.GetProperty("attempts").GetInt32() > 1).Select(j => j.GetProperty("id").GetString()!).ToArray();
+        output.WriteLine($"SIGSTOP of {node} with {frozenWith.Length} jobs in flight for {3 * ThreeWorkersAppFixture.LeaseTtl.TotalSeconds} s: " +
+            $"its leases were taken back {takenBack.TotalSeconds:F1} s into the freeze (lease {ThreeWorkersAppFixture.LeaseTtl.TotalSeconds} s); " +
+            $"all {jobs.Count} jobs worked, {ranTwice.Length} ran twice");
+
+        Assert.NotEmpty(frozenWith);
+        Assert.All(ranTwice, id => Assert.Contains(id, frozenWith));
+        Assert.Equal(jobs.Select(Finished), after.Select(Finished)); // no job went back from worked, none was re-finished
+        Assert.Equal(0, await redis.SortedSetLengthAsync(QueueKeys.Leases)); // none stuck
+        Assert.False(process.HasExited, "the thawed worker died");
+        await Eventually.HoldsAsync(async () => (await app.Gateway.GetFromJsonAsync<JsonElement>("/api/v1/cluster"))
+            .GetProperty("members").EnumerateArray().Any(m => m.GetProperty("id").GetString() == node), "the thawed worker never rejoined");
+
+        static string Finished(JsonElement job) =>
+            $"{job.GetProperty("id")} {job.GetProperty("status")} {job.GetProperty("worker")} {job.GetProperty("finished_at")} {job.GetProperty("result")}";
+    }
+
+    [Fact]
+    public async Task Killing_the_registry_store_stops_no_job_from_being_worked()
+    {
+        await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+        var registry = app.GetProcess(app.RegistryResource);
+        ProcessTree.Signal(registry, 9);
+        await registry.WaitForExitAsync();
+        try
+        {
+            var ids = await SubmitManyAsync(40, """{"sleep_ms":200}""");
+            var jobs = await WaitForAllWorkedAsync(ids);
+
+            using var api = app.App.CreateHttpClient("api");
+            using var health = await api.GetAsync("/health");
+            using var cluster = await app.Gateway.GetAsync("/api/v1/cluster");
+            output.WriteLine($"registry store down: {jobs.Count} of {ids.Count} jobs worked; an API replica's /health: " +
+                $"{(int)health.StatusCode} ({await health.Content.ReadAsStringAsync()}); GET /api/v1/cluster: {(int)cluster.StatusCode}");
+            Assert.Equal(ids.Count, jobs.Count);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode); // degraded, not taken out of the load balancer
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, cluster.StatusCode);
+            Assert.Equal("application/problem+json", cluster.Content.Headers.ContentType?.MediaType);
+        }
+        finally
+        {
+            await app.ExecuteCommandAsync(app.RegistryResource, "start");
+        }
+        await Eventually.HoldsAsync(async () =>
+            (await app.Gateway.GetFromJsonAsync<JsonElement>("/api/v1/cluster")).GetProperty("count").GetInt32() == app.WorkerReplicas,
+            "the workers did not all come back to the membership");
+    }
+
+    [Fact]
+    public async Task At_its_memory_limit_the_queue_refuses_work_with_429_or_503_never_500_and_drains_when_resumed()
+    {
+        var workers = await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
+        var late = workers[0];
+        var connectionString = await app.App.GetConnectionStringAsync("redis");
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(connectionString + ",allowAdmin=true");
+        var db = admin.GetDatabase();
+        var fillers = new List<RedisKey>();
+        var accepted = new List<string>();
+        var answers = new List<int>();
+        var lateProcess = app.GetProcess(late);
+        ProcessTree.Signal(lateProcess, 15);
+        await lateProcess.WaitForExitAsync();
+        await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.PauseCommand);
+        try
+        {
+            // 1 MiB jobs while paused: the queue's own budget (Work:MaxQueueBytes, 16 MiB, under Redis's 32 MB) runs out.
+            var megabyte = $$"""{"type":"noop","data":"{{new string('x', 1_000_000)}}"}""";
+            HttpResponseMessage refused;
+            while (true)
+            {
+                var response = await app.Work.PostRawAsync(megabyte);
+                answers.Add((int)response.StatusCode);
+                if (response.StatusCode != HttpStatusCode.Accepted)
+                {
+                    refused = response;
+                    break;
+                }
+                accepted.Add(JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("callback").GetString()!);
+                response.Dispose();
+                Assert.True(accepted.Count <= 32, "the queue took more than its byte budget");
+            }
+            using (refused)
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+                Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+                Assert.NotNull(refused.Headers.RetryAfter);
+                Assert.Contains("Work:MaxQueueBytes", await refused.Content.ReadAsStringAsync());
+            }
+
+            // Redis itself at its limit (something else filled it): 503 with Retry-After, never 500.
+            await FillUntilOutOfMemoryAsync(db, fillers);
+            using var full = await app.Work.PostRawAsync("""{"type":"echo","data":1}""");
+            var fullBody = await full.Content.ReadAsStringAsync();
+            answers.Add((int)full.StatusCode);
+            Assert.True(full.StatusCode == HttpStatusCode.ServiceUnavailable, $"answered {(int)full.StatusCode} at maxmemory: {fullBody}");
+            Assert.NotNull(full.Headers.RetryAfter);
+            Assert.Contains("maxmemory", fullBody);
+
+            // Still at the limit: resume, and a worker joins; the queue drains to nothing (each job worked frees its data).
+            Assert.True(await IsOutOfMemoryAsync(db), "Redis was no longer at its limit when the queue resumed");
+            await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.ResumeCommand);
+            await app.ExecuteCommandAsync(late, "start");
+            var jobs = await WaitForAllWorkedAsync(accepted);
+            var joined = await app.NodeIdOfAsync(app.GetProcess(late).Id);
+            output.WriteLine($"at maxmemory {ThreeWorkersAppFixture.RedisMaxMemory}: answers {string.Join(",", answers.Distinct())}; " +
+                $"{accepted.Count} 1 MiB jobs accepted before the 429; all {jobs.Count} worked after resume, with {joined} rejoined");
+            Assert.Equal(0, await db.ListLengthAsync(QueueKeys.Queue));
+            Assert.Equal(0, await db.SortedSetLengthAsync(QueueKeys.Leases));
+            Assert.DoesNotContain(500, answers);
+        }
+        finally
+        {
+            foreach (var filler in fillers)
+            {
+                await db.KeyDeleteAsync(filler);
+            }
+            await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.ResumeCommand);
+            await app.RestoreAsync();
+        }
+        await app.Work.SubmitAsync("echo", "1");
+    }
+
+    /// <summary>
+    /// Fills Redis until it refuses a write for memory, then pushes it over its limit with one more write that may
+    /// exceed it (as the drain's own writes may): it stays over, and refuses every ordinary write.
+    /// </summary>
+    private static async Task FillUntilOutOfMemoryAsync(IDatabase db, List<RedisKey> fillers)
+    {
+        var chunk = new string('f', 1024 * 1024);
+        for (var i = 0; i < 128 && !await IsOutOfMemoryAsync(db); i++)
+        {
+            RedisKey key = $"test:filler:{Guid.NewGuid():N}";
+            fillers.Add(key);
+            try
+            {
+                await db.StringSetAsync(key, chunk);
+            }
+            catch (RedisServerException e) when (e.Message.StartsWith("OOM", StringComparison.Ordinal))
+            {
+                await db.ScriptEvaluateAsync("#!lua flags=allow-oom\nreturn redis.call('SET', KEYS[1], ARGV[1])", [key], [chunk]);
+            }
+        }
+        Assert.True(await IsOutOfMemoryAsync(db), "Redis took 128 MB of filler without reaching its memory limit");
+    }
+
+    private static async Task<bool> IsOutOfMemoryAsync(IDatabase db)
+    {
+        try
+        {
+            await db.StringSetAsync("test:probe", "1");
+            await db.KeyDeleteAsync("test:probe");
+            return false;
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("OOM", StringComparison.Ordinal))
+        {
+            return true;
+        }
     }
 
     private string? ClusterState() =>

@@ -1,0 +1,59 @@
+-- Helpers over a queue's keys, given as a table K (jobs, payloads, results, failed, expiry, idempotency, stats).
+
+-- Adds delta to a byte counter in the stats hash (never below zero): the budgets are kept, not computed.
+local function count_bytes(K, field, delta)
+  if delta ~= 0 and redis.call('HINCRBY', K.stats, field, delta) < 0 then
+    redis.call('HSET', K.stats, field, 0)
+  end
+end
+
+-- Deletes job `id` with everything that refers to it: record, payload, result, expiry, dead-letter entry, and its
+-- Idempotency-Key if the key still names this job (a newer job may have taken it over).
+local function forget_job(K, id)
+  local raw = redis.call('HGET', K.jobs, id)
+  if raw then
+    local job = cjson.decode(raw)
+    if job.idempotency_key then
+      local entry = redis.call('HGET', K.idempotency, job.idempotency_key)
+      if entry and string.sub(entry, 1, #id + 1) == id .. ' ' then
+        redis.call('HDEL', K.idempotency, job.idempotency_key)
+      end
+    end
+  end
+  if redis.call('ZREM', K.failed, id) == 1 then
+    count_bytes(K, 'failed_bytes', -redis.call('HSTRLEN', K.payloads, id))
+  end
+  redis.call('HDEL', K.jobs, id)
+  redis.call('HDEL', K.payloads, id)
+  redis.call('HDEL', K.results, id)
+  redis.call('ZREM', K.expiry, id)
+end
+
+-- Marks `job` failed for good and files it in the dead letter, keeping its payload for a retry. The dead letter
+-- holds at most max_count jobs and max_bytes of payloads: the oldest entries go (counted as dropped).
+local function dead_letter(K, id, job, now, ttl, max_count, max_bytes)
+  job.status = 'failed'
+  job.finished_at = now
+  job.retry_at = nil
+  job.lease = nil
+  redis.call('HSET', K.jobs, id, cjson.encode(job))
+  local size = redis.call('HSTRLEN', K.payloads, id)
+  count_bytes(K, 'unfinished_bytes', -size)
+  redis.call('ZADD', K.failed, now, id)
+  count_bytes(K, 'failed_bytes', size)
+  redis.call('ZADD', K.expiry, now + ttl, id)
+  redis.call('HINCRBY', K.stats, 'failed', 1)
+  while redis.call('ZCARD', K.failed) > max_count or (tonumber(redis.call('HGET', K.stats, 'failed_bytes')) or 0) > max_bytes do
+    local oldest = redis.call('ZRANGE', K.failed, 0, 0)[1]
+    if oldest == id then
+      break -- never the job just filed: its own size is within the budget (checked at start-up)
+    end
+    forget_job(K, oldest)
+    redis.call('HINCRBY', K.stats, 'dead_letter_dropped', 1)
+  end
+end
+
+-- True if `job` is in the attempt that `token` names: working, under that lease. Every outcome is fenced by it.
+local function holds_lease(job, token)
+  return job ~= nil and job.status == 'working' and job.lease == token
+end

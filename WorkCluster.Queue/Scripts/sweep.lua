@@ -1,0 +1,61 @@
+#!lua flags=allow-oom
+-- sweep: take back the jobs whose lease has lapsed (their attempt stalled: the worker died, froze, lost its claim's
+-- reply, or was cut off from Redis): to the head of the queue, or, once their attempts are used up, to the dead
+-- letter. Safe on every worker at once: a lease is taken back once.
+-- Redis's clock keeps running while nobody can reach Redis, so leases lapse during an outage although their workers
+-- live on. The sweep therefore notes when it last ran: after a gap (no sweep for ARGV[1] ms: Redis, or every worker,
+-- was away) it takes nothing back for ARGV[2] ms, time for the living workers to reconnect and renew.
+-- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] queue
+-- KEYS[6] signal   KEYS[7] failed (zset)   KEYS[8] expiry (zset)   KEYS[9] idempotency   KEYS[10] stats
+-- KEYS[11] sweep clock (hash: last, since)
+-- ARGV[1] gap (ms)   ARGV[2] grace after a gap (ms)   ARGV[3] max attempts   ARGV[4] TTL of a failed record (ms)
+-- ARGV[5] most jobs in the dead letter   ARGV[6] most payload bytes in it   ARGV[7] at most this many leases per call
+-- Returns { requeued, dead-lettered, ms still held back (0 once sweeping) }.
+--#include clock.lua
+--#include signal.lua
+--#include jobs.lua
+
+local K = { jobs = KEYS[2], payloads = KEYS[3], results = KEYS[4], failed = KEYS[7], expiry = KEYS[8],
+  idempotency = KEYS[9], stats = KEYS[10] }
+local now = now_ms()
+local last = tonumber(redis.call('HGET', KEYS[11], 'last'))
+local since = tonumber(redis.call('HGET', KEYS[11], 'since'))
+if not last or not since or now - last > tonumber(ARGV[1]) then
+  since = now
+  redis.call('HSET', KEYS[11], 'since', since)
+end
+redis.call('HSET', KEYS[11], 'last', now)
+local hold = since + tonumber(ARGV[2]) - now
+if hold > 0 then
+  return { 0, 0, hold }
+end
+
+local requeued, dead = 0, 0
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))
+-- Latest first: each goes onto the head of the queue, so the job whose lease lapsed first is next in line.
+for i = #lapsed, 1, -1 do
+  local id = lapsed[i]
+  redis.call('ZREM', KEYS[1], id)
+  local raw = redis.call('HGET', K.jobs, id)
+  local job = raw and cjson.decode(raw)
+  if job and job.status == 'working' then
+    job.last_error = string.format('stalled: the lease of attempt %d on worker %s lapsed', job.attempts or 0, job.worker or '?')
+    if (job.attempts or 0) >= tonumber(ARGV[3]) then
+      dead_letter(K, id, job, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+      dead = dead + 1
+    else
+      job.status = 'pending'
+      job.worker = nil
+      job.started_at = nil
+      job.lease = nil
+      redis.call('HSET', K.jobs, id, cjson.encode(job))
+      redis.call('RPUSH', KEYS[5], id)
+      requeued = requeued + 1
+    end
+  end
+end
+if requeued + dead > 0 then
+  redis.call('HINCRBY', K.stats, 'recovered', requeued + dead)
+  pass_signal(KEYS[5], KEYS[6])
+end
+return { requeued, dead, 0 }

@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using WorkCluster.Cluster;
+using WorkCluster.Handlers;
+using WorkCluster.Queue;
+using WorkCluster.Redis;
+using WorkCluster.Tests.Queue;
+using WorkCluster.Worker;
+
+namespace WorkCluster.Tests.Worker;
+
+/// <summary>
+/// The real worker (its claim loop, lease keeper and shutdown), hosted in the test's process against a real
+/// redis-server, with a handler that ignores cancellation: a job may move on only once its handler has returned.
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class WorkerHostTests(RedisServerFixture redis)
+{
+    [Fact]
+    public async Task A_timed_out_job_is_retried_only_after_its_handler_has_returned()
+    {
+        var prefix = NewPrefix();
+        using var host = await StartWorkerAsync(prefix,
+            ("Work:Timeouts:stubborn", "00:00:00.200"), ("Work:MaxAttempts", "2"), ("Work:RetryBaseDelay", "00:00:00"));
+        var queue = host.Services.GetRequiredService<WorkQueue>();
+        var runs = host.Services.GetRequiredService<StubbornRuns>();
+
+        var id = await queue.SubmitAsync(type: "stubborn", data: """{"ms":1200}""");
+        var job = await WaitForAsync(queue, id, JobStatus.Failed, TimeSpan.FromSeconds(20));
+
+        Assert.Equal(2, job.Record.Attempts);
+        Assert.StartsWith("Timed out after 00:00:00.2000000", job.Record.LastError);
+        var spans = runs.Of(id);
+        Assert.Equal(2, spans.Count);
+        Assert.True(spans[1].Started >= spans[0].Ended,
+            $"attempt 2 started {(spans[0].Ended - spans[1].Started).TotalMilliseconds:F0} ms before attempt 1's handler returned");
+        Assert.Empty(runs.Overlaps);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task On_stop_a_job_is_handed_back_only_after_its_handler_has_returned()
+    {
+        var prefix = NewPrefix();
+        using var host = await StartWorkerAsync(prefix, ("Worker:ShutdownTimeout", "00:00:00.300"));
+        var queue = host.Services.GetRequiredService<WorkQueue>();
+        var runs = host.Services.GetRequiredService<StubbornRuns>();
+        var id = await queue.SubmitAsync(type: "stubborn", data: """{"ms":1500}""");
+        await WaitForAsync(queue, id, JobStatus.Working, TimeSpan.FromSeconds(10));
+
+        await host.StopAsync();
+
+        var span = Assert.Single(runs.Of(id));
+        Assert.True(span.Ended != default, "the handler had not returned when the worker stopped");
+        Assert.Empty(runs.Overlaps); // the handler saw its job still its own when it returned
+        var job = (await queue.GetAsync(id))!;
+        Assert.Equal(JobStatus.Pending, job.Record.Status);
+        Assert.Equal(0, job.Record.Attempts); // handed back, attempt not counted
+        Assert.Equal(0, (await queue.GetStatsAsync()).Leases);
+    }
+
+    [Fact]
+    public async Task On_stop_jobs_still_running_at_the_shutdown_timeout_are_stopped_and_handed_back()
+    {
+        var prefix = NewPrefix();
+        using var host = await StartWorkerAsync(prefix, ("Worker:ShutdownTimeout", "00:00:00.300"));
+        var queue = host.Services.GetRequiredService<WorkQueue>();
+        var ids = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            ids.Add(await queue.SubmitAsync(type: "sleep", data: """{"sleep_ms":5000}"""));
+        }
+        foreach (var id in ids)
+        {
+            await WaitForAsync(queue, id, JobStatus.Working, TimeSpan.FromSeconds(10));
+        }
+
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await host.StopAsync();
+
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(3), $"the worker took {stopping.Elapsed} to stop");
+        foreach (var id in ids)
+        {
+            var job = (await queue.GetAsync(id))!.Record;
+            Assert.Equal((JobStatus.Pending, 0), (job.Status, job.Attempts));
+        }
+    }
+
+    private static string NewPrefix() => "w" + Guid.NewGuid().ToString("N")[..12];
+
+    private async Task<IHost> StartWorkerAsync(string prefix, params (string Key, string Value)[] settings)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        var configuration = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:redis"] = redis.Server.ConnectionString,
+            ["Work:KeyPrefix"] = prefix,
+            ["Worker:Concurrency"] = "4",
+        };
+        foreach (var (key, value) in settings)
+        {
+            configuration[key] = value;
+        }
+        builder.Configuration.AddInMemoryCollection(configuration);
+        builder.Logging.ClearProviders();
+        builder.AddWorker(NodeIdentity.Create("test-worker"));
+        builder.Services.AddSingleton<StubbornRuns>();
+        builder.Services.AddWorkHandler<StubbornHandler>("stubborn");
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+
+    private static async Task<JobView> WaitForAsync(WorkQueue queue, string id, JobStatus status, TimeSpan patience)
+    {
+        var deadline = DateTime.UtcNow + patience;
+        while (true)
+        {
+            var job = await queue.GetAsync(id);
+            if (job?.Record.Status == status)
+            {
+                return job;
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"job {id} never became {status}; it is {job?.Record.Status}");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>When each run of a stubborn job started and ended, and the runs that found their job moved on when they ended.</summary>
+    private sealed class StubbornRuns
+    {
+        private readonly ConcurrentDictionary<string, List<(DateTime Started, DateTime Ended)>> _runs = new();
+
+        public ConcurrentBag<string> Overlaps { get; } = [];
+
+        public IReadOnlyList<(DateTime Started, DateTime Ended)> Of(string id)
+        {
+            var runs = _runs.GetOrAdd(id, _ => []);
+            lock (runs)
+            {
+                return [.. runs];
+            }
+        }
+
+        public int Start(string id)
+        {
+            var runs = _runs.GetOrAdd(id, _ => []);
+            lock (runs)
+            {
+                runs.Add((DateTime.UtcNow, default));
+                return runs.Count - 1;
+            }
+        }
+
+        public void End(string id, int run)
+        {
+            var runs = _runs[id];
+            lock (runs)
+            {
+                runs[run] = (runs[run].Started, DateTime.UtcNow);
+            }
+        }
+    }
+
+    /// <summary>Sleeps its data's <c>ms</c> whatever its token says; on return, checks that its job is still its own.</summary>
+    private sealed class StubbornHandler(StubbornRuns runs, WorkQueue queue) : IWorkHandler
+    {
+        public async Task<object?> HandleAsync(WorkItem item, CancellationToken cancellationToken)
+        {
+            var run = runs.Start(item.JobId);
+            await Task.Delay(item.Data.GetProperty("ms").GetInt32(), CancellationToken.None);
+            var job = await queue.GetAsync(item.JobId);
+            if (job is null || job.Record.Status != JobStatus.Working || job.Record.Attempts != item.Attempt)
+            {
+                runs.Overlaps.Add($"attempt {item.Attempt} of {item.JobId} ended while the job was {job?.Record.Status} (attempt {job?.Record.Attempts})");
+            }
+            runs.End(item.JobId, run);
+            cancellationToken.ThrowIfCancellationRequested();
+            return item.Attempt.ToString(CultureInfo.InvariantCulture);
+        }
+    }
+}

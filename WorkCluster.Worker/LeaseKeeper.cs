@@ -1,0 +1,86 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+using WorkCluster.Queue;
+using WorkCluster.Redis;
+
+namespace WorkCluster.Worker;
+
+/// <summary>
+/// Renews the leases of exactly the jobs this worker's handlers are running, all in one script call every third of
+/// the lease TTL (sooner after a failed renewal, so that a worker back from a Redis outage renews at once). A lease
+/// reported lost has lapsed and its job was taken back: its handler is told to stop.
+/// </summary>
+public sealed partial class LeaseKeeper(WorkQueue queue, IOptions<QueueOptions> options, ILogger<LeaseKeeper> logger)
+{
+    private readonly ConcurrentDictionary<JobLease, RunningJob> _held = new();
+
+    /// <summary>Leases held right now.</summary>
+    public int Count => _held.Count;
+
+    /// <summary>Renews <paramref name="job"/>'s lease from now on, until <see cref="Drop"/>.</summary>
+    public void Hold(RunningJob job) => _held[job.Lease] = job;
+
+    /// <summary>Stops renewing <paramref name="job"/>'s lease: its attempt has ended (or been recorded).</summary>
+    public void Drop(RunningJob job) => _held.TryRemove(job.Lease, out _);
+
+    /// <summary>Renews until <paramref name="stoppingToken"/> is cancelled.</summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        var interval = options.Value.LeaseRenewInterval;
+        var retry = new Backoff(TimeSpan.FromMilliseconds(100), interval < TimeSpan.FromSeconds(1) ? interval : TimeSpan.FromSeconds(1));
+        var failing = false;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var delay = interval;
+                try
+                {
+                    await RenewAsync();
+                    retry.Reset();
+                    if (failing)
+                    {
+                        LogRenewalRestored(_held.Count);
+                        failing = false;
+                    }
+                }
+                catch (Exception e) when (e is RedisException or TimeoutException)
+                {
+                    if (!failing)
+                    {
+                        LogRenewalFailed(_held.Count, e.Message);
+                        failing = true;
+                    }
+                    delay = retry.Next();
+                }
+                await Task.Delay(delay, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RenewAsync()
+    {
+        var held = _held.Keys.ToArray();
+        foreach (var lost in await queue.RenewAsync(held))
+        {
+            if (_held.TryGetValue(lost, out var job))
+            {
+                LogLeaseLost(lost.JobId, job.Job.Record.Attempts);
+                job.LoseLease();
+            }
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Job {JobId}: the lease of attempt {Attempt} was lost (it lapsed and the job was taken back); stopping its handler, whose outcome can no longer count")]
+    private partial void LogLeaseLost(string jobId, int attempt);
+
+    [LoggerMessage(LogLevel.Warning, "Renewing {Count} leases failed, Redis unreachable; retrying: {Message}")]
+    private partial void LogRenewalFailed(int count, string message);
+
+    [LoggerMessage(LogLevel.Information, "Lease renewal restored ({Count} leases held)")]
+    private partial void LogRenewalRestored(int count);
+}
