@@ -221,8 +221,7 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
             .Count(p => p.TryGetProperty("rtt_ms", out var rtt) && rtt.ValueKind == JsonValueKind.Number));
         Assert.All(workers, w => Assert.False(w.HasExited, $"worker {w.Id} died while the registry was down"));
 
-        await app.ExecuteCommandAsync(app.RegistryResource, "start");
-        await app.App.ResourceNotifications.WaitForResourceHealthyAsync(app.RegistryResource).WaitAsync(Eventually.DefaultPatience);
+        await app.StartAndWaitHealthyAsync(app.RegistryResource);
         var back = Stopwatch.StartNew();
         await Eventually.HoldsAsync(async () => IsFullMesh(await GetClusterAsync(), 3), "membership never converged after the registry returned");
         output.WriteLine($"membership back to 3 with a full mesh {back.Elapsed.TotalMilliseconds:F0} ms after the registry was healthy again");

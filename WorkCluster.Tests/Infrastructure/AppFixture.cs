@@ -198,8 +198,8 @@ public abstract class AppFixture : IAsyncLifetime
                 await ExecuteCommandAsync(id, "start");
             }
         }
-        await App.ResourceNotifications.WaitForResourceHealthyAsync("redis").WaitAsync(Eventually.DefaultPatience);
-        await App.ResourceNotifications.WaitForResourceHealthyAsync(RegistryResource).WaitAsync(Eventually.DefaultPatience);
+        await WaitRunningAndHealthyAsync("redis");
+        await WaitRunningAndHealthyAsync(RegistryResource);
         await WaitForHealthyReplicasAsync("api", ApiReplicas, Eventually.DefaultPatience);
         await WaitForHealthyReplicasAsync("worker", WorkerReplicas, Eventually.DefaultPatience);
         // Healthy is not yet serving: every API replica must have its Redis connection back (an unknown id is
@@ -217,6 +217,23 @@ public abstract class AppFixture : IAsyncLifetime
             return true;
         }, "the API did not serve again after the restore");
     }
+
+    /// <summary>
+    /// Starts a resource that was stopped or killed (e.g. a Redis) and waits until its new run is running and healthy.
+    /// Right after the start command the resource may still show its previous run's end (Exited): that is not a
+    /// failure to start, so this watches the state rather than stop at it.
+    /// </summary>
+    public async Task StartAndWaitHealthyAsync(string resourceId)
+    {
+        await ExecuteCommandAsync(resourceId, "start");
+        await WaitRunningAndHealthyAsync(resourceId);
+    }
+
+    private Task WaitRunningAndHealthyAsync(string resourceId) =>
+        Eventually.HoldsAsync(() => Task.FromResult(
+            App.ResourceNotifications.TryGetCurrentState(resourceId, out var state)
+            && state.Snapshot.State?.Text == KnownResourceStates.Running
+            && state.Snapshot.HealthStatus == HealthStatus.Healthy), $"{resourceId} did not come back running and healthy");
 
     /// <summary>Runs a dashboard command (start, stop, restart) on a resource and checks it succeeded.</summary>
     public async Task ExecuteCommandAsync(string resourceId, string command)

@@ -150,6 +150,11 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         Assert.True(RedisAvailability.IsUnavailable(refusal));
         Assert.InRange(accepted, 20, 40);
         Assert.Equal(accepted, (await queue.GetStatsAsync()).Depth); // the refused one left nothing behind
+        // The refused request's own buffer is freed with it: push Redis over its limit for good (as the drain's writes
+        // may), so that every ordinary write is refused from here on.
+        await connection.GetDatabase().ScriptEvaluateAsync("#!lua flags=allow-oom\nreturn redis.call('SET', KEYS[1], ARGV[1])",
+            ["filler"], [megabyte]);
+        await Assert.ThrowsAsync<RedisServerException>(() => connection.GetDatabase().StringSetAsync("probe", "1"));
 
         // Still at the limit: a new worker joins, claims, renews, fails one job and completes the others; a lease
         // that lapses is swept; pause and resume work.
@@ -181,6 +186,10 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
             {
                 break;
             }
+            if (jobs.Count == 0)
+            {
+                await Task.Delay(50); // a retry's delay
+            }
             foreach (var job in jobs)
             {
                 Assert.True(await queue.CompleteAsync(job.Lease, "1"));
@@ -190,6 +199,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         Assert.Equal(accepted, worked);
         var stats = await queue.GetStatsAsync();
         Assert.Equal((0, 0, 0L), (stats.Depth, stats.Leases, stats.UnfinishedBytes));
+        await connection.GetDatabase().KeyDeleteAsync("filler");
         Assert.Equal(EnqueueOutcome.Created, (await queue.EnqueueAsync("echo", megabyte, "api")).Outcome);
     }
 

@@ -27,7 +27,6 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var victim = workers[0];
         var process = app.GetProcess(victim);
         var node = await app.NodeIdOfAsync(process.Id);
-        var redis = await app.RedisAsync();
 
         var ids = await SubmitManyAsync(200, """{"sleep_ms":1000}""");
         await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length >= 8, "the victim never got jobs");
@@ -102,7 +101,6 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var victim = workers[1];
         var process = app.GetProcess(victim);
         var node = await app.NodeIdOfAsync(process.Id);
-        var redis = await app.RedisAsync();
 
         // Longer than the shutdown timeout: the victim cannot finish them, it has to hand them back.
         var ids = await SubmitManyAsync(60, """{"sleep_ms":4000}""");
@@ -137,7 +135,6 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
     public async Task While_redis_is_down_the_api_answers_503_and_when_it_returns_every_accepted_job_is_worked()
     {
         await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
-        var services = app.App.ResourceNotifications;
         var processes = new[] { "api", "worker" }
             .SelectMany(name => app.WaitForHealthyReplicasAsync(name, name == "api" ? app.ApiReplicas : app.WorkerReplicas, Patience).Result)
             .Select(app.GetProcess).ToArray();
@@ -191,8 +188,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         }, $"no mesh ping reached every peer while the work store was down; the last answer: {pingBody}", TimeSpan.FromSeconds(5));
         output.WriteLine($"mesh ping through an API replica during the work store's outage: {pingBody}");
 
-        await app.ExecuteCommandAsync("redis", "start");
-        await services.WaitForResourceHealthyAsync("redis").WaitAsync(Patience);
+        await app.StartAndWaitHealthyAsync("redis");
 
         var jobs = await WaitForAllWorkedAsync(ids);
         Assert.Equal(ids.Count, jobs.Count);
@@ -275,6 +271,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var victim = workers[2];
         var process = app.GetProcess(victim);
         var node = await app.NodeIdOfAsync(process.Id);
+        var recoveredBefore = long.Parse(ClusterProperty("Leases recovered (total)") ?? "0");
         var ids = await SubmitManyAsync(60, """{"sleep_ms":1000}""");
         await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length >= 8, "the victim never got jobs");
 
@@ -312,6 +309,8 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         Assert.Equal(jobs.Select(Finished), after.Select(Finished)); // no job went back from worked, none was re-finished
         Assert.Equal(0, await redis.SortedSetLengthAsync(QueueKeys.Leases)); // none stuck
         Assert.False(process.HasExited, "the thawed worker died");
+        await Eventually.HoldsAsync(() => Task.FromResult(long.Parse(ClusterProperty("Leases recovered (total)") ?? "0") >= recoveredBefore + frozenWith.Length),
+            $"the dashboard's cluster resource did not count the {frozenWith.Length} leases taken back; it shows {ClusterProperties()}");
         await Eventually.HoldsAsync(async () => (await app.Gateway.GetFromJsonAsync<JsonElement>("/api/v1/cluster"))
             .GetProperty("members").EnumerateArray().Any(m => m.GetProperty("id").GetString() == node), "the thawed worker never rejoined");
 
@@ -343,7 +342,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         }
         finally
         {
-            await app.ExecuteCommandAsync(app.RegistryResource, "start");
+            await app.StartAndWaitHealthyAsync(app.RegistryResource);
         }
         await Eventually.HoldsAsync(async () =>
             (await app.Gateway.GetFromJsonAsync<JsonElement>("/api/v1/cluster")).GetProperty("count").GetInt32() == app.WorkerReplicas,
@@ -463,6 +462,11 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
 
     private string? ClusterState() =>
         app.App.ResourceNotifications.TryGetCurrentState("cluster", out var e) ? e.Snapshot.State?.Text : null;
+
+    private string? ClusterProperty(string name) =>
+        app.App.ResourceNotifications.TryGetCurrentState("cluster", out var e)
+            ? e.Snapshot.Properties.FirstOrDefault(p => p.Name == name)?.Value?.ToString()
+            : null;
 
     private string ClusterProperties() =>
         app.App.ResourceNotifications.TryGetCurrentState("cluster", out var e)

@@ -34,8 +34,10 @@ public sealed class WorkerHostTests(RedisServerFixture redis)
 
         Assert.Equal(2, job.Record.Attempts);
         Assert.StartsWith("Timed out after 00:00:00.2000000", job.Record.LastError);
+        // Read as the job failed for good: both handlers had returned by then, one after the other.
         var spans = runs.Of(id);
         Assert.Equal(2, spans.Count);
+        Assert.All(spans, span => Assert.True(span.Ended != default, "the job moved on while a handler of it still ran"));
         Assert.True(spans[1].Started >= spans[0].Ended,
             $"attempt 2 started {(spans[0].Ended - spans[1].Started).TotalMilliseconds:F0} ms before attempt 1's handler returned");
         Assert.Empty(runs.Overlaps);
