@@ -38,7 +38,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
     /// resource unless the registry has a store of its own) until <paramref name="cancellationToken"/> is cancelled.
     /// </summary>
     public async Task RunAsync(IResourceWithConnectionString redis, IResourceWithConnectionString registry, string keyPrefix,
-        IMeterFactory meters, CancellationToken cancellationToken)
+        QueueOptions queueOptions, IMeterFactory meters, CancellationToken cancellationToken)
     {
         await Publish("Starting", KnownResourceStateStyles.Info, [new("Redis", "waiting")]);
         await notifications.WaitForResourceHealthyAsync(redis.Name, cancellationToken);
@@ -59,7 +59,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
                 {
                     connection = await ConnectionMultiplexer.ConnectAsync(workOptions);
                     registryConnection = registryOptions is null ? null : await ConnectionMultiplexer.ConnectAsync(registryOptions);
-                    Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(new QueueOptions()), new QueueTelemetry(meters));
+                    Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queueOptions), new QueueTelemetry(meters));
                     members = new ClusterRegistry(registryConnection ?? connection, new ClusterScripts(), new ClusterKeys(keyspace),
                         Options.Create(new ClusterOptions()));
                 }

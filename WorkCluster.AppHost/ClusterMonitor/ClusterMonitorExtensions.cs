@@ -26,6 +26,9 @@ public static class ClusterMonitorExtensions
         var cluster = new ClusterResource(name);
         ClusterMonitor? monitor = null;
         var keyPrefix = builder.Configuration["Work:KeyPrefix"] ?? "wc";
+        // The queue's settings as the services get them (its budgets bound the requeue command).
+        var queueOptions = builder.Configuration.GetSection(WorkCluster.Queue.QueueOptions.SectionName).Get<WorkCluster.Queue.QueueOptions>()
+            ?? new WorkCluster.Queue.QueueOptions();
 
         // A command that acts on the queue, once the monitor has connected to Redis.
         Func<ExecuteCommandContext, Task<ExecuteCommandResult>> OnQueue(Func<WorkCluster.Queue.WorkQueue, Task<string>> act) => async _ =>
@@ -48,7 +51,7 @@ public static class ClusterMonitorExtensions
                 monitor = new ClusterMonitor(resource, e.Notifications, e.Logger);
                 try
                 {
-                    await monitor.RunAsync(redis.Resource, registry.Resource, keyPrefix, e.Services.GetRequiredService<IMeterFactory>(), cancellationToken);
+                    await monitor.RunAsync(redis.Resource, registry.Resource, keyPrefix, queueOptions, e.Services.GetRequiredService<IMeterFactory>(), cancellationToken);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {

@@ -22,6 +22,7 @@ public sealed class WorkSessionTests(ClusterAppFixture app)
         Assert.Equal($"/api/v1/work/{id}", post.Headers.Location?.OriginalString);
 
         var statuses = new List<string>();
+        var leases = new List<(string Status, bool Shown)>();
         JsonElement job;
         do
         {
@@ -31,9 +32,16 @@ public sealed class WorkSessionTests(ClusterAppFixture app)
             {
                 statuses.Add(status);
             }
+            if (job.TryGetProperty("lease_expires_at", out var lease))
+            {
+                // While working, when its lease lapses unless renewed: a lease TTL after the claim (or a renewal).
+                Assert.True(lease.GetDateTimeOffset() > job.GetProperty("started_at").GetDateTimeOffset(), $"a lease that lapsed before it began: {job}");
+            }
+            leases.Add((status, job.TryGetProperty("lease_expires_at", out _)));
             await Task.Delay(20);
         }
         while (job.GetProperty("status").GetString() != "worked");
+        Assert.All(leases, l => Assert.Equal(l.Status == "working", l.Shown)); // only a working job has a lease
 
         Assert.Contains(statuses[0], new[] { "pending", "working" });
         Assert.Equal(statuses, new[] { "pending", "working", "worked" }.SkipWhile(s => s != statuses[0]));
