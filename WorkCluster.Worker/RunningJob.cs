@@ -12,18 +12,13 @@ public sealed class RunningJob : IDisposable
     private readonly CancellationToken _abort;
     private volatile bool _leaseLost;
     private volatile bool _timedOut;
+    private ITimer? _timeout;
 
     public RunningJob(ClaimedJob job, CancellationToken abort)
     {
         Job = job;
         _abort = abort;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(abort);
-        // Whatever cancels first names the cause: the worker stopping, the lease lost, else the timeout.
-        _cancel.Token.UnsafeRegister(static state =>
-        {
-            var self = (RunningJob)state!;
-            self._timedOut = !self._abort.IsCancellationRequested && !self._leaseLost;
-        }, this);
     }
 
     public ClaimedJob Job { get; }
@@ -43,13 +38,23 @@ public sealed class RunningJob : IDisposable
     public bool LeaseLost => _leaseLost;
 
     /// <summary>Cancels the handler once <paramref name="timeout"/> has passed.</summary>
-    public void TimeOutAfter(TimeSpan timeout) => _cancel.CancelAfter(timeout);
+    public void TimeOutAfter(TimeSpan timeout) =>
+        // The cause is set before the cancellation, whose callbacks may run the handler's continuation inline.
+        _timeout = TimeProvider.System.CreateTimer(static state =>
+        {
+            var self = (RunningJob)state!;
+            self._timedOut = !self._abort.IsCancellationRequested && !self._leaseLost;
+            self.Cancel();
+        }, this, timeout, Timeout.InfiniteTimeSpan);
 
-    /// <summary>The lease is gone: the handler is asked to stop, since its work can no longer count.</summary>
+    /// <summary>
+    /// The lease is gone: the handler is asked to stop, since its work can no longer count. Its cancellation callbacks
+    /// run elsewhere, so that the caller (the lease keeper) is not held up by them.
+    /// </summary>
     public void LoseLease()
     {
         _leaseLost = true;
-        Cancel();
+        _ = Task.Run(Cancel);
     }
 
     private void Cancel()
@@ -64,5 +69,9 @@ public sealed class RunningJob : IDisposable
         }
     }
 
-    public void Dispose() => _cancel.Dispose();
+    public void Dispose()
+    {
+        _timeout?.Dispose();
+        _cancel.Dispose();
+    }
 }

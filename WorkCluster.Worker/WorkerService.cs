@@ -255,9 +255,10 @@ public sealed partial class WorkerService(
     private static string TimedOutMessage(TimeSpan timeout) => $"Timed out after {timeout} (Work:Timeout).";
 
     /// <summary>
-    /// Records a job's outcome, retrying while Redis is unreachable, until the host gives up on a clean stop:
-    /// a finished job's result is never dropped for a passing outage. (If the process dies first, the lease lapses
-    /// and the cluster hands the job to another worker.)
+    /// Records a job's outcome, retrying while Redis is unreachable or not serving, until the host gives up on a clean
+    /// stop: a finished job's result is never dropped for a passing outage. Any other error is not retried (it would
+    /// hold the slot and keep renewing the lease forever): the outcome is given up, the lease lapses, and the sweep
+    /// hands the job to another attempt. (So too if the process dies first.)
     /// </summary>
     private async Task<T> PersistAsync<T>(Func<Task<T>> write, T onGiveUp)
     {
@@ -267,6 +268,11 @@ public sealed partial class WorkerService(
             try
             {
                 return await write();
+            }
+            catch (Exception e) when (e is RedisException && !IsPassing(e))
+            {
+                LogOutcomeRefused(e);
+                return onGiveUp;
             }
             catch (Exception e) when ((e is RedisException or TimeoutException) && !_hardStop.IsCancellationRequested)
             {
@@ -286,6 +292,8 @@ public sealed partial class WorkerService(
             }
         }
     }
+
+    private static bool IsPassing(Exception e) => e is TimeoutException || RedisAvailability.IsUnavailable(e);
 
     public override void Dispose()
     {
@@ -319,6 +327,9 @@ public sealed partial class WorkerService(
 
     [LoggerMessage(LogLevel.Warning, "Stopping: {Count} handlers ignored cancellation until the host gave up; their leases lapse and the sweep takes their jobs back")]
     private partial void LogAbandoned(int count);
+
+    [LoggerMessage(LogLevel.Error, "Redis refused to record a job's outcome; giving it up (the job's lease lapses and it runs again)")]
+    private partial void LogOutcomeRefused(Exception exception);
 
     [LoggerMessage(LogLevel.Information, "Job {JobId} handed back to the queue")]
     private partial void LogReleased(string jobId);

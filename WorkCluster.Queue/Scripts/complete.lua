@@ -20,8 +20,9 @@ local now = now_ms()
 job.status = 'worked'
 job.finished_at = now
 job.lease = nil
-redis.call('HSET', K.jobs, id, cjson.encode(job))
+-- The result first: were it refused, the job would still be working under this lease, with nothing half written.
 redis.call('HSET', KEYS[3], id, ARGV[3])
+redis.call('HSET', K.jobs, id, cjson.encode(job))
 count_bytes(K, 'unfinished_bytes', -redis.call('HSTRLEN', K.payloads, id))
 redis.call('HDEL', K.payloads, id)
 redis.call('ZREM', KEYS[4], id)

@@ -99,6 +99,22 @@ public sealed class LeaseTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task An_attempt_whose_job_is_gone_records_nothing_and_fails_nothing()
+    {
+        var queue = redis.NewSpace(ShortLeases).Queue;
+        var id = await queue.SubmitAsync();
+        var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
+        // Meanwhile the job was taken back, failed for good, and left the dead letter (trimmed, or past its TTL).
+        await Db.HashDeleteAsync(queue.Keys.Jobs, id);
+
+        Assert.False(await queue.CompleteAsync(claimed.Lease, "1"));
+        Assert.Equal(FailOutcome.Stale, await queue.FailAsync(claimed.Lease, 1, "late"));
+        Assert.False(await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal([claimed.Lease], await queue.RenewAsync([claimed.Lease]));
+        Assert.False(await Db.HashExistsAsync(queue.Keys.Results, id));
+    }
+
+    [Fact]
     public async Task A_lease_that_lapsed_while_nobody_could_reach_redis_is_kept_for_its_living_worker_to_renew()
     {
         var options = new QueueOptions { LeaseTtl = TimeSpan.FromMilliseconds(300), LeaseOutageGrace = TimeSpan.FromMilliseconds(500) };

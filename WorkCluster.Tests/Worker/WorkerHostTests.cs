@@ -45,6 +45,19 @@ public sealed class WorkerHostTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task A_handler_that_stops_at_its_timeout_fails_the_attempt_as_timed_out()
+    {
+        using var host = await StartWorkerAsync(NewPrefix(), ("Work:Timeouts:sleep", "00:00:00.200"), ("Work:MaxAttempts", "1"));
+        var queue = host.Services.GetRequiredService<WorkQueue>();
+
+        var id = await queue.SubmitAsync(type: "sleep", data: """{"sleep_ms":5000}""");
+        var job = await WaitForAsync(queue, id, JobStatus.Failed, TimeSpan.FromSeconds(10));
+
+        Assert.Equal("Timed out after 00:00:00.2000000 (Work:Timeout).", job.Record.LastError);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task On_stop_a_job_is_handed_back_only_after_its_handler_has_returned()
     {
         var prefix = NewPrefix();

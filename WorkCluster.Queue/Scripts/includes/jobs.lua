@@ -44,16 +44,19 @@ local function dead_letter(K, id, job, now, ttl, max_count, max_bytes)
   redis.call('ZADD', K.expiry, now + ttl, id)
   redis.call('HINCRBY', K.stats, 'failed', 1)
   while redis.call('ZCARD', K.failed) > max_count or (tonumber(redis.call('HGET', K.stats, 'failed_bytes')) or 0) > max_bytes do
-    local oldest = redis.call('ZRANGE', K.failed, 0, 0)[1]
-    if oldest == id then
-      break -- never the job just filed: its own size is within the budget (checked at start-up)
+    -- The oldest entry other than the job just filed (whose own size is within the budget, checked at start-up).
+    local two = redis.call('ZRANGE', K.failed, 0, 1)
+    local oldest = two[1] == id and two[2] or two[1]
+    if not oldest then
+      break
     end
     forget_job(K, oldest)
     redis.call('HINCRBY', K.stats, 'dead_letter_dropped', 1)
   end
 end
 
--- True if `job` is in the attempt that `token` names: working, under that lease. Every outcome is fenced by it.
+-- True if `job` (a decoded record; nil or false when there is none) is in the attempt that `token` names: working,
+-- under that lease. Every outcome is fenced by it.
 local function holds_lease(job, token)
-  return job ~= nil and job.status == 'working' and job.lease == token
+  return job and job.status == 'working' and job.lease == token or false
 end
