@@ -6,7 +6,10 @@ namespace WorkCluster.Queue;
 [JsonConverter(typeof(JsonStringEnumConverter<JobStatus>))]
 public enum JobStatus
 {
-    /// <summary>Queued, waiting for a worker.</summary>
+    /// <summary>Delayed: waits in the schedule until its <c>run_at</c>.</summary>
+    [JsonStringEnumMemberName("scheduled")] Scheduled,
+
+    /// <summary>Queued, waiting for a worker (or for its retry's delay: see <c>retry_at</c>).</summary>
     [JsonStringEnumMemberName("pending")] Pending,
 
     /// <summary>A worker is running it.</summary>
@@ -38,6 +41,8 @@ public sealed record JobRecord
     [JsonPropertyName("idempotency_key")] public string? IdempotencyKey { get; init; }
     [JsonPropertyName("trace")] public string? TraceParent { get; init; }
     [JsonPropertyName("lease")] public string? Lease { get; init; }
+    [JsonPropertyName("priority")] public int Priority { get; init; } = JobOptions.DefaultPriority;
+    [JsonPropertyName("run_at")] public long? RunAt { get; init; }
 
     /// <summary>The trace id of the job's journey (from <see cref="TraceParent"/>).</summary>
     [JsonIgnore] public string? TraceId => TraceIds.FromTraceParent(TraceParent);
@@ -61,6 +66,43 @@ public sealed record ClaimedJob(JobLease Lease, JobRecord Record, string Data)
     public string Id => Lease.JobId;
 }
 
+/// <summary>
+/// What a claim took (the jobs, in the order of the queue), and how long until the next scheduled job falls due (null:
+/// none is scheduled), so that an idle worker wakes for it.
+/// </summary>
+public sealed class ClaimBatch(IReadOnlyList<ClaimedJob> jobs, TimeSpan? nextDueIn) : IReadOnlyList<ClaimedJob>
+{
+    public TimeSpan? NextDueIn { get; } = nextDueIn;
+
+    public int Count => jobs.Count;
+
+    public ClaimedJob this[int index] => jobs[index];
+
+    public IEnumerator<ClaimedJob> GetEnumerator() => jobs.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
+/// <summary>
+/// How a job is to be run, besides its type and data: when (not before <see cref="RunAt"/>, or after
+/// <see cref="Delay"/> on Redis's clock; not both), how urgently (<see cref="Priority"/>, 0–9, higher first), and the
+/// client's <see cref="IdempotencyKey"/> with the <see cref="Fingerprint"/> of its request.
+/// </summary>
+public sealed record JobOptions
+{
+    public const int MinPriority = 0;
+    public const int MaxPriority = 9;
+    public const int DefaultPriority = 5;
+
+    public int Priority { get; init; } = DefaultPriority;
+    public TimeSpan? Delay { get; init; }
+    public DateTimeOffset? RunAt { get; init; }
+    public string? IdempotencyKey { get; init; }
+    public string? Fingerprint { get; init; }
+
+    public static JobOptions Default { get; } = new();
+}
+
 /// <summary>How a submission ended.</summary>
 public enum EnqueueOutcome
 {
@@ -78,6 +120,9 @@ public enum EnqueueOutcome
 
     /// <summary>The unfinished jobs' payloads would pass <see cref="QueueOptions.MaxQueueBytes"/>: nothing queued.</summary>
     QueueBytesFull,
+
+    /// <summary>It would fall due further ahead than <see cref="QueueOptions.MaxDelay"/> (by Redis's clock): nothing queued.</summary>
+    TooFarAhead,
 }
 
 /// <summary>
@@ -91,8 +136,8 @@ public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? A
 }
 
 /// <summary>The queue at a glance.</summary>
-/// <param name="Depth">Jobs waiting in the queue.</param>
-/// <param name="Scheduled">Jobs waiting for a retry.</param>
+/// <param name="Depth">Jobs ready, waiting for a worker.</param>
+/// <param name="Scheduled">Jobs scheduled: delayed, or waiting for a retry.</param>
 /// <param name="DeadLetter">Failed jobs kept in the dead letter.</param>
 /// <param name="Worked">Jobs worked, in total.</param>
 /// <param name="Failed">Jobs failed for good, in total.</param>

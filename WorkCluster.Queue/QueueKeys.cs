@@ -17,10 +17,22 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Sorted set: finished job id → the time (ms) its record expires.</summary>
     public string Expiry { get; } = keyspace.Key("expiry");
 
-    /// <summary>List of pending job ids; new ones enter on the left, workers take from the right.</summary>
+    /// <summary>The queue's name, as traces and metrics name it (<c>messaging.destination.name</c>).</summary>
     public string Queue { get; } = keyspace.Key("queue");
 
-    /// <summary>Sorted set: job id → the time (ms) its retry is due.</summary>
+    /// <summary>
+    /// Sorted set: id of a job ready to run → its rank (priority first, then first in first out; see
+    /// <c>Scripts/includes/ready.lua</c>). Workers claim the lowest rank.
+    /// </summary>
+    public string Ready { get; } = keyspace.Key("ready");
+
+    /// <summary>The list a version before priorities kept its waiting jobs in; drained into <see cref="Ready"/> once.</summary>
+    public string FormerQueue { get; } = keyspace.Key("queue");
+
+    /// <summary>Counter: the tie-breaker of ranks, for first in first out within a millisecond.</summary>
+    public string Sequence { get; } = keyspace.Key("seq");
+
+    /// <summary>Sorted set: id of a delayed job, or of a job waiting for its retry → the time (ms) it falls due.</summary>
     public string Scheduled { get; } = keyspace.Key("scheduled");
 
     /// <summary>Sorted set: failed job id → the time (ms) it failed. The dead letter.</summary>

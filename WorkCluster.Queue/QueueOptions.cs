@@ -61,6 +61,17 @@ public sealed class QueueOptions
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan LeaseOutageGrace { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// What one level of priority is worth in waiting: a job waits at most (its priority's distance from the highest,
+    /// 9) × this longer than a job of priority 9 that became ready at the same time, so no priority starves.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
+    public TimeSpan PriorityAging { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How far ahead a job may be scheduled (<c>delay_ms</c>, <c>run_at</c>).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromDays(30);
+
     /// <summary>How often a worker renews its leases: every third of <see cref="LeaseTtl"/>.</summary>
     public TimeSpan LeaseRenewInterval => LeaseTtl / 3;
 

@@ -38,18 +38,27 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <param name="type">The work type.</param>
     /// <param name="data">The job's data as JSON text.</param>
     /// <param name="acceptedBy">The name of the API instance that accepted it.</param>
-    /// <param name="idempotencyKey">The client's Idempotency-Key, if any.</param>
-    /// <param name="fingerprint">What identifies the request under that key (e.g. a hash of its body).</param>
-    public async Task<EnqueueResult> EnqueueAsync(string type, string data, string acceptedBy,
-        string? idempotencyKey = null, string? fingerprint = null)
+    /// <param name="options">When and how urgently it runs; the client's Idempotency-Key and the request's fingerprint.</param>
+    public async Task<EnqueueResult> EnqueueAsync(string type, string data, string acceptedBy, JobOptions? options = null)
     {
+        options ??= JobOptions.Default;
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Priority, JobOptions.MinPriority);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Priority, JobOptions.MaxPriority);
+        if (options.Delay is not null && options.RunAt is not null)
+        {
+            throw new ArgumentException("A job is delayed or runs at a time, not both.", nameof(options));
+        }
         using var activity = QueueTelemetry.StartPublish(Keys.Queue);
         var traceParent = Activity.Current?.Id ?? "";
         while (true)
         {
             var result = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db,
-                [Keys.Jobs, Keys.Payloads, Keys.Queue, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats],
-                [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, Options.MaxQueueBytes, idempotencyKey ?? "", fingerprint ?? ""])
+                [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence],
+                [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, Options.MaxQueueBytes,
+                    options.IdempotencyKey ?? "", options.Fingerprint ?? "", options.Priority,
+                    options.Delay is { } delay ? Math.Max(0, (long)delay.TotalMilliseconds) : -1,
+                    options.RunAt is { } runAt ? Math.Max(0, runAt.ToUnixTimeMilliseconds()) : -1,
+                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds])
                 .ConfigureAwait(false))!;
             var id = (string?)result[1];
             var by = (string?)result[2];
@@ -62,6 +71,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 case 3: outcome = new(EnqueueOutcome.KeyConflict, id, null, null); break;
                 case 4: outcome = new(EnqueueOutcome.QueueFull, null, null, null); break;
                 case 6: outcome = new(EnqueueOutcome.QueueBytesFull, null, null, null); break;
+                case 7: outcome = new(EnqueueOutcome.TooFarAhead, null, null, null); break;
                 default: continue; // 128 random bits collided with a live job: practically never; never overwrite one.
             }
             activity?.SetTag("messaging.message.id", outcome.Id).SetTag("workcluster.enqueue.outcome", outcome.Outcome.ToString());
@@ -91,26 +101,31 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     }
 
     /// <summary>
-    /// Takes up to <paramref name="max"/> jobs from the head of the queue for <paramref name="workerId"/>, each under
-    /// a lease of <see cref="QueueOptions.LeaseTtl"/> that the caller must renew (<see cref="RenewAsync"/>) while it
-    /// runs the job, and end with an outcome. Returns nothing while the queue is empty or paused. Should the reply
-    /// never arrive, the leases lapse and the jobs go back: a claim loses nothing.
+    /// Takes up to <paramref name="max"/> jobs from the head of the ready queue (highest priority first, first in first
+    /// out within a priority) for <paramref name="workerId"/>, each under a lease of <see cref="QueueOptions.LeaseTtl"/>
+    /// that the caller must renew (<see cref="RenewAsync"/>) while it runs the job, and end with an outcome. Scheduled
+    /// jobs that have fallen due are made ready first. Takes nothing while the queue is empty or paused; says when the
+    /// next scheduled job falls due. Should the reply never arrive, the leases lapse and the jobs go back: a claim
+    /// loses nothing.
     /// </summary>
-    public async Task<IReadOnlyList<ClaimedJob>> ClaimAsync(string workerId, int max)
+    public async Task<ClaimBatch> ClaimAsync(string workerId, int max)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         var reply = await scripts.Claim.EvaluateAsync(Db,
-            [Keys.Queue, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused],
-            [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes]).ConfigureAwait(false);
+            [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence],
+            [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs]).ConfigureAwait(false);
         var result = (RedisResult[])reply!;
-        var jobs = new ClaimedJob[result.Length / 4];
+        var jobs = new ClaimedJob[(result.Length - 1) / 4];
         for (var i = 0; i < jobs.Length; i++)
         {
-            var record = ParseRecord((string)result[4 * i + 2]!);
-            jobs[i] = new ClaimedJob(new JobLease((string)result[4 * i]!, (string)result[4 * i + 1]!), record, (string)result[4 * i + 3]!);
-            telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? record.CreatedAt) - record.CreatedAt));
+            var at = 1 + 4 * i;
+            var record = ParseRecord((string)result[at + 2]!);
+            jobs[i] = new ClaimedJob(new JobLease((string)result[at]!, (string)result[at + 1]!), record, (string)result[at + 3]!);
+            var readySince = record.RunAt is { } runAt && runAt > record.CreatedAt ? runAt : record.CreatedAt;
+            telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? readySince) - readySince));
         }
-        return jobs;
+        var nextDue = (long)result[0];
+        return new ClaimBatch(jobs, nextDue < 0 ? null : TimeSpan.FromMilliseconds(nextDue));
     }
 
     /// <summary>
@@ -190,8 +205,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// </summary>
     public async Task<bool> ReleaseAsync(JobLease lease)
     {
-        var released = (long)await scripts.Release.EvaluateAsync(Db, [Keys.Jobs, Keys.Leases, Keys.Queue, Keys.Signal],
-            [lease.JobId, lease.Token]).ConfigureAwait(false) == 1;
+        var released = (long)await scripts.Release.EvaluateAsync(Db, [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal],
+            [lease.JobId, lease.Token, PriorityAgingMs]).ConfigureAwait(false) == 1;
         if (!released)
         {
             telemetry.StaleOutcome("release");
@@ -207,19 +222,21 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<SweepResult> SweepExpiredLeasesAsync()
     {
         var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db,
-            [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Queue, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
+            [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
                 Keys.Stats, Keys.SweepClock],
             [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
-                Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch])
+                Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch,
+                PriorityAgingMs])
             .ConfigureAwait(false))!;
         var sweep = new SweepResult((int)result[0], (int)result[1], TimeSpan.FromMilliseconds((long)result[2]));
         telemetry.LeasesRecovered(sweep.Requeued, sweep.DeadLettered);
         return sweep;
     }
 
-    /// <summary>Moves retries that are due into the queue; returns how many.</summary>
-    public async Task<long> PromoteDueRetriesAsync() =>
-        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Queue, Keys.Signal], [PromoteBatch]).ConfigureAwait(false);
+    /// <summary>Makes scheduled jobs that have fallen due (delayed jobs, retries) ready; returns how many.</summary>
+    public async Task<long> PromoteDueAsync() =>
+        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Ready, Keys.Signal, Keys.Jobs, Keys.Sequence, Keys.FormerQueue],
+            [PromoteBatch, PriorityAgingMs]).ConfigureAwait(false);
 
     /// <summary>Sends a failed job back to the queue with its attempts reset.</summary>
     public async Task<RetryOutcome> RetryFailedAsync(string id)
@@ -256,8 +273,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private async Task<RetryOutcome[]> RetryAsync(string[] ids)
     {
         var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Queue, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats],
-            [Options.MaxQueueLength, Options.MaxQueueBytes, .. ids.Select(id => (RedisValue)id)]).ConfigureAwait(false))!;
+            [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Ready, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence],
+            [Options.MaxQueueLength, Options.MaxQueueBytes, PriorityAgingMs, .. ids.Select(id => (RedisValue)id)]).ConfigureAwait(false))!;
         return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r switch
         {
             "queued" => RetryOutcome.Queued,
@@ -270,13 +287,13 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public Task PauseAsync() => scripts.Pause.EvaluateAsync(Db, [Keys.Paused], []);
 
     /// <summary>Workers claim again.</summary>
-    public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, [Keys.Paused, Keys.Queue, Keys.Signal], []);
+    public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, [Keys.Paused, Keys.Ready, Keys.Signal], []);
 
     /// <summary>The queue at a glance, in one round trip: depth, retries waiting, dead letter, totals, paused, leases.</summary>
     public async Task<QueueStats> GetStatsAsync()
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Queue, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases], []).ConfigureAwait(false))!;
+            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases], []).ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);
         return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1,
@@ -301,15 +318,17 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         (long)await scripts.Purge.EvaluateAsync(Db,
             [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats], [PurgeBatch]).ConfigureAwait(false);
 
-    /// <summary>Number of jobs waiting in the queue (also what the queue-depth gauge reports next).</summary>
+    /// <summary>Number of jobs ready, waiting for a worker (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()
     {
-        var depth = await Db.ListLengthAsync(Keys.Queue).ConfigureAwait(false);
+        var depth = await Db.SortedSetLengthAsync(Keys.Ready).ConfigureAwait(false);
         telemetry.QueueDepth(depth);
         return depth;
     }
 
     private long LeaseTtlMs => (long)Options.LeaseTtl.TotalMilliseconds;
+
+    private long PriorityAgingMs => (long)Options.PriorityAging.TotalMilliseconds;
 
     private static string ClaimSalt() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
 

@@ -32,14 +32,17 @@ public sealed class WorkSignal : IAsyncDisposable
     public static TimeSpan MaxWait { get; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Waits until a wake-up token is in the signal list (and takes it), or <see cref="MaxWait"/> has passed.
-    /// Returns true if a token was taken.
+    /// Waits until a wake-up token is in the signal list (and takes it), or <paramref name="atMost"/> (at most
+    /// <see cref="MaxWait"/>, at least 10 ms) has passed: e.g. until the next scheduled job falls due. Returns true if
+    /// a token was taken.
     /// </summary>
-    public async Task<bool> WaitAsync(CancellationToken cancellationToken)
+    public async Task<bool> WaitAsync(CancellationToken cancellationToken, TimeSpan? atMost = null)
     {
         var connection = await ConnectAsync().ConfigureAwait(false);
-        var wait = connection.GetDatabase().ExecuteAsync("BLPOP", _keys.Signal, (int)MaxWait.TotalSeconds);
-        var result = await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var wait = Math.Clamp((atMost ?? MaxWait).TotalSeconds, 0.01, MaxWait.TotalSeconds);
+        var blocking = connection.GetDatabase().ExecuteAsync("BLPOP", _keys.Signal,
+            Math.Round(wait, 3).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var result = await blocking.WaitAsync(cancellationToken).ConfigureAwait(false);
         return !result.IsNull;
     }
 

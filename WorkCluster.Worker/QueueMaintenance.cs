@@ -5,7 +5,7 @@ namespace WorkCluster.Worker;
 
 /// <summary>
 /// The queue's clockwork, run by every worker (each step is atomic and idempotent, so running it everywhere at once
-/// is harmless): retries whose delay has passed join the queue; jobs whose lease has lapsed are taken back (the
+/// is harmless): scheduled jobs that have fallen due (delayed jobs, retries) are made ready; jobs whose lease has lapsed are taken back (the
 /// sweep); finished jobs whose TTL has passed are deleted (readers stop seeing them at once, this only frees the
 /// memory); and the queue-depth gauge is refreshed.
 /// </summary>
@@ -24,7 +24,7 @@ public sealed partial class QueueMaintenance(WorkQueue queue, ILogger<QueueMaint
             {
                 try
                 {
-                    while (await queue.PromoteDueRetriesAsync() > 0 && !stoppingToken.IsCancellationRequested)
+                    while (await queue.PromoteDueAsync() > 0 && !stoppingToken.IsCancellationRequested)
                     {
                     }
                     await SweepAsync(stoppingToken);

@@ -64,7 +64,7 @@ public sealed partial class WorkerService(
                     free++;
                 }
 
-                IReadOnlyList<ClaimedJob> jobs;
+                ClaimBatch jobs;
                 try
                 {
                     jobs = await queue.ClaimAsync(identity.Id, free);
@@ -95,8 +95,9 @@ public sealed partial class WorkerService(
 
                 if (jobs.Count < free)
                 {
-                    // The claim emptied the queue (or it is paused): sleep until the next job arrives.
-                    await WaitForWorkAsync(stoppingToken);
+                    // The claim emptied the queue (or it is paused): sleep until the next job arrives, or the next
+                    // scheduled one falls due (the claim then makes it ready).
+                    await WaitForWorkAsync(stoppingToken, jobs.NextDueIn);
                 }
             }
         }
@@ -157,11 +158,11 @@ public sealed partial class WorkerService(
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private async Task WaitForWorkAsync(CancellationToken stoppingToken)
+    private async Task WaitForWorkAsync(CancellationToken stoppingToken, TimeSpan? nextDueIn)
     {
         try
         {
-            await signal.WaitAsync(stoppingToken);
+            await signal.WaitAsync(stoppingToken, nextDueIn);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {

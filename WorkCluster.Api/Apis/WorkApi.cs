@@ -27,7 +27,8 @@ public static partial class WorkApi
         api.MapPost("/", SubmitWork)
             .WithName("SubmitWork")
             .WithSummary("Queue work; answers at once with the id to poll.")
-            .WithDescription("With an Idempotency-Key header, repeating the same request returns the first answer and queues nothing.")
+            .WithDescription("With an Idempotency-Key header, repeating the same request returns the first answer and queues nothing. " +
+                "'priority' (0-9, default 5) orders the queue; 'delay_ms' or 'run_at' (RFC 3339) schedules the work for later.")
             // Documented, not enforced by routing: the handler reads the body itself and answers 415 with a problem.
             .AddOpenApiOperationTransformer(DescribeWorkRequestBody)
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -62,8 +63,9 @@ public static partial class WorkApi
 
     /// <summary>The dependencies of the work endpoints.</summary>
     public sealed class WorkServices(WorkQueue queue, WorkTypes types, ApiInstance instance, IOptions<WorkApiOptions> options,
-        ILogger<WorkServices> logger)
+        IOptions<QueueOptions> queueOptions, ILogger<WorkServices> logger)
     {
+        public IOptions<QueueOptions> QueueOptions { get; } = queueOptions;
         public ILogger<WorkServices> Logger { get; } = logger;
         public WorkQueue Queue { get; } = queue;
         public WorkTypes Types { get; } = types;
@@ -85,17 +87,21 @@ public static partial class WorkApi
             }
         }
 
-        var (work, problem) = await WorkRequestReader.ReadAsync(context, services.Types, services.Options.Value.MaxPayloadBytes);
+        var (work, problem) = await WorkRequestReader.ReadAsync(context, services.Types, services.Options.Value.MaxPayloadBytes,
+            queue: services.QueueOptions.Value);
         if (work is null)
         {
             return problem!;
         }
 
         var fingerprint = idempotencyKey is null ? null : Convert.ToHexStringLower(SHA256.HashData(work.Body.Span));
-        var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name, idempotencyKey, fingerprint);
+        var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name,
+            work.Options with { IdempotencyKey = idempotencyKey, Fingerprint = fingerprint });
 
         switch (result.Outcome)
         {
+            case EnqueueOutcome.TooFarAhead:
+                return WorkRequestReader.TooFarAhead(services.QueueOptions.Value);
             case EnqueueOutcome.QueueFull or EnqueueOutcome.QueueBytesFull:
                 return QueueFull(context, result.Outcome == EnqueueOutcome.QueueFull
                     ? "The queue holds its limit of unfinished jobs (Work:MaxQueueLength); nothing was queued."

@@ -7,9 +7,15 @@ namespace WorkCluster.Api.Apis;
 /// <summary>The body of POST /api/v1/work.</summary>
 /// <param name="Data">Any JSON value: the input of the work.</param>
 /// <param name="Type">The work type; the default type when absent.</param>
+/// <param name="Priority">0 to 9, higher first; 5 when absent.</param>
+/// <param name="DelayMs">Run no sooner than this many milliseconds from now (Redis's clock). Not with <paramref name="RunAt"/>.</param>
+/// <param name="RunAt">Run no sooner than this time (RFC 3339). Not with <paramref name="DelayMs"/>.</param>
 public sealed record WorkRequest(
     [property: JsonPropertyName("data")] JsonElement Data,
-    [property: JsonPropertyName("type")] string? Type = null);
+    [property: JsonPropertyName("type")] string? Type = null,
+    [property: JsonPropertyName("priority")] int? Priority = null,
+    [property: JsonPropertyName("delay_ms")] long? DelayMs = null,
+    [property: JsonPropertyName("run_at")] DateTimeOffset? RunAt = null);
 
 /// <summary>The answer to an accepted submission.</summary>
 /// <param name="Status">Always <c>accepted</c>.</param>
@@ -30,10 +36,12 @@ public sealed record WorkStatus
     [JsonPropertyName("type")] public required string Type { get; init; }
     [JsonPropertyName("accepted_by")] public string? AcceptedBy { get; init; }
     [JsonPropertyName("worker")] public string? Worker { get; init; }
+    [JsonPropertyName("priority")] public int Priority { get; init; }
     [JsonPropertyName("attempts")] public int Attempts { get; init; }
     [JsonPropertyName("created_at")] public DateTimeOffset CreatedAt { get; init; }
     [JsonPropertyName("started_at")] public DateTimeOffset? StartedAt { get; init; }
     [JsonPropertyName("finished_at")] public DateTimeOffset? FinishedAt { get; init; }
+    [JsonPropertyName("run_at")] public DateTimeOffset? RunAt { get; init; }
     [JsonPropertyName("retry_at")] public DateTimeOffset? RetryAt { get; init; }
     [JsonPropertyName("lease_expires_at")] public DateTimeOffset? LeaseExpiresAt { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
@@ -47,10 +55,12 @@ public sealed record WorkStatus
         Type = job.Record.Type,
         AcceptedBy = job.Record.AcceptedBy,
         Worker = job.Record.Worker,
+        Priority = job.Record.Priority,
         Attempts = job.Record.Attempts,
         CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(job.Record.CreatedAt),
         StartedAt = ToTime(job.Record.StartedAt),
         FinishedAt = ToTime(job.Record.FinishedAt),
+        RunAt = ToTime(job.Record.RunAt),
         RetryAt = ToTime(job.Record.RetryAt),
         LeaseExpiresAt = job.Record.Status == JobStatus.Working ? ToTime(job.LeaseExpiresAt) : null,
         LastError = job.Record.LastError,

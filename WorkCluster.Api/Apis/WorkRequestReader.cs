@@ -4,20 +4,32 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using WorkCluster.Handlers;
+using WorkCluster.Queue;
 
 namespace WorkCluster.Api.Apis;
 
-/// <summary>A request body that names work: its type, its data (JSON text), the raw body, and an optional node.</summary>
-public sealed record WorkSubmission(string Type, string Data, ReadOnlyMemory<byte> Body, string? Node);
+/// <summary>
+/// A request body that names work: its type, its data (JSON text), the raw body, an optional node, and how the queue is to
+/// run it (priority, delay or time).
+/// </summary>
+public sealed record WorkSubmission(string Type, string Data, ReadOnlyMemory<byte> Body, string? Node, JobOptions Options);
 
 /// <summary>
 /// Reads and checks a body like <c>{"data": ..., "type": "..."}</c> the same way for every endpoint that takes one,
 /// turning each mistake into the problem a client can act on.
 /// </summary>
-public static class WorkRequestReader
+public static partial class WorkRequestReader
 {
+    /// <param name="context">The request.</param>
+    /// <param name="types">The work types there are.</param>
+    /// <param name="maxBytes">The largest body accepted.</param>
+    /// <param name="allowNode">Whether the body may name a node (<c>node</c>).</param>
+    /// <param name="queue">
+    /// For a submission to the queue: its settings, and the body may say how to run the work (<c>priority</c>,
+    /// <c>delay_ms</c> or <c>run_at</c>).
+    /// </param>
     public static async Task<(WorkSubmission? Work, ProblemHttpResult? Problem)> ReadAsync(HttpContext context, WorkTypes types,
-        int maxBytes, bool allowNode = false)
+        int maxBytes, bool allowNode = false, QueueOptions? queue = null)
     {
         if (!IsJsonContentType(context.Request.ContentType))
         {
@@ -85,9 +97,83 @@ public static class WorkRequestReader
                 node = named;
             }
 
-            return (new WorkSubmission(type, data.GetRawText(), body.Value, node), null);
+            var options = JobOptions.Default;
+            if (queue is not null)
+            {
+                var (read, problem) = ReadJobOptions(root, queue);
+                if (problem is not null)
+                {
+                    return (null, problem);
+                }
+                options = read!;
+            }
+
+            return (new WorkSubmission(type, data.GetRawText(), body.Value, node, options), null);
         }
     }
+
+    private static (JobOptions? Options, ProblemHttpResult? Problem) ReadJobOptions(JsonElement root, QueueOptions queue)
+    {
+        var options = JobOptions.Default;
+        if (root.TryGetProperty("priority", out var priority) && priority.ValueKind != JsonValueKind.Null)
+        {
+            if (priority.ValueKind != JsonValueKind.Number || !priority.TryGetInt32(out var level)
+                || level is < JobOptions.MinPriority or > JobOptions.MaxPriority)
+            {
+                return (null, Problems.Create(StatusCodes.Status400BadRequest, "Invalid 'priority'",
+                    $"'priority' must be a whole number from {JobOptions.MinPriority} to {JobOptions.MaxPriority} (higher runs first; " +
+                    $"{JobOptions.DefaultPriority} when absent)."));
+            }
+            options = options with { Priority = level };
+        }
+
+        var hasDelay = root.TryGetProperty("delay_ms", out var delay) && delay.ValueKind != JsonValueKind.Null;
+        var hasRunAt = root.TryGetProperty("run_at", out var runAt) && runAt.ValueKind != JsonValueKind.Null;
+        if (hasDelay && hasRunAt)
+        {
+            return (null, Problems.Create(StatusCodes.Status400BadRequest, "Both 'delay_ms' and 'run_at'",
+                "Say when the work runs either way, not both: 'delay_ms' (from now) or 'run_at' (an RFC 3339 time)."));
+        }
+        var maxDelayMs = (long)queue.MaxDelay.TotalMilliseconds;
+        if (hasDelay)
+        {
+            if (delay.ValueKind != JsonValueKind.Number || !delay.TryGetInt64(out var ms) || ms < 0 || ms > maxDelayMs)
+            {
+                return (null, Problems.Create(StatusCodes.Status400BadRequest, "Invalid 'delay_ms'",
+                    $"'delay_ms' must be a whole number of milliseconds from 0 to {maxDelayMs} (Work:MaxDelay)."));
+            }
+            options = options with { Delay = TimeSpan.FromMilliseconds(ms) };
+        }
+        if (hasRunAt)
+        {
+            if (runAt.ValueKind != JsonValueKind.String || !TryParseRfc3339(runAt.GetString()!, out var at))
+            {
+                return (null, Problems.Create(StatusCodes.Status400BadRequest, "Invalid 'run_at'",
+                    "'run_at' must be an RFC 3339 date and time with its offset, e.g. \"2026-12-24T18:00:00Z\"."));
+            }
+            if (at > DateTimeOffset.UtcNow + queue.MaxDelay)
+            {
+                return (null, TooFarAhead(queue));
+            }
+            options = options with { RunAt = at };
+        }
+        return (options, null);
+    }
+
+    /// <summary>The problem of a job that would fall due further ahead than <see cref="QueueOptions.MaxDelay"/>.</summary>
+    public static ProblemHttpResult TooFarAhead(QueueOptions queue) =>
+        Problems.Create(StatusCodes.Status400BadRequest, "Invalid 'run_at'",
+            $"'run_at' is more than {queue.MaxDelay} ahead (Work:MaxDelay).");
+
+    private static bool TryParseRfc3339(string text, out DateTimeOffset value)
+    {
+        value = default;
+        return Rfc3339().IsMatch(text)
+            && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out value);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")]
+    private static partial System.Text.RegularExpressions.Regex Rfc3339();
 
     private static bool IsJsonContentType(string? contentType)
     {

@@ -1,35 +1,44 @@
 #!lua flags=allow-oom
--- claim: take up to N jobs from the head of the queue, each for one attempt under a lease: a fencing token unique to
--- the attempt and a deadline in the leases zset. A lease nobody renews lapses, and the sweep takes the job back, so
--- a claim whose reply never reached the worker loses nothing. Runs under Redis's maxmemory (allow-oom): draining
--- must never be refused for memory.
--- KEYS[1] queue   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)   KEYS[5] fence (counter)
--- KEYS[6] signal  KEYS[7] paused flag
+-- claim: take up to N jobs from the head of the ready queue (highest rank first, see ready.lua), each for one attempt
+-- under a lease: a fencing token unique to the attempt and a deadline in the leases zset. A lease nobody renews
+-- lapses, and the sweep takes the job back, so a claim whose reply never reached the worker loses nothing. Scheduled
+-- jobs that have fallen due are promoted first, so an idle worker that wakes for the next due job finds it. Runs under
+-- Redis's maxmemory (allow-oom): draining must never be refused for memory.
+-- KEYS[1] ready (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)
+-- KEYS[5] fence (counter)   KEYS[6] signal   KEYS[7] paused flag   KEYS[8] scheduled (zset id -> due ms)
+-- KEYS[9] sequence (counter)
 -- ARGV[1] worker id   ARGV[2] N (at most this many jobs)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
--- Returns a flat array: id, lease token, record (JSON), data (JSON text), ... for each claimed job.
+-- ARGV[6] priority aging (ms per level)
+-- Returns { ms until the next scheduled job falls due (-1: none), then id, lease token, record (JSON), data (JSON
+-- text), ... for each claimed job }.
 --#include clock.lua
 --#include signal.lua
-
-if redis.call('EXISTS', KEYS[7]) == 1 then
-  return {}
-end
+--#include ready.lua
+--#include promote.lua
 
 local now = now_ms()
+local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9] }
+if redis.call('EXISTS', KEYS[7]) == 1 then
+  return { next_due_in(K.scheduled, now) }
+end
+promote_due(K, now, 1000, tonumber(ARGV[6]))
+
 local deadline = now + tonumber(ARGV[3])
 local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
-local claimed, count, bytes, sequence = {}, 0, 0, nil
+local claimed, count, bytes, sequence = { 0 }, 0, 0, nil
 while count < most do
-  local id = redis.call('RPOP', KEYS[1])
-  if not id then
+  local head = redis.call('ZPOPMIN', KEYS[1])
+  if #head == 0 then
     break
   end
+  local id, rank = head[1], head[2]
   local raw = redis.call('HGET', KEYS[2], id)
   local job = raw and cjson.decode(raw)
   if job and job.status == 'pending' then
     local data = redis.call('HGET', KEYS[3], id) or 'null'
     if count > 0 and bytes + #data > budget then
-      redis.call('RPUSH', KEYS[1], id) -- next in line again, for the next claim
+      redis.call('ZADD', KEYS[1], rank, id) -- next in line again, for the next claim
       break
     end
     if not sequence then
@@ -57,5 +66,6 @@ while count < most do
   -- Anything else is a stale entry (its job already moved on): dropped.
 end
 
+claimed[1] = next_due_in(K.scheduled, now)
 pass_signal(KEYS[1], KEYS[6])
 return claimed

@@ -1,17 +1,22 @@
--- enqueue: a new job record and its place at the tail of the queue, in one step; or, for a repeated
--- Idempotency-Key, the job that key created; or nothing at all when the queue's budget is spent.
--- KEYS[1] jobs (hash id -> record)   KEYS[2] payloads (hash id -> data)   KEYS[3] queue (list)
+-- enqueue: a new job record and its place in the ready queue (by priority), or in the schedule until it falls due,
+-- in one step; or, for a repeated Idempotency-Key, the job that key created; or nothing at all when the queue's
+-- budget is spent.
+-- KEYS[1] jobs (hash id -> record)   KEYS[2] payloads (hash id -> data)   KEYS[3] ready (zset id -> rank)
 -- KEYS[4] signal (list)              KEYS[5] idempotency (hash key -> "id fingerprint")
--- KEYS[6] expiry (zset id -> ms)     KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats (hash)
+-- KEYS[6] expiry (zset id -> ms)     KEYS[7] scheduled (zset id -> due ms)   KEYS[8] leases (zset)
+-- KEYS[9] stats (hash)               KEYS[10] sequence (counter)
 -- ARGV[1] id  ARGV[2] type  ARGV[3] accepted_by  ARGV[4] data (JSON text)  ARGV[5] trace parent ('' if none)
 -- ARGV[6] most unfinished jobs  ARGV[7] most unfinished payload bytes  ARGV[8] idempotency key ('' if none)
--- ARGV[9] request fingerprint
+-- ARGV[9] request fingerprint  ARGV[10] priority (0-9)  ARGV[11] delay (ms, from Redis's clock; -1 if none)
+-- ARGV[12] run at (ms since the epoch; -1 if none)  ARGV[13] priority aging (ms per level)  ARGV[14] longest delay (ms)
 -- Returns { code, id, accepted_by, trace parent }: code 1 created, 2 replay of the key's job, 3 key used with another
--- request, 4 too many unfinished jobs, 5 id taken (retry with another id), 6 too many unfinished payload bytes.
+-- request, 4 too many unfinished jobs, 5 id taken (retry with another id), 6 too many unfinished payload bytes,
+-- 7 due further ahead than the longest delay.
 -- Under Redis's maxmemory its first write is refused (OOM) and nothing is written.
 --#include clock.lua
 --#include signal.lua
 --#include records.lua
+--#include ready.lua
 
 local id, idem_key, fingerprint = ARGV[1], ARGV[8], ARGV[9]
 local now = now_ms()
@@ -32,8 +37,18 @@ if idem_key ~= '' then
   end
 end
 
--- Unfinished: waiting in the queue, waiting for a retry, or leased to a worker.
-local unfinished = redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
+local due = nil
+if tonumber(ARGV[11]) >= 0 then
+  due = now + tonumber(ARGV[11])
+elseif tonumber(ARGV[12]) >= 0 then
+  due = tonumber(ARGV[12])
+end
+if due and due > now + tonumber(ARGV[14]) then
+  return { 7, '', '', '' }
+end
+
+-- Unfinished: ready, scheduled (delayed, or waiting for a retry), or leased to a worker.
+local unfinished = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
 if unfinished >= tonumber(ARGV[6]) then
   return { 4, '', '', '' }
 end
@@ -44,20 +59,40 @@ if redis.call('HEXISTS', KEYS[1], id) == 1 then
   return { 5, '', '', '' }
 end
 
+local priority = tonumber(ARGV[10])
 local job = { status = 'pending', type = ARGV[2], accepted_by = ARGV[3], created_at = now, attempts = 0 }
+if priority ~= 5 then
+  job.priority = priority -- 5 when absent: the record stays as small as it was for jobs that do not use priorities
+end
 if ARGV[5] ~= '' then
   job.trace = ARGV[5]
 end
 if idem_key ~= '' then
   job.idempotency_key = idem_key
 end
--- Redis checks memory at a script's first write only: over maxmemory it refuses this one, and nothing is written.
+local scheduled = due and due > now
+local rank = nil
+if scheduled then
+  job.status = 'scheduled'
+  job.run_at = due
+else
+  rank = rank_of(now, priority, tonumber(ARGV[13]), KEYS[10])
+end
+-- Redis checks memory at a script's first write only (the rank's sequence, or else the record): over maxmemory it
+-- refuses that one, and nothing is written.
 redis.call('HSET', KEYS[1], id, cjson.encode(job))
 if idem_key ~= '' then
   redis.call('HSET', KEYS[5], idem_key, id .. ' ' .. fingerprint)
 end
 redis.call('HSET', KEYS[2], id, ARGV[4])
 redis.call('HINCRBY', KEYS[9], 'unfinished_bytes', #ARGV[4])
-redis.call('LPUSH', KEYS[3], id)
-pass_signal(KEYS[3], KEYS[4])
+if scheduled then
+  redis.call('ZADD', KEYS[7], due, id)
+  if redis.call('ZRANGE', KEYS[7], 0, 0)[1] == id then
+    wake_one(KEYS[4]) -- the next job to fall due: idle workers must look again when they wait for it
+  end
+else
+  redis.call('ZADD', KEYS[3], rank, id)
+  pass_signal(KEYS[3], KEYS[4])
+end
 return { 1, id, ARGV[3], ARGV[5] }

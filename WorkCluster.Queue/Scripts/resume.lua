@@ -1,6 +1,6 @@
 #!lua flags=allow-oom
 -- resume: workers claim again; a wake-up token gets the idle ones going if work is waiting.
--- KEYS[1] paused flag   KEYS[2] queue   KEYS[3] signal
+-- KEYS[1] paused flag   KEYS[2] ready (zset)   KEYS[3] signal
 --#include signal.lua
 
 redis.call('DEL', KEYS[1])

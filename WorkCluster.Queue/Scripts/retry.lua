@@ -1,47 +1,49 @@
 #!lua flags=allow-oom
--- retry: send failed jobs (dead letter) back to the tail of the queue with their attempts reset, as far as the
--- queue's budget allows.
--- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] failed (zset)   KEYS[4] expiry (zset)   KEYS[5] queue   KEYS[6] signal
--- KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats
--- ARGV[1] most unfinished jobs   ARGV[2] most unfinished payload bytes, then the ids
+-- retry: send failed jobs (dead letter) back to the ready queue with their attempts reset, as if submitted now, as far
+-- as the queue's budget allows.
+-- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] failed (zset)   KEYS[4] expiry (zset)   KEYS[5] ready (zset)   KEYS[6] signal
+-- KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence
+-- ARGV[1] most unfinished jobs   ARGV[2] most unfinished payload bytes   ARGV[3] priority aging (ms per level), then
+-- the ids
 -- Returns, for each id: 'queued'; 'full' if the budget has no room for it; the job's status if it is not failed;
 -- or false if there is no such job.
 --#include clock.lua
 --#include signal.lua
 --#include records.lua
 --#include jobs.lua
+--#include ready.lua
 
 local K = { stats = KEYS[9] }
 local now = now_ms()
-local unfinished = redis.call('LLEN', KEYS[5]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
+local unfinished = redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
 local bytes = tonumber(redis.call('HGET', K.stats, 'unfinished_bytes')) or 0
 local outcomes = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local id = ARGV[i]
   local raw = live_record(KEYS[1], KEYS[4], id, now)
   if not raw then
-    outcomes[i - 2] = false
+    outcomes[i - 3] = false
   else
     local job = cjson.decode(raw)
     local size = redis.call('HSTRLEN', KEYS[2], id)
     if job.status ~= 'failed' then
-      outcomes[i - 2] = job.status
+      outcomes[i - 3] = job.status
     elseif unfinished + 1 > tonumber(ARGV[1]) or bytes + size > tonumber(ARGV[2]) then
-      outcomes[i - 2] = 'full'
+      outcomes[i - 3] = 'full'
     else
       job.status = 'pending'
       job.attempts = 0
       job.worker = nil
       job.started_at = nil
       job.finished_at = nil
+      make_ready(KEYS[5], id, rank_of(now, job.priority or 5, tonumber(ARGV[3]), KEYS[10]))
       redis.call('HSET', KEYS[1], id, cjson.encode(job))
       redis.call('ZREM', KEYS[3], id)
       count_bytes(K, 'failed_bytes', -size)
       count_bytes(K, 'unfinished_bytes', size)
       redis.call('ZREM', KEYS[4], id)
-      redis.call('LPUSH', KEYS[5], id)
       unfinished, bytes = unfinished + 1, bytes + size
-      outcomes[i - 2] = 'queued'
+      outcomes[i - 3] = 'queued'
     end
   end
 end

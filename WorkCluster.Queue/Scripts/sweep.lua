@@ -1,19 +1,21 @@
 #!lua flags=allow-oom
 -- sweep: take back the jobs whose lease has lapsed (their attempt stalled: the worker died, froze, lost its claim's
--- reply, or was cut off from Redis): to the head of the queue, or, once their attempts are used up, to the dead
--- letter. Safe on every worker at once: a lease is taken back once.
+-- reply, or was cut off from Redis): back to their place in the ready queue, or, once their attempts are used up, to
+-- the dead letter. Safe on every worker at once: a lease is taken back once.
 -- Redis's clock keeps running while nobody can reach Redis, so leases lapse during an outage although their workers
 -- live on. The sweep therefore notes when it last ran: after a gap (no sweep for ARGV[1] ms: Redis, or every worker,
 -- was away) it takes nothing back for ARGV[2] ms, time for the living workers to reconnect and renew.
--- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] queue
+-- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] failed (zset)   KEYS[8] expiry (zset)   KEYS[9] idempotency   KEYS[10] stats
 -- KEYS[11] sweep clock (hash: last, since)
 -- ARGV[1] gap (ms)   ARGV[2] grace after a gap (ms)   ARGV[3] max attempts   ARGV[4] TTL of a failed record (ms)
 -- ARGV[5] most jobs in the dead letter   ARGV[6] most payload bytes in it   ARGV[7] at most this many leases per call
+-- ARGV[8] priority aging (ms per level)
 -- Returns { requeued, dead-lettered, ms still held back (0 once sweeping) }.
 --#include clock.lua
 --#include signal.lua
 --#include jobs.lua
+--#include ready.lua
 
 local K = { jobs = KEYS[2], payloads = KEYS[3], results = KEYS[4], failed = KEYS[7], expiry = KEYS[8],
   idempotency = KEYS[9], stats = KEYS[10] }
@@ -31,10 +33,7 @@ if hold > 0 then
 end
 
 local requeued, dead = 0, 0
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))
--- Latest first: each goes onto the head of the queue, so the job whose lease lapsed first is next in line.
-for i = #lapsed, 1, -1 do
-  local id = lapsed[i]
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))) do
   redis.call('ZREM', KEYS[1], id)
   local raw = redis.call('HGET', K.jobs, id)
   local job = raw and cjson.decode(raw)
@@ -49,7 +48,7 @@ for i = #lapsed, 1, -1 do
       job.started_at = nil
       job.lease = nil
       redis.call('HSET', K.jobs, id, cjson.encode(job))
-      redis.call('RPUSH', KEYS[5], id)
+      make_ready_again(KEYS[5], id, job, tonumber(ARGV[8]))
       requeued = requeued + 1
     end
   end

@@ -16,10 +16,11 @@ public sealed class WorkClient(HttpClient http)
         return http.PostAsync(WorkPath, content);
     }
 
-    /// <summary>Submits work and returns the 202 answer (fails the test on any other status).</summary>
-    public async Task<Accepted> SubmitAsync(string type, string dataJson)
+    /// <summary>Submits work (with a priority, if given) and returns the 202 answer (fails the test on any other status).</summary>
+    public async Task<Accepted> SubmitAsync(string type, string dataJson, int? priority = null)
     {
-        using var response = await PostRawAsync($$"""{"type":"{{type}}","data":{{dataJson}}}""");
+        var options = priority is { } level ? $$""","priority":{{level}}""" : "";
+        using var response = await PostRawAsync($$"""{"type":"{{type}}","data":{{dataJson}}{{options}}}""");
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"POST answered {(int)response.StatusCode}: {body}");
         var json = JsonDocument.Parse(body).RootElement;

@@ -89,7 +89,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
         Assert.Equal(second.Lease.Token, job.Record.Lease);
         Assert.Null(job.Result);
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Scheduled));
-        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Queue));
+        Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal(3, stale.Total);
 
         Assert.True(await queue.CompleteAsync(second.Lease, "\"result\""));

@@ -28,7 +28,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         await queue.FailAsync(claimed[0].Lease, 1, "boom"); // waits a minute for its retry
 
         // One waiting, one scheduled for a retry, one working: full, and a refusal writes nothing.
-        var refused = await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f");
+        var refused = await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" });
         Assert.Equal(new EnqueueResult(EnqueueOutcome.QueueFull, null, null), refused);
         Assert.Equal(3, await Db.HashLengthAsync(queue.Keys.Jobs));
         Assert.False(await Db.KeyExistsAsync(queue.Keys.Idempotency));
@@ -180,7 +180,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         var worked = 0;
         while (true)
         {
-            await queue.PromoteDueRetriesAsync();
+            await queue.PromoteDueAsync();
             var jobs = await queue.ClaimAsync("newcomer", 16);
             if (jobs.Count == 0 && (await queue.GetStatsAsync()) is { Depth: 0, Scheduled: 0 })
             {

@@ -24,17 +24,17 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         Assert.Equal("IOException: disk full", waiting.LastError);
         Assert.NotNull(waiting.RetryAt);
         Assert.Null(waiting.Lease);
-        Assert.Equal(0, await Db.ListLengthAsync(queue.Keys.Queue));
+        Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Leases));
         Assert.Equal(waiting.RetryAt, (long?)await Db.SortedSetScoreAsync(queue.Keys.Scheduled, id));
 
         // Not due yet: promotion moves nothing. Once due, it joins the queue and a claim counts attempt 2.
         if (waiting.RetryAt > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 50)
         {
-            Assert.Equal(0, await queue.PromoteDueRetriesAsync());
+            Assert.Equal(0, await queue.PromoteDueAsync());
         }
         await Task.Delay(TimeSpan.FromMilliseconds(350));
-        Assert.Equal(1, await queue.PromoteDueRetriesAsync());
+        Assert.Equal(1, await queue.PromoteDueAsync());
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Scheduled));
         var retry = Assert.Single(await queue.ClaimAsync("w2", 1));
         Assert.Equal(2, retry.Record.Attempts);
@@ -49,7 +49,7 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
 
         for (var attempt = 1; attempt <= 2; attempt++)
         {
-            await queue.PromoteDueRetriesAsync();
+            await queue.PromoteDueAsync();
             var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
             Assert.Equal(attempt, claimed.Record.Attempts);
             var outcome = await queue.FailAsync(claimed.Lease, attempt, $"boom {attempt}");
@@ -120,15 +120,15 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
     public async Task The_same_idempotency_key_and_request_returns_the_first_job_and_queues_nothing()
     {
         var queue = redis.NewSpace().Queue;
-        var first = await queue.EnqueueAsync("echo", "1", "api-a", idempotencyKey: "order-42", fingerprint: "f1");
+        var first = await queue.EnqueueAsync("echo", "1", "api-a", new JobOptions { IdempotencyKey = "order-42", Fingerprint = "f1" });
 
-        var replay = await queue.EnqueueAsync("echo", "1", "api-b", idempotencyKey: "order-42", fingerprint: "f1");
-        var conflict = await queue.EnqueueAsync("echo", "2", "api-b", idempotencyKey: "order-42", fingerprint: "f2");
+        var replay = await queue.EnqueueAsync("echo", "1", "api-b", new JobOptions { IdempotencyKey = "order-42", Fingerprint = "f1" });
+        var conflict = await queue.EnqueueAsync("echo", "2", "api-b", new JobOptions { IdempotencyKey = "order-42", Fingerprint = "f2" });
 
         Assert.Equal(EnqueueOutcome.Created, first.Outcome);
         Assert.Equal(new EnqueueResult(EnqueueOutcome.Replayed, first.Id, "api-a"), replay);
         Assert.Equal(EnqueueOutcome.KeyConflict, conflict.Outcome);
-        Assert.Equal(1, await Db.ListLengthAsync(queue.Keys.Queue));
+        Assert.Equal(1, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal(1, await Db.HashLengthAsync(queue.Keys.Jobs));
     }
 
@@ -138,7 +138,7 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         var queue = redis.NewSpace().Queue;
 
         var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ =>
-            Task.Run(() => queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f"))));
+            Task.Run(() => queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" }))));
 
         Assert.Single(results, r => r.Outcome == EnqueueOutcome.Created);
         Assert.Single(results.Select(r => r.Id).Distinct());
@@ -149,17 +149,17 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
     public async Task An_idempotency_key_is_free_again_once_its_job_has_expired_and_been_purged()
     {
         var queue = redis.NewSpace(new QueueOptions { ResultTtl = TimeSpan.FromSeconds(1) }).Queue;
-        var first = await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f");
+        var first = await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" });
         var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
         await queue.CompleteAsync(claimed.Lease, "1");
         await Task.Delay(TimeSpan.FromSeconds(1.2));
 
-        var second = await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f");
+        var second = await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" });
         Assert.Equal(EnqueueOutcome.Created, second.Outcome);
         Assert.NotEqual(first.Id, second.Id);
 
         // Purging the first job leaves the key to the second.
         Assert.Equal(1, await queue.PurgeExpiredAsync());
-        Assert.Equal(EnqueueOutcome.Replayed, (await queue.EnqueueAsync("echo", "1", "api", idempotencyKey: "k", fingerprint: "f")).Outcome);
+        Assert.Equal(EnqueueOutcome.Replayed, (await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" })).Outcome);
     }
 }

@@ -55,7 +55,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
 
         // Nothing left anywhere but the finished records, their results and their expiry times.
         var keys = queue.Keys;
-        Assert.Equal(0, await Db.ListLengthAsync(keys.Queue));
+        Assert.Equal(0, await Db.SortedSetLengthAsync(keys.Ready));
         Assert.Equal(0, await Db.SortedSetLengthAsync(keys.Leases));
         Assert.Equal(0, await Db.HashLengthAsync(keys.Payloads));
         Assert.Equal(0, (long)await Db.HashGetAsync(keys.Stats, "unfinished_bytes"));
@@ -89,7 +89,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         Assert.Equal("api-test", pending.Record.AcceptedBy);
         Assert.Equal(0, pending.Record.Attempts);
         Assert.Equal("0af7651916cd43dd8448eb211c80319c", pending.Record.TraceId);
-        Assert.Equal([id], (await Db.ListRangeAsync(keys.Queue)).Select(v => (string)v!));
+        Assert.Equal([id], (await Db.SortedSetRangeByRankAsync(keys.Ready)).Select(v => (string)v!));
         Assert.Equal("""{"a":[1,2]}""", await Db.HashGetAsync(keys.Payloads, id));
         Assert.Equal(1, await Db.ListLengthAsync(keys.Signal));
 
@@ -100,7 +100,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         var claimed = Assert.Single(await queue.ClaimAsync("w1", 10));
         Assert.Equal(id, claimed.Id);
         Assert.Equal("""{"a":[1,2]}""", claimed.Data);
-        Assert.Equal(0, await Db.ListLengthAsync(keys.Queue));
+        Assert.Equal(0, await Db.SortedSetLengthAsync(keys.Ready));
         Assert.Equal(0, await Db.ListLengthAsync(keys.Signal));
         var working = await queue.GetAsync(id);
         Assert.Equal(JobStatus.Working, working!.Record.Status);
@@ -158,7 +158,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
             ids.Add(await queue.SubmitAsync(i.ToString()));
         }
 
-        var claimed = await queue.ClaimAsync("w1", 3);
+        IReadOnlyList<ClaimedJob> claimed = await queue.ClaimAsync("w1", 3);
         claimed = [.. claimed, .. await queue.ClaimAsync("w1", 3)];
 
         Assert.Equal(ids, claimed.Select(j => j.Id));

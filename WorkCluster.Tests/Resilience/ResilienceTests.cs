@@ -407,7 +407,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             var joined = await app.NodeIdOfAsync(app.GetProcess(late).Id);
             output.WriteLine($"at maxmemory {ThreeWorkersAppFixture.RedisMaxMemory}: answers {string.Join(",", answers.Distinct())}; " +
                 $"{accepted.Count} 1 MiB jobs accepted before the 429; all {jobs.Count} worked after resume, with {joined} rejoined");
-            Assert.Equal(0, await db.ListLengthAsync(QueueKeys.Queue));
+            Assert.Equal(0, await db.SortedSetLengthAsync(QueueKeys.Ready));
             Assert.Equal(0, await db.SortedSetLengthAsync(QueueKeys.Leases));
             Assert.DoesNotContain(500, answers);
         }

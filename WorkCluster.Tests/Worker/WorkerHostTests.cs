@@ -105,6 +105,32 @@ public sealed class WorkerHostTests(RedisServerFixture redis)
         }
     }
 
+    [Fact]
+    public async Task A_delayed_job_is_started_by_an_idle_worker_within_100_ms_of_its_time_and_never_before()
+    {
+        using var host = await StartWorkerAsync(NewPrefix());
+        var queue = host.Services.GetRequiredService<WorkQueue>();
+        await Task.Delay(300); // the worker is idle, blocked on the queue's signal
+
+        var delays = new[] { 2000, 700, 1300 };
+        var ids = new List<string>();
+        foreach (var delay in delays)
+        {
+            ids.Add((await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { Delay = TimeSpan.FromMilliseconds(delay) })).Id!);
+        }
+
+        var late = new List<long>();
+        foreach (var id in ids)
+        {
+            var job = (await WaitForAsync(queue, id, JobStatus.Worked, TimeSpan.FromSeconds(10))).Record;
+            Assert.True(job.StartedAt >= job.RunAt, $"started {job.RunAt - job.StartedAt} ms before its time");
+            late.Add(job.StartedAt!.Value - job.RunAt!.Value);
+        }
+        Console.WriteLine($"delayed jobs started {string.Join(", ", late)} ms after their time (Redis clock)");
+        Assert.All(late, ms => Assert.InRange(ms, 0, 100));
+        await host.StopAsync();
+    }
+
     private static string NewPrefix() => "w" + Guid.NewGuid().ToString("N")[..12];
 
     private async Task<IHost> StartWorkerAsync(string prefix, params (string Key, string Value)[] settings)

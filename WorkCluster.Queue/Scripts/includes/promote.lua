@@ -1,0 +1,27 @@
+-- Moves up to `most` jobs whose time has come from the schedule (delayed jobs, retries waiting for their backoff) to
+-- the ready queue, each ranked as if it had been submitted when it fell due. K: scheduled, ready, jobs, sequence.
+-- Returns the number moved.
+local function promote_due(K, now, most, aging)
+  local due = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, most)
+  for i = 1, #due, 2 do
+    local id, at = due[i], tonumber(due[i + 1])
+    redis.call('ZREM', K.scheduled, id)
+    local raw = redis.call('HGET', K.jobs, id)
+    local job = raw and cjson.decode(raw)
+    if job and (job.status == 'scheduled' or job.status == 'pending') then
+      job.status = 'pending'
+      make_ready(K.ready, id, rank_of(at, job.priority or 5, aging, K.sequence))
+      redis.call('HSET', K.jobs, id, cjson.encode(job))
+    end
+  end
+  return #due / 2
+end
+
+-- Milliseconds until the next scheduled job falls due, or -1 if none is scheduled.
+local function next_due_in(scheduled, now)
+  local first = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    return -1
+  end
+  return math.max(0, tonumber(first[2]) - now)
+end

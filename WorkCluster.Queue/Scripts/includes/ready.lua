@@ -1,0 +1,21 @@
+-- The ready queue is a sorted set ordered by rank: higher priority first, first in first out within a priority, and
+-- each level of priority worth `aging` ms of waiting, so that a low priority waits at most (9 - priority) * aging
+-- longer than the highest: it goes ahead of any higher-priority job that became ready that much later.
+-- rank = (ready_ms - priority * aging) * 1024 + (sequence mod 1024): exact as a double while ready_ms < 2^43.
+
+-- The rank of a job of `priority` that becomes ready at `ready_ms`; `sequence` is a counter key.
+local function rank_of(ready_ms, priority, aging, sequence)
+  return (ready_ms - priority * aging) * 1024 + redis.call('INCR', sequence) % 1024
+end
+
+-- Puts job `id` in the ready queue at `rank`.
+local function make_ready(ready, id, rank)
+  redis.call('ZADD', ready, rank, id)
+end
+
+-- Puts job `id` (decoded record `job`) back in the ready queue, taken back or handed back: at the place it had when it
+-- first became ready (when it was submitted, or fell due), not the end of the line.
+local function make_ready_again(ready, id, job, aging)
+  local since = job.run_at or job.created_at or 0
+  redis.call('ZADD', ready, (since - (job.priority or 5) * aging) * 1024, id)
+end
