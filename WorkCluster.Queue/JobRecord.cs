@@ -41,8 +41,15 @@ public sealed record JobRecord
     [JsonPropertyName("idempotency_key")] public string? IdempotencyKey { get; init; }
     [JsonPropertyName("trace")] public string? TraceParent { get; init; }
     [JsonPropertyName("lease")] public string? Lease { get; init; }
-    [JsonPropertyName("priority")] public int Priority { get; init; } = JobOptions.DefaultPriority;
+    /// <summary>As stored: the scripts leave the default priority out of the record.</summary>
+    [JsonPropertyName("priority")] public int? StoredPriority { get; init; }
     [JsonPropertyName("run_at")] public long? RunAt { get; init; }
+
+    /// <summary>
+    /// 0–9, higher first. (Not an init-only property with an initializer: the source-generated reader assigns every
+    /// init-only property, so a record without the field would read as 0.)
+    /// </summary>
+    [JsonIgnore] public int Priority => StoredPriority ?? JobOptions.DefaultPriority;
 
     /// <summary>The trace id of the job's journey (from <see cref="TraceParent"/>).</summary>
     [JsonIgnore] public string? TraceId => TraceIds.FromTraceParent(TraceParent);

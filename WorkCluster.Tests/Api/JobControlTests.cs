@@ -34,6 +34,16 @@ public sealed class JobControlTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             ids.AddRange(streams.SelectMany(s => s));
             var waiting = await app.Work.GetAsync(ids[0].Id);
             Assert.Equal("pending", waiting?.GetProperty("status").GetString());
+
+            // The ready queue holds them highest priority first.
+            var redis = await app.RedisAsync();
+            var mine = ids.ToDictionary(i => i.Id, i => i.Priority);
+            var ready = (await redis.SortedSetRangeByRankAsync(AppFixture.QueueKeys.Ready)).Select(v => (string)v!).Where(mine.ContainsKey).ToArray();
+            var levels = ready.Select(id => mine[id]).ToArray();
+            output.WriteLine($"ready before resuming: {ready.Length} of them; priorities out of order: " +
+                $"{levels.Zip(levels.Skip(1)).Count(pair => pair.Second > pair.First)}");
+            Assert.Equal(ids.Count, ready.Length);
+            Assert.Equal(levels.OrderByDescending(l => l), levels);
         }
         finally
         {
@@ -45,15 +55,22 @@ public sealed class JobControlTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         // In priority order, then in order of acceptance, the claims' times never go back: 3 workers claimed them in
         // exactly that order (jobs accepted in the same millisecond may be claimed either way).
         var order = jobs
-            .Select(j => (Priority: j.GetProperty("priority").GetInt32(), Created: j.GetProperty("created_at").GetDateTimeOffset(),
-                Started: j.GetProperty("started_at").GetDateTimeOffset()))
+            .Select(j => (Id: j.GetProperty("id").GetString(), Priority: j.GetProperty("priority").GetInt32(),
+                Created: j.GetProperty("created_at").GetDateTimeOffset(), Started: j.GetProperty("started_at").GetDateTimeOffset(),
+                Attempts: j.GetProperty("attempts").GetInt32(), Worker: j.GetProperty("worker").GetString()))
             .OrderByDescending(j => j.Priority).ThenBy(j => j.Created).ThenBy(j => j.Started)
             .ToArray();
-        var inversions = order.Zip(order.Skip(1)).Count(pair => pair.Second.Started < pair.First.Started);
+        var inversions = order.Zip(order.Skip(1)).Where(pair => pair.Second.Started < pair.First.Started).ToArray();
         output.WriteLine($"1,000 jobs over priorities 0-9, accepted while paused, worked in {(order.Max(j => j.Started) - order.Min(j => j.Started)).TotalMilliseconds:F0} ms " +
-            $"by 3 workers; claims out of priority-then-acceptance order: {inversions}");
-        Assert.Equal(0, inversions);
-        Assert.Equal(Enumerable.Range(0, 10).Select(p => 100), order.GroupBy(j => j.Priority).OrderBy(g => g.Key).Select(g => g.Count()));
+            $"by 3 workers; claims out of priority-then-acceptance order: {inversions.Length}; attempts > 1: {order.Count(j => j.Attempts > 1)}");
+        foreach (var (first, second) in inversions.Take(5))
+        {
+            output.WriteLine($"  {first.Id} p{first.Priority} created {first.Created:HH:mm:ss.fff} started {first.Started:HH:mm:ss.fff} on {first.Worker}" +
+                $" / then {second.Id} p{second.Priority} created {second.Created:HH:mm:ss.fff} started {second.Started:HH:mm:ss.fff} on {second.Worker}");
+        }
+        // GET shows each job's priority as submitted (the default, 5, included).
+        Assert.Equal(ids.ToDictionary(i => i.Id, i => i.Priority), order.ToDictionary(j => j.Id!, j => j.Priority));
+        Assert.Empty(inversions);
     }
 
     [Fact]

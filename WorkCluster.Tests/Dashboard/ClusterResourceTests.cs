@@ -52,24 +52,6 @@ public sealed class ClusterResourceTests(ClusterAppFixture app, ITestOutputHelpe
     }
 
     [Fact]
-    public async Task The_cluster_resource_shows_the_leases_held_while_jobs_run()
-    {
-        var jobs = new List<string>();
-        for (var i = 0; i < 3; i++)
-        {
-            jobs.Add((await app.Work.SubmitAsync("sleep", """{"sleep_ms":2500}""")).Id); // under the app's 3 s timeout
-        }
-        var running = await WaitForClusterAsync(s => long.TryParse(Property(s, "Leases held"), out var held) && held >= 3,
-            "3 leases held while 3 jobs ran");
-        await app.Work.WaitForAllAsync(jobs, "worked");
-        var done = await WaitForClusterAsync(s => Property(s, "Leases held") == "0", "no lease held once they were worked");
-
-        output.WriteLine($"while running: Leases held = {Property(running, "Leases held")}; after: Leases held = " +
-            $"{Property(done, "Leases held")}, Leases recovered (total) = {Property(done, "Leases recovered (total)")}");
-        Assert.NotNull(Property(done, "Leases recovered (total)"));
-    }
-
-    [Fact]
     public async Task The_ping_mesh_command_reports_the_round_trip_times()
     {
         await WaitForClusterAsync(s => Property(s, "Live members") == "2", "two live members");

@@ -32,6 +32,14 @@ public sealed class PriorityAndDelayTests(RedisServerFixture redis)
 
         var expected = submitted.OrderByDescending(s => s.Priority).ThenBy(s => s.Index).Select(s => s.Id);
         Assert.Equal(expected, claimed);
+
+        // Each record reads back with the priority it was given, the default (5, left out of the record) included.
+        foreach (var (id, priority, _) in submitted.Where(s => s.Index < 10))
+        {
+            Assert.Equal(priority, (await queue.GetAsync(id))!.Record.Priority);
+        }
+        var unset = (await queue.EnqueueAsync("echo", "1", "api-test")).Id!;
+        Assert.Equal(JobOptions.DefaultPriority, (await queue.GetAsync(unset))!.Record.Priority);
     }
 
     [Fact]

@@ -319,6 +319,22 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task The_dashboard_shows_the_leases_held_while_jobs_run()
+    {
+        var jobs = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            jobs.Add((await app.Work.SubmitAsync("sleep", """{"sleep_ms":5000}""")).Id);
+        }
+        await Eventually.HoldsAsync(() => Task.FromResult(long.TryParse(ClusterProperty("Leases held"), out var held) && held >= 3),
+            $"the cluster resource never showed 3 leases held while 3 jobs ran; it shows {ClusterProperties()}");
+        await WaitForAllWorkedAsync(jobs);
+        await Eventually.HoldsAsync(() => Task.FromResult(ClusterProperty("Leases held") == "0"),
+            $"the cluster resource still showed leases once the jobs were worked; it shows {ClusterProperties()}");
+        Assert.NotNull(ClusterProperty("Leases recovered (total)"));
+    }
+
+    [Fact]
     public async Task Killing_the_registry_store_stops_no_job_from_being_worked()
     {
         await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
