@@ -14,7 +14,8 @@ public sealed class SleepOptions
 
 /// <summary>
 /// <c>sleep</c>: pauses <c>Work:SleepMs</c> (or the data's <c>sleep_ms</c>) and returns how long it slept.
-/// The demo workload: it stands for any I/O-bound job.
+/// The demo workload: it stands for any I/O-bound job. With <c>"ignore_cancellation": true</c> it sleeps on when
+/// cancelled, as a badly written handler would (to see a cancelled job's lease revoked after the grace).
 /// </summary>
 public sealed class SleepHandler(IOptions<SleepOptions> options) : IWorkHandler
 {
@@ -28,8 +29,11 @@ public sealed class SleepHandler(IOptions<SleepOptions> options) : IWorkHandler
             sleepMs = ms;
         }
 
+        var ignoreCancellation = item.Data.ValueKind == JsonValueKind.Object
+            && item.Data.TryGetProperty("ignore_cancellation", out var ignore) && ignore.ValueKind == JsonValueKind.True;
+
         var started = Stopwatch.GetTimestamp();
-        await Task.Delay(sleepMs, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(sleepMs, ignoreCancellation ? CancellationToken.None : cancellationToken).ConfigureAwait(false);
         return new SleepResult((long)Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds));
     }
 }

@@ -20,6 +20,9 @@ public enum JobStatus
 
     /// <summary>Given up; the error is readable until the failed TTL ends.</summary>
     [JsonStringEnumMemberName("failed")] Failed,
+
+    /// <summary>Cancelled by request (before it started, or its handler stopped); readable until the result TTL ends.</summary>
+    [JsonStringEnumMemberName("cancelled")] Cancelled,
 }
 
 /// <summary>
@@ -44,6 +47,7 @@ public sealed record JobRecord
     /// <summary>As stored: the scripts leave the default priority out of the record.</summary>
     [JsonPropertyName("priority")] public int? StoredPriority { get; init; }
     [JsonPropertyName("run_at")] public long? RunAt { get; init; }
+    [JsonPropertyName("cancel_requested_at")] public long? CancelRequestedAt { get; init; }
 
     /// <summary>
     /// 0–9, higher first. (Not an init-only property with an initializer: the source-generated reader assigns every
@@ -154,7 +158,7 @@ public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? A
 /// <param name="UnfinishedBytes">Payload bytes of the unfinished jobs (the <see cref="QueueOptions.MaxQueueBytes"/> budget's use).</param>
 /// <param name="DeadLetterDropped">Dead-letter entries dropped to keep it within its bounds, in total.</param>
 public sealed record QueueStats(long Depth, long Scheduled, long DeadLetter, long Worked, long Failed, bool Paused,
-    long Leases, long Recovered, long UnfinishedBytes, long DeadLetterDropped);
+    long Leases, long Recovered, long UnfinishedBytes, long DeadLetterDropped, long CancelledListed, long Cancelled);
 
 public static class TraceIds
 {
@@ -166,6 +170,9 @@ public static class TraceIds
 /// <summary>What became of a failed attempt.</summary>
 public enum FailOutcome
 {
+    /// <summary>The job's cancellation had been requested: it ended cancelled.</summary>
+    Cancelled,
+
     /// <summary>The attempt no longer held the job's lease (it lapsed and the job moved on): nothing recorded.</summary>
     Stale,
 
@@ -183,7 +190,65 @@ public enum FailOutcome
 /// Time the sweep still takes nothing back after a gap (Redis or every worker was away), so that living workers
 /// renew first; zero when it swept.
 /// </param>
-public sealed record SweepResult(int Requeued, int DeadLettered, TimeSpan HeldBack);
+public sealed record SweepResult(int Requeued, int DeadLettered, TimeSpan HeldBack, int Cancelled = 0);
+
+/// <summary>What recording an attempt's success did.</summary>
+public enum CompleteOutcome
+{
+    /// <summary>The attempt no longer held the job's lease (it lapsed, or the job was cancelled, or moved on): nothing recorded.</summary>
+    Stale,
+
+    /// <summary>The result is stored; the job is worked.</summary>
+    Worked,
+
+    /// <summary>The job's cancellation had been requested: it ended cancelled, its result not kept.</summary>
+    Cancelled,
+}
+
+/// <summary>What handing a job back did.</summary>
+public enum ReleaseOutcome
+{
+    /// <summary>The attempt no longer held the job's lease: nothing changed.</summary>
+    Stale,
+
+    /// <summary>The job is back in its place in the ready queue.</summary>
+    Released,
+
+    /// <summary>The job's cancellation had been requested: it ended cancelled.</summary>
+    Cancelled,
+}
+
+/// <summary>What a cancellation did.</summary>
+public enum CancelOutcome
+{
+    /// <summary>No such job (or its TTL has passed).</summary>
+    NotFound,
+
+    /// <summary>The job was waiting: it is cancelled and will never start.</summary>
+    Cancelled,
+
+    /// <summary>The job is being worked: its worker is asked to stop it (see <see cref="CancelResult.Worker"/>).</summary>
+    Cancelling,
+
+    /// <summary>The job had already finished (worked, failed or cancelled): nothing changed.</summary>
+    AlreadyFinished,
+}
+
+/// <summary>
+/// The answer to a cancellation: what it did, and for a job being worked, the worker holding its lease and the lease,
+/// so that the worker can be told at once; for a finished job, the status it finished with.
+/// </summary>
+public sealed record CancelResult(CancelOutcome Outcome, string? Worker = null, JobLease? Lease = null, string? FinishedStatus = null);
+
+/// <summary>
+/// What a renewal found: the leases no longer held (their handlers should stop, their outcomes would be stale), and
+/// the held leases of jobs whose cancellation was requested (their handlers should stop; their outcomes end the job
+/// cancelled).
+/// </summary>
+public sealed record LeaseRenewal(IReadOnlyList<JobLease> Lost, IReadOnlyList<JobLease> CancelRequested)
+{
+    public static readonly LeaseRenewal None = new([], []);
+}
 
 /// <summary>A page of the dead letter, newest first.</summary>
 public sealed record FailedPage(long Total, IReadOnlyList<JobView> Jobs);

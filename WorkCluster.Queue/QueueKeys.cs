@@ -38,6 +38,15 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Sorted set: failed job id → the time (ms) it failed. The dead letter.</summary>
     public string Failed { get; } = keyspace.Key("failed");
 
+    /// <summary>Sorted set: cancelled job id → the time (ms) it was cancelled (listed until its record expires).</summary>
+    public string Cancelled { get; } = keyspace.Key("cancelled");
+
+    /// <summary>
+    /// Sorted set: id of a working job whose cancellation was requested → the time (ms) the sweep revokes its lease
+    /// unless its handler has stopped by then (<c>Work:CancelGraceMs</c>).
+    /// </summary>
+    public string Cancels { get; } = keyspace.Key("cancels");
+
     /// <summary>Hash: Idempotency-Key → "job-id fingerprint".</summary>
     public string Idempotency { get; } = keyspace.Key("idempotency");
 

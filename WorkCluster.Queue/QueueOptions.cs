@@ -72,6 +72,14 @@ public sealed class QueueOptions
     [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromDays(30);
 
+    /// <summary>
+    /// How long the handler of a job whose cancellation was requested may take to stop before its lease is revoked (the
+    /// job ends cancelled and whatever the attempt records later is stale). Longer than a lease renewal interval, so
+    /// that a worker the mesh could not tell learns of it at its next renewal and still stops cleanly.
+    /// </summary>
+    [Range(0, 3_600_000)]
+    public int CancelGraceMs { get; set; } = 15_000;
+
     /// <summary>How often a worker renews its leases: every third of <see cref="LeaseTtl"/>.</summary>
     public TimeSpan LeaseRenewInterval => LeaseTtl / 3;
 

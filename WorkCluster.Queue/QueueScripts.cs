@@ -22,8 +22,9 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript FailedPage { get; } = Load("failed");
     public RedisScript Purge { get; } = Load("purge");
     public RedisScript Stats { get; } = Load("stats");
+    public RedisScript Cancel { get; } = Load("cancel");
 
-    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats];
+    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats, Cancel];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);
 }

@@ -19,6 +19,7 @@ public sealed class QueueTelemetry
     private readonly Counter<long> _worked;
     private readonly Counter<long> _failed;
     private readonly Counter<long> _retried;
+    private readonly Counter<long> _cancelled;
     private readonly Histogram<double> _queueWait;
     private readonly Histogram<double> _processingTime;
     private readonly Counter<long> _staleOutcomes;
@@ -31,6 +32,7 @@ public sealed class QueueTelemetry
         _accepted = meter.CreateCounter<long>("workcluster.jobs.accepted", "{job}", "Jobs accepted into the queue");
         _worked = meter.CreateCounter<long>("workcluster.jobs.worked", "{job}", "Jobs worked (result stored)");
         _failed = meter.CreateCounter<long>("workcluster.jobs.failed", "{job}", "Jobs that failed for good (dead letter)");
+        _cancelled = meter.CreateCounter<long>("workcluster.jobs.cancelled", "{job}", "Jobs that ended cancelled");
         _retried = meter.CreateCounter<long>("workcluster.jobs.retried", "{job}", "Failed attempts scheduled for a retry");
         _queueWait = meter.CreateHistogram<double>("workcluster.jobs.queue_wait", "s", "Time from submission to a worker's claim");
         _processingTime = meter.CreateHistogram<double>("workcluster.jobs.processing_time", "s", "Time a handler ran");
@@ -46,6 +48,8 @@ public sealed class QueueTelemetry
     public void Worked(string type) => _worked.Add(1, Tag(type));
 
     public void Failed(string type) => _failed.Add(1, Tag(type));
+
+    public void Cancelled(string type, int count = 1) => _cancelled.Add(count, Tag(type));
 
     public void StaleOutcome(string outcome) => _staleOutcomes.Add(1, new KeyValuePair<string, object?>("workcluster.outcome", outcome));
 

@@ -131,13 +131,14 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <summary>
     /// Extends every lease in <paramref name="leases"/> by one <see cref="QueueOptions.LeaseTtl"/> from now, in one
     /// round trip. Returns the leases that are no longer held (they lapsed and their jobs were taken back, or the jobs
-    /// moved on): their attempts' outcomes would be stale, and their handlers should stop.
+    /// moved on): their attempts' outcomes would be stale, and their handlers should stop; and the held leases of jobs
+    /// whose cancellation was requested (<see cref="CancelAsync"/>): their handlers should stop too.
     /// </summary>
-    public async Task<IReadOnlyList<JobLease>> RenewAsync(IReadOnlyList<JobLease> leases)
+    public async Task<LeaseRenewal> RenewAsync(IReadOnlyList<JobLease> leases)
     {
         if (leases.Count == 0)
         {
-            return [];
+            return LeaseRenewal.None;
         }
         var values = new RedisValue[1 + 2 * leases.Count];
         values[0] = LeaseTtlMs;
@@ -146,44 +147,49 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             values[1 + 2 * i] = leases[i].JobId;
             values[2 + 2 * i] = leases[i].Token;
         }
-        var lost = (RedisResult[])(await scripts.Renew.EvaluateAsync(Db, [Keys.Leases, Keys.Jobs], values).ConfigureAwait(false))!;
-        return lost.Select(k => leases[(int)k - 1]).ToArray();
+        var reply = (RedisResult[])(await scripts.Renew.EvaluateAsync(Db, [Keys.Leases, Keys.Jobs], values).ConfigureAwait(false))!;
+        return new LeaseRenewal(((RedisResult[])reply[0]!).Select(k => leases[(int)k - 1]).ToArray(),
+            ((RedisResult[])reply[1]!).Select(k => leases[(int)k - 1]).ToArray());
     }
 
     /// <summary>
-    /// Stores the result of the attempt that holds <paramref name="lease"/> and marks the job worked. Returns false,
-    /// changing nothing, if the attempt is stale: its lease lapsed and the job was taken back (or finished by another
-    /// attempt), or the job no longer exists.
+    /// Stores the result of the attempt that holds <paramref name="lease"/> and marks the job worked, or, if its
+    /// cancellation was requested meanwhile, ends it cancelled. Changes nothing if the attempt is stale: its lease
+    /// lapsed and the job was taken back (or finished by another attempt, or cancelled), or the job no longer exists.
     /// </summary>
-    public async Task<bool> CompleteAsync(JobLease lease, string result, string? type = null)
+    public async Task<CompleteOutcome> CompleteAsync(JobLease lease, string result, string? type = null)
     {
-        var done = (long)await scripts.Complete.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats],
-            [lease.JobId, lease.Token, result, (long)Options.ResultTtl.TotalMilliseconds]).ConfigureAwait(false) == 1;
-        if (done)
+        var outcome = (long)await scripts.Complete.EvaluateAsync(Db,
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels],
+            [lease.JobId, lease.Token, result, ResultTtlMs]).ConfigureAwait(false) switch
         {
-            telemetry.Worked(type ?? "");
-        }
-        else
+            1 => CompleteOutcome.Worked,
+            2 => CompleteOutcome.Cancelled,
+            _ => CompleteOutcome.Stale,
+        };
+        switch (outcome)
         {
-            telemetry.StaleOutcome("complete");
+            case CompleteOutcome.Worked: telemetry.Worked(type ?? ""); break;
+            case CompleteOutcome.Cancelled: telemetry.Cancelled(type ?? ""); break;
+            default: telemetry.StaleOutcome("complete"); break;
         }
-        return done;
+        return outcome;
     }
 
     /// <summary>
     /// Records that the attempt holding <paramref name="lease"/> (attempt number <paramref name="attempt"/>) failed
     /// with <paramref name="error"/> (bounded by <see cref="ErrorText.Bound"/>): a retry is scheduled after an
-    /// exponential, fully jittered delay, or, after the last attempt, the job fails for good. A stale attempt changes
-    /// nothing.
+    /// exponential, fully jittered delay, or, after the last attempt, the job fails for good; a job whose cancellation
+    /// was requested ends cancelled instead. A stale attempt changes nothing.
     /// </summary>
     public async Task<FailOutcome> FailAsync(JobLease lease, int attempt, string error, string? type = null)
     {
         var delay = Backoff.FullJitter(Options.RetryBaseDelay, Options.RetryMaxDelay, attempt - 1);
         var outcome = await scripts.Fail.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Idempotency, Keys.Stats],
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Idempotency, Keys.Stats,
+                Keys.Cancelled, Keys.Cancels],
             [lease.JobId, lease.Token, ErrorText.Bound(error), (long)delay.TotalMilliseconds, Options.MaxAttempts,
-                (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes])
+                (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, ResultTtlMs])
             .ConfigureAwait(false);
         switch ((long)outcome)
         {
@@ -193,6 +199,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             case 2:
                 telemetry.Failed(type ?? "");
                 return FailOutcome.DeadLettered;
+            case 3:
+                telemetry.Cancelled(type ?? "");
+                return FailOutcome.Cancelled;
             default:
                 telemetry.StaleOutcome("fail");
                 return FailOutcome.Stale;
@@ -201,17 +210,60 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>
     /// Hands the job of <paramref name="lease"/>, whose handler has returned without finishing it (the worker is
-    /// stopping), back to the head of the queue, the attempt not counted. Returns false if the attempt is stale.
+    /// stopping), back to its place in the queue, the attempt not counted; a job whose cancellation was requested ends
+    /// cancelled instead. A stale attempt changes nothing.
     /// </summary>
-    public async Task<bool> ReleaseAsync(JobLease lease)
+    public async Task<ReleaseOutcome> ReleaseAsync(JobLease lease, string? type = null)
     {
-        var released = (long)await scripts.Release.EvaluateAsync(Db, [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal],
-            [lease.JobId, lease.Token, PriorityAgingMs]).ConfigureAwait(false) == 1;
-        if (!released)
+        var outcome = (long)await scripts.Release.EvaluateAsync(Db,
+            [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal, Keys.Payloads, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats],
+            [lease.JobId, lease.Token, PriorityAgingMs, ResultTtlMs]).ConfigureAwait(false) switch
         {
-            telemetry.StaleOutcome("release");
+            1 => ReleaseOutcome.Released,
+            2 => ReleaseOutcome.Cancelled,
+            _ => ReleaseOutcome.Stale,
+        };
+        switch (outcome)
+        {
+            case ReleaseOutcome.Cancelled: telemetry.Cancelled(type ?? ""); break;
+            case ReleaseOutcome.Stale: telemetry.StaleOutcome("release"); break;
         }
-        return released;
+        return outcome;
+    }
+
+    /// <summary>
+    /// Cancels job <paramref name="id"/>: a waiting job (pending, scheduled, or waiting for a retry) at once, so that it
+    /// never starts; for a job being worked, requests it (the caller should tell <see cref="CancelResult.Worker"/>; the
+    /// worker also learns of it at its next lease renewal), and the lease is revoked after
+    /// <see cref="QueueOptions.CancelGraceMs"/> if its handler has not stopped by then. A finished job is left as it is.
+    /// </summary>
+    public async Task<CancelResult> CancelAsync(string id)
+    {
+        if (!JobId.IsWellFormed(id))
+        {
+            return new CancelResult(CancelOutcome.NotFound);
+        }
+        var reply = await scripts.Cancel.EvaluateAsync(Db,
+            [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Scheduled, Keys.Leases, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats],
+            [id, ResultTtlMs, Options.CancelGraceMs]).ConfigureAwait(false);
+        if (reply.IsNull)
+        {
+            return new CancelResult(CancelOutcome.NotFound);
+        }
+        var parts = (RedisResult[])reply!;
+        switch ((string?)parts[0])
+        {
+            case "cancelled":
+                telemetry.Cancelled("");
+                return new CancelResult(CancelOutcome.Cancelled);
+            case "cancelling":
+                var worker = (string?)parts[1];
+                var token = (string?)parts[2];
+                return new CancelResult(CancelOutcome.Cancelling, worker is { Length: > 0 } ? worker : null,
+                    token is { Length: > 0 } ? new JobLease(id, token) : null);
+            default:
+                return new CancelResult(CancelOutcome.AlreadyFinished, FinishedStatus: (string?)parts[1]);
+        }
     }
 
     /// <summary>
@@ -223,13 +275,17 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db,
             [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
-                Keys.Stats, Keys.SweepClock],
+                Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels],
             [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
                 Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch,
-                PriorityAgingMs])
+                PriorityAgingMs, ResultTtlMs])
             .ConfigureAwait(false))!;
-        var sweep = new SweepResult((int)result[0], (int)result[1], TimeSpan.FromMilliseconds((long)result[2]));
+        var sweep = new SweepResult((int)result[0], (int)result[1], TimeSpan.FromMilliseconds((long)result[2]), (int)result[3]);
         telemetry.LeasesRecovered(sweep.Requeued, sweep.DeadLettered);
+        if (sweep.Cancelled > 0)
+        {
+            telemetry.Cancelled("", sweep.Cancelled);
+        }
         return sweep;
     }
 
@@ -293,17 +349,22 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<QueueStats> GetStatsAsync()
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases], []).ConfigureAwait(false))!;
+            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Cancelled], []).ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);
         return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1,
-            (long)result[6], (long)result[7], (long)result[8], (long)result[9]);
+            (long)result[6], (long)result[7], (long)result[8], (long)result[9], (long)result[10], (long)result[11]);
     }
 
     /// <summary>One page of the dead letter, newest first.</summary>
-    public async Task<FailedPage> GetFailedAsync(int offset, int limit)
+    public Task<FailedPage> GetFailedAsync(int offset, int limit) => GetPageAsync(Keys.Failed, offset, limit);
+
+    /// <summary>One page of the cancelled jobs (until their records expire), newest first.</summary>
+    public Task<FailedPage> GetCancelledAsync(int offset, int limit) => GetPageAsync(Keys.Cancelled, offset, limit);
+
+    private async Task<FailedPage> GetPageAsync(string list, int offset, int limit)
     {
-        var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, [Keys.Failed, Keys.Jobs, Keys.Expiry], [offset, limit])
+        var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, [list, Keys.Jobs, Keys.Expiry], [offset, limit])
             .ConfigureAwait(false))!;
         var jobs = new List<JobView>((result.Length - 1) / 2);
         for (var i = 1; i + 1 < result.Length; i += 2)
@@ -316,7 +377,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <summary>Deletes finished jobs whose TTL has passed; returns how many (at most one batch).</summary>
     public async Task<long> PurgeExpiredAsync() =>
         (long)await scripts.Purge.EvaluateAsync(Db,
-            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats], [PurgeBatch]).ConfigureAwait(false);
+            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats, Keys.Cancelled], [PurgeBatch]).ConfigureAwait(false);
 
     /// <summary>Number of jobs ready, waiting for a worker (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()
@@ -325,6 +386,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         telemetry.QueueDepth(depth);
         return depth;
     }
+
+    private long ResultTtlMs => (long)Options.ResultTtl.TotalMilliseconds;
 
     private long LeaseTtlMs => (long)Options.LeaseTtl.TotalMilliseconds;
 

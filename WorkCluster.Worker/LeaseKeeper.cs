@@ -9,7 +9,8 @@ namespace WorkCluster.Worker;
 /// <summary>
 /// Renews the leases of exactly the jobs this worker's handlers are running, all in one script call every third of
 /// the lease TTL (sooner after a failed renewal, so that a worker back from a Redis outage renews at once). A lease
-/// reported lost has lapsed and its job was taken back: its handler is told to stop.
+/// reported lost has lapsed and its job was taken back: its handler is told to stop. So is the handler of a job whose
+/// cancellation the renewal finds requested (the way this worker learns of it when the mesh could not tell it).
 /// </summary>
 public sealed partial class LeaseKeeper(WorkQueue queue, IOptions<QueueOptions> options, ILogger<LeaseKeeper> logger)
 {
@@ -23,6 +24,23 @@ public sealed partial class LeaseKeeper(WorkQueue queue, IOptions<QueueOptions> 
 
     /// <summary>Stops renewing <paramref name="job"/>'s lease: its attempt has ended (or been recorded).</summary>
     public void Drop(RunningJob job) => _held.TryRemove(job.Lease, out _);
+
+    /// <summary>
+    /// Asks the handler running under <paramref name="lease"/> to stop, its job's cancellation requested. Returns false
+    /// if this worker runs no attempt under that lease.
+    /// </summary>
+    public bool RequestCancel(JobLease lease, string via)
+    {
+        if (!_held.TryGetValue(lease, out var job))
+        {
+            return false;
+        }
+        if (job.RequestCancel())
+        {
+            LogCancelRequested(lease.JobId, via);
+        }
+        return true;
+    }
 
     /// <summary>Renews until <paramref name="stoppingToken"/> is cancelled.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
@@ -65,7 +83,12 @@ public sealed partial class LeaseKeeper(WorkQueue queue, IOptions<QueueOptions> 
     private async Task RenewAsync()
     {
         var held = _held.Keys.ToArray();
-        foreach (var lost in await queue.RenewAsync(held))
+        var renewal = await queue.RenewAsync(held);
+        foreach (var cancelled in renewal.CancelRequested)
+        {
+            RequestCancel(cancelled, "found at a lease renewal");
+        }
+        foreach (var lost in renewal.Lost)
         {
             if (_held.TryGetValue(lost, out var job))
             {
@@ -77,6 +100,9 @@ public sealed partial class LeaseKeeper(WorkQueue queue, IOptions<QueueOptions> 
 
     [LoggerMessage(LogLevel.Warning, "Job {JobId}: the lease of attempt {Attempt} was lost (it lapsed and the job was taken back); stopping its handler, whose outcome can no longer count")]
     private partial void LogLeaseLost(string jobId, int attempt);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId}: cancellation requested ({Via}); stopping its handler")]
+    private partial void LogCancelRequested(string jobId, string via);
 
     [LoggerMessage(LogLevel.Warning, "Renewing {Count} leases failed, Redis unreachable; retrying: {Message}")]
     private partial void LogRenewalFailed(int count, string message);

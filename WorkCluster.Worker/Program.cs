@@ -14,6 +14,7 @@ builder.AddWorker(NodeIdentity.Create(builder.GetInstanceName()));
 var mesh = builder.AddMeshNode();
 builder.ListenAlsoOn(mesh.ListenUrl);
 builder.Services.AddMeshRequestHandler<RunWork, RunWorkResult, RunWorkHandler>();
+builder.Services.AddMeshRequestHandler<CancelJob, CancelJobReply, CancelJobHandler>();
 
 var app = builder.Build();
 

@@ -188,9 +188,15 @@ public sealed partial class WorkerService(
             // The handler has returned: only now may the job move on.
             if (failure is not null && running.Aborted && !running.TimedOut)
             {
-                if (await PersistAsync(() => queue.ReleaseAsync(running.Lease), false))
+                var released = await PersistAsync(() => queue.ReleaseAsync(running.Lease, job.Record.Type), ReleaseOutcome.Stale);
+                if (released == ReleaseOutcome.Released)
                 {
                     LogReleased(job.Id);
+                }
+                else if (released == ReleaseOutcome.Cancelled)
+                {
+                    finished = true;
+                    LogCancelled(job.Id, job.Record.Type, job.Record.Attempts);
                 }
                 return;
             }
@@ -200,20 +206,32 @@ public sealed partial class WorkerService(
                 activity?.SetStatus(ActivityStatusCode.Error, error);
                 var outcome = await PersistAsync(() => queue.FailAsync(running.Lease, job.Record.Attempts, error, job.Record.Type), FailOutcome.Stale);
                 finished = outcome != FailOutcome.Stale;
-                LogAttemptFailed(job.Id, job.Record.Type, job.Record.Attempts, outcome, error);
+                if (outcome == FailOutcome.Cancelled)
+                {
+                    LogCancelled(job.Id, job.Record.Type, job.Record.Attempts);
+                }
+                else
+                {
+                    LogAttemptFailed(job.Id, job.Record.Type, job.Record.Attempts, outcome, error);
+                }
                 return;
             }
 
             // null: Redis stayed away until the hard stop; the lease lapses and the job runs again elsewhere.
-            var completed = await PersistAsync<bool?>(async () => await queue.CompleteAsync(running.Lease, result!, job.Record.Type), null);
-            if (completed == true)
+            var completed = await PersistAsync<CompleteOutcome?>(async () => await queue.CompleteAsync(running.Lease, result!, job.Record.Type), null);
+            switch (completed)
             {
-                finished = true;
-                LogWorked(job.Id, job.Record.Type, job.Record.Attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-            else if (completed == false)
-            {
-                LogStale(job.Id, job.Record.Attempts);
+                case CompleteOutcome.Worked:
+                    finished = true;
+                    LogWorked(job.Id, job.Record.Type, job.Record.Attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    break;
+                case CompleteOutcome.Cancelled:
+                    finished = true;
+                    LogCancelled(job.Id, job.Record.Type, job.Record.Attempts);
+                    break;
+                case CompleteOutcome.Stale:
+                    LogStale(job.Id, job.Record.Attempts);
+                    break;
             }
         }
         finally
@@ -249,7 +267,9 @@ public sealed partial class WorkerService(
         }
         catch (Exception e)
         {
-            return (null, running.TimedOut ? TimedOutMessage(timeout) : $"{e.GetType().Name}: {e.Message}");
+            return (null, running.TimedOut ? TimedOutMessage(timeout)
+                : running.CancelRequested && e is OperationCanceledException ? "Cancelled by request."
+                : $"{e.GetType().Name}: {e.Message}");
         }
     }
 
@@ -334,4 +354,7 @@ public sealed partial class WorkerService(
 
     [LoggerMessage(LogLevel.Information, "Job {JobId} handed back to the queue")]
     private partial void LogReleased(string jobId);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId} ({WorkType}) cancelled by request during attempt {Attempt}")]
+    private partial void LogCancelled(string jobId, string workType, int attempt);
 }

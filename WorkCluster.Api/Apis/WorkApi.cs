@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
+using WorkCluster.Cluster.Mesh;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
 
@@ -40,14 +41,21 @@ public static partial class WorkApi
 
         api.MapGet("/", ListWork)
             .WithName("ListWork")
-            .WithSummary("The dead letter: failed work, newest first (status=failed, paged with offset and limit).")
+            .WithSummary("Failed work (the dead letter, status=failed) or cancelled work (status=cancelled), newest first, paged with offset and limit.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         api.MapGet("/{id}", GetWork)
             .WithName("GetWork")
-            .WithSummary("A job's status (pending, working, worked, failed) and, once worked, its result.")
+            .WithSummary("A job's status (scheduled, pending, working, worked, failed, cancelled) and, once worked, its result.")
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        api.MapDelete("/{id}", CancelWork)
+            .WithName("CancelWork")
+            .WithSummary("Cancel work: waiting work is cancelled at once and never starts; running work's worker is told to stop it.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         api.MapPost("/{id}/retry", RetryWork)
@@ -63,8 +71,9 @@ public static partial class WorkApi
 
     /// <summary>The dependencies of the work endpoints.</summary>
     public sealed class WorkServices(WorkQueue queue, WorkTypes types, ApiInstance instance, IOptions<WorkApiOptions> options,
-        IOptions<QueueOptions> queueOptions, ILogger<WorkServices> logger)
+        IOptions<QueueOptions> queueOptions, ILogger<WorkServices> logger, IMesh mesh)
     {
+        public IMesh Mesh { get; } = mesh;
         public IOptions<QueueOptions> QueueOptions { get; } = queueOptions;
         public ILogger<WorkServices> Logger { get; } = logger;
         public WorkQueue Queue { get; } = queue;
@@ -131,10 +140,10 @@ public static partial class WorkApi
     public static async Task<Results<Ok<WorkPage>, ProblemHttpResult>> ListWork(
         string? status, string? offset, string? limit, [AsParameters] WorkServices services)
     {
-        if (status != "failed")
+        if (status is not ("failed" or "cancelled"))
         {
-            return Problem(StatusCodes.Status400BadRequest, status is null ? "Missing 'status'" : "Only failed work can be listed",
-                "List the dead letter with ?status=failed (and optionally &offset=0&limit=50).");
+            return Problem(StatusCodes.Status400BadRequest, status is null ? "Missing 'status'" : "Only failed or cancelled work can be listed",
+                "List the dead letter with ?status=failed, cancelled work with ?status=cancelled (and optionally &offset=0&limit=50).");
         }
         if (!TryParseBounded(offset, 0, 0, int.MaxValue, out var from))
         {
@@ -145,9 +154,9 @@ public static partial class WorkApi
             return Problem(StatusCodes.Status400BadRequest, "Invalid 'limit'", $"'limit' must be a whole number from 1 to {MaxPageSize}.");
         }
 
-        var page = await services.Queue.GetFailedAsync(from, size);
-        var next = from + size < page.Total ? $"{BasePath}?status=failed&offset={from + size}&limit={size}" : null;
-        return TypedResults.Ok(new WorkPage("failed", page.Total, from, size, page.Jobs.Select(WorkStatus.From).ToArray(), next));
+        var page = status == "failed" ? await services.Queue.GetFailedAsync(from, size) : await services.Queue.GetCancelledAsync(from, size);
+        var next = from + size < page.Total ? $"{BasePath}?status={status}&offset={from + size}&limit={size}" : null;
+        return TypedResults.Ok(new WorkPage(status, page.Total, from, size, page.Jobs.Select(WorkStatus.From).ToArray(), next));
     }
 
     public static async Task<Results<Accepted<WorkAccepted>, ProblemHttpResult>> RetryWork(string id, HttpContext context,
@@ -163,6 +172,42 @@ public static partial class WorkApi
             case RetryOutcome.NotFailed:
                 return Problem(StatusCodes.Status409Conflict, "Only failed work can be retried",
                     $"Work '{id}' has not failed; GET {BasePath}/{id} tells its status.");
+            default:
+                return NoSuchWork(id);
+        }
+    }
+
+    /// <summary>How long the API waits for a worker to confirm over the mesh that it is stopping a cancelled job.</summary>
+    private static readonly TimeSpan CancelNotifyTimeout = TimeSpan.FromSeconds(2);
+
+    public static async Task<Results<Accepted<WorkCancellation>, ProblemHttpResult>> CancelWork(string id, [AsParameters] WorkServices services)
+    {
+        var cancel = await services.Queue.CancelAsync(id);
+        switch (cancel.Outcome)
+        {
+            case CancelOutcome.Cancelled:
+                LogCancelled(services.Logger, id);
+                return TypedResults.Accepted($"{BasePath}/{id}", new WorkCancellation("cancelled", id));
+            case CancelOutcome.Cancelling:
+                // Redis holds the request: should the mesh not reach the worker, it finds it at its next lease renewal.
+                var notified = false;
+                if (cancel.Worker is { } worker && cancel.Lease is { } lease)
+                {
+                    try
+                    {
+                        var reply = await services.Mesh.RequestAsync<CancelJob, CancelJobReply>(worker, new CancelJob(id, lease.Token),
+                            CancelNotifyTimeout);
+                        notified = reply.Running;
+                    }
+                    catch (Exception e) when (e is MeshUnreachableException or MeshRequestException or TimeoutException)
+                    {
+                        LogCancelNotSent(services.Logger, id, worker, e.Message);
+                    }
+                }
+                return TypedResults.Accepted($"{BasePath}/{id}", new WorkCancellation("cancelling", id, cancel.Worker, notified));
+            case CancelOutcome.AlreadyFinished:
+                return Problem(StatusCodes.Status409Conflict, "Work already finished",
+                    $"Work '{id}' is {cancel.FinishedStatus}: only scheduled, pending or working work can be cancelled.");
             default:
                 return NoSuchWork(id);
         }
@@ -210,6 +255,12 @@ public static partial class WorkApi
 
     [LoggerMessage(LogLevel.Debug, "Job {JobId} ({WorkType}) accepted")]
     private static partial void LogAccepted(ILogger logger, string jobId, string workType);
+
+    [LoggerMessage(LogLevel.Information, "Job {JobId} cancelled before it started")]
+    private static partial void LogCancelled(ILogger logger, string jobId);
+
+    [LoggerMessage(LogLevel.Warning, "Job {JobId}: could not tell {Worker} over the mesh to stop it ({Message}); it learns of the cancellation at its next lease renewal")]
+    private static partial void LogCancelNotSent(ILogger logger, string jobId, string worker, string message);
 
     [LoggerMessage(LogLevel.Debug, "Job {JobId}: Idempotency-Key replayed, nothing queued")]
     private static partial void LogReplayed(ILogger logger, string jobId);

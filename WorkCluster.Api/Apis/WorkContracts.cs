@@ -44,6 +44,7 @@ public sealed record WorkStatus
     [JsonPropertyName("run_at")] public DateTimeOffset? RunAt { get; init; }
     [JsonPropertyName("retry_at")] public DateTimeOffset? RetryAt { get; init; }
     [JsonPropertyName("lease_expires_at")] public DateTimeOffset? LeaseExpiresAt { get; init; }
+    [JsonPropertyName("cancel_requested_at")] public DateTimeOffset? CancelRequestedAt { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("trace_id")] public string? TraceId { get; init; }
     [JsonPropertyName("result")] public JsonElement? Result { get; init; }
@@ -63,6 +64,7 @@ public sealed record WorkStatus
         RunAt = ToTime(job.Record.RunAt),
         RetryAt = ToTime(job.Record.RetryAt),
         LeaseExpiresAt = job.Record.Status == JobStatus.Working ? ToTime(job.LeaseExpiresAt) : null,
+        CancelRequestedAt = ToTime(job.Record.CancelRequestedAt),
         LastError = job.Record.LastError,
         TraceId = job.Record.TraceId,
         Result = job.Result is null ? null : JsonElement.Parse(job.Result),
@@ -70,6 +72,19 @@ public sealed record WorkStatus
 
     private static DateTimeOffset? ToTime(long? ms) => ms is { } value ? DateTimeOffset.FromUnixTimeMilliseconds(value) : null;
 }
+
+/// <summary>The answer to a cancellation (DELETE /api/v1/work/{id}).</summary>
+/// <param name="Status"><c>cancelled</c> (the job was waiting: it will never start) or <c>cancelling</c> (its worker is
+/// asked to stop it; GET tells when it is <c>cancelled</c>).</param>
+/// <param name="Id">The job.</param>
+/// <param name="Worker">For a job being worked, the worker holding its lease.</param>
+/// <param name="WorkerNotified">For a job being worked, whether the worker confirmed over the mesh that it is stopping
+/// the handler; if not, the worker learns of it at its next lease renewal.</param>
+public sealed record WorkCancellation(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("worker")] string? Worker = null,
+    [property: JsonPropertyName("worker_notified")] bool? WorkerNotified = null);
 
 /// <summary>A page of listed work.</summary>
 /// <param name="Status">The status listed.</param>

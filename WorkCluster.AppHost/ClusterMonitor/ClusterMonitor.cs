@@ -177,7 +177,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             new("Redis", "reachable"),
             new("Live members", members.Count),
             new("Queue depth", stats.Depth),
-            new("Retries waiting", stats.Scheduled),
+            new("Scheduled (delayed, retries)", stats.Scheduled),
             new("Dead letter", stats.DeadLetter),
             new("In flight", members.Sum(m => m.InFlight)),
             new("Leases held", stats.Leases),
@@ -186,6 +186,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             new("Dead letter dropped (total)", stats.DeadLetterDropped),
             new("Worked (total)", stats.Worked),
             new("Failed (total)", stats.Failed),
+            new("Cancelled (total)", stats.Cancelled),
             new("Jobs per second", Math.Round(_jobsPerSecond, 1).ToString(CultureInfo.InvariantCulture)),
             new("Queue paused", stats.Paused),
         ]);

@@ -11,6 +11,8 @@ public static class ClusterMonitorExtensions
 {
     public const string PauseCommand = "pause-queue";
     public const string ResumeCommand = "resume-queue";
+    public const string CancelJobCommand = "cancel-job";
+    public const string CancelJobIdArgument = "id";
     public const string PingCommand = "ping-mesh";
     public const string RequeueFailedCommand = "requeue-failed";
 
@@ -98,6 +100,26 @@ public static class ClusterMonitorExtensions
                 Description = "Asks a worker to ping every peer over the mesh and shows the round-trip times.",
                 IconName = "PlugConnected",
             })
+            .WithCommand(CancelJobCommand, "Cancel job", async c =>
+            {
+                var id = c.Arguments?[CancelJobIdArgument].Value?.Trim();
+                if (string.IsNullOrEmpty(id))
+                {
+                    return CommandResults.Failure("Give the id of the job to cancel.");
+                }
+                // Through the API, so that the worker running the job is told at once over the mesh.
+                using var http = new HttpClient { BaseAddress = new Uri(api.GetEndpoint("http").Url), Timeout = TimeSpan.FromSeconds(30) };
+                using var response = await http.DeleteAsync($"/api/v1/work/{Uri.EscapeDataString(id)}", c.CancellationToken);
+                var body = await response.Content.ReadAsStringAsync(c.CancellationToken);
+                return response.IsSuccessStatusCode
+                    ? CommandResults.Success(DescribeCancellation(body))
+                    : CommandResults.Failure($"{(int)response.StatusCode}: {DescribeProblem(body)}");
+            }, new CommandOptions
+            {
+                Description = "Cancels a job by id: waiting work never starts; running work's worker is told to stop it.",
+                IconName = "DismissCircle",
+                Arguments = [new InteractionInput { Name = CancelJobIdArgument, Label = "Job id", InputType = InputType.Text, Required = true }],
+            })
             .WithCommand(RequeueFailedCommand, "Requeue failed", OnQueue(async queue =>
                 $"{await queue.RequeueAllFailedAsync()} failed jobs went back to the queue with their attempts reset."), new CommandOptions
             {
@@ -119,5 +141,31 @@ public static class ClusterMonitorExtensions
             $"{p.GetProperty("node").GetString()}: " +
             (p.TryGetProperty("rtt_ms", out var rtt) && rtt.ValueKind == JsonValueKind.Number ? $"{rtt.GetDouble():F2} ms" : "no answer"));
         return $"{node} → {string.Join("; ", peers)}";
+    }
+
+    private static string DescribeCancellation(string body)
+    {
+        using var reply = JsonDocument.Parse(body);
+        var root = reply.RootElement;
+        var id = root.GetProperty("id").GetString();
+        return root.GetProperty("status").GetString() == "cancelled"
+            ? $"Job {id} cancelled: it will never start."
+            : $"Job {id} is cancelling: {root.GetProperty("worker").GetString()} " +
+              (root.TryGetProperty("worker_notified", out var told) && told.ValueKind == JsonValueKind.True
+                  ? "is stopping it."
+                  : "was not reached over the mesh; it learns of it at its next lease renewal.");
+    }
+
+    private static string DescribeProblem(string body)
+    {
+        try
+        {
+            using var problem = JsonDocument.Parse(body);
+            return problem.RootElement.TryGetProperty("detail", out var detail) ? detail.GetString() ?? body : body;
+        }
+        catch (JsonException)
+        {
+            return body;
+        }
     }
 }

@@ -76,6 +76,16 @@ public sealed record RunWorkResult(
     [property: JsonPropertyName("result")] JsonElement Result,
     [property: JsonPropertyName("duration_ms")] double DurationMs);
 
+/// <summary>
+/// Tells the worker holding a job's lease that the job's cancellation was requested: the handler running under that
+/// lease is asked to stop. It answers whether it runs such an attempt.
+/// </summary>
+[MeshMessage("cancel-job")]
+public sealed record CancelJob([property: JsonPropertyName("id")] string Id, [property: JsonPropertyName("lease")] string Lease);
+
+[MeshMessage("cancel-job-reply")]
+public sealed record CancelJobReply([property: JsonPropertyName("node")] string Node, [property: JsonPropertyName("running")] bool Running);
+
 /// <summary>The name a message contract travels under.</summary>
 public static class MeshMessageName
 {

@@ -1,17 +1,20 @@
 #!lua flags=allow-oom
 -- fail: the attempt under lease `token` failed. Schedule a retry after the given delay, or, after the last attempt,
--- file the job in the dead letter (its payload kept for a retry). Fenced like complete.
+-- file the job in the dead letter (its payload kept for a retry). Fenced like complete. A job whose cancellation was
+-- requested ends cancelled instead (the usual end of a handler stopped by its token).
 -- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] results   KEYS[4] leases   KEYS[5] scheduled (zset id -> due ms)
 -- KEYS[6] failed (zset id -> failed ms)   KEYS[7] expiry (zset)   KEYS[8] idempotency   KEYS[9] stats
+-- KEYS[10] cancelled (zset)   KEYS[11] cancels (zset)
 -- ARGV[1] id   ARGV[2] lease token   ARGV[3] error   ARGV[4] retry delay (ms)   ARGV[5] max attempts
 -- ARGV[6] TTL of a failed record (ms)   ARGV[7] most jobs in the dead letter   ARGV[8] most payload bytes in it
--- Returns 1 if a retry was scheduled, 2 if the job failed for good, 0 if the attempt is stale.
+-- ARGV[9] TTL of a cancelled record (ms)
+-- Returns 1 if a retry was scheduled, 2 if the job failed for good, 3 if it ended cancelled, 0 if the attempt is stale.
 --#include clock.lua
 --#include jobs.lua
 
 local id = ARGV[1]
 local K = { jobs = KEYS[1], payloads = KEYS[2], results = KEYS[3], failed = KEYS[6], expiry = KEYS[7],
-  idempotency = KEYS[8], stats = KEYS[9] }
+  idempotency = KEYS[8], stats = KEYS[9], leases = KEYS[4], cancelled = KEYS[10], cancels = KEYS[11] }
 local raw = redis.call('HGET', K.jobs, id)
 local job = raw and cjson.decode(raw)
 if not holds_lease(job, ARGV[2]) then
@@ -19,6 +22,10 @@ if not holds_lease(job, ARGV[2]) then
 end
 
 local now = now_ms()
+if job.cancel_requested_at then
+  end_cancelled(K, id, job, now, tonumber(ARGV[9]))
+  return 3
+end
 job.last_error = ARGV[3]
 redis.call('ZREM', KEYS[4], id)
 if (job.attempts or 0) < tonumber(ARGV[5]) then

@@ -1,9 +1,12 @@
 #!lua flags=allow-oom
 -- release: a stopping worker hands back a job whose handler has returned without finishing it: back to its place in
--- the ready queue, the attempt not counted. Fenced like complete.
--- KEYS[1] jobs   KEYS[2] leases   KEYS[3] ready (zset)   KEYS[4] signal
--- ARGV[1] id   ARGV[2] lease token   ARGV[3] priority aging (ms per level)
--- Returns 1 if the job went back, 0 if the attempt is stale.
+-- the ready queue, the attempt not counted. Fenced like complete. A job whose cancellation was requested ends
+-- cancelled instead.
+-- KEYS[1] jobs   KEYS[2] leases   KEYS[3] ready (zset)   KEYS[4] signal   KEYS[5] payloads   KEYS[6] cancelled (zset)
+-- KEYS[7] cancels (zset)   KEYS[8] expiry (zset)   KEYS[9] stats
+-- ARGV[1] id   ARGV[2] lease token   ARGV[3] priority aging (ms per level)   ARGV[4] TTL of a cancelled record (ms)
+-- Returns 1 if the job went back, 2 if it ended cancelled, 0 if the attempt is stale.
+--#include clock.lua
 --#include signal.lua
 --#include jobs.lua
 --#include ready.lua
@@ -13,6 +16,11 @@ local raw = redis.call('HGET', KEYS[1], id)
 local job = raw and cjson.decode(raw)
 if not holds_lease(job, ARGV[2]) then
   return 0
+end
+if job.cancel_requested_at then
+  end_cancelled({ jobs = KEYS[1], payloads = KEYS[5], leases = KEYS[2], cancelled = KEYS[6], cancels = KEYS[7],
+    expiry = KEYS[8], stats = KEYS[9] }, id, job, now_ms(), tonumber(ARGV[4]))
+  return 2
 end
 job.status = 'pending'
 job.attempts = math.max((job.attempts or 1) - 1, 0)

@@ -1,24 +1,26 @@
 #!lua flags=allow-oom
 -- sweep: take back the jobs whose lease has lapsed (their attempt stalled: the worker died, froze, lost its claim's
 -- reply, or was cut off from Redis): back to their place in the ready queue, or, once their attempts are used up, to
--- the dead letter. Safe on every worker at once: a lease is taken back once.
+-- the dead letter. Safe on every worker at once: a lease is taken back once. A job whose cancellation was requested
+-- ends cancelled instead; so does one whose handler has not stopped within the grace after the request (its lease
+-- revoked: the attempt's outcome is stale).
 -- Redis's clock keeps running while nobody can reach Redis, so leases lapse during an outage although their workers
 -- live on. The sweep therefore notes when it last ran: after a gap (no sweep for ARGV[1] ms: Redis, or every worker,
 -- was away) it takes nothing back for ARGV[2] ms, time for the living workers to reconnect and renew.
 -- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] failed (zset)   KEYS[8] expiry (zset)   KEYS[9] idempotency   KEYS[10] stats
--- KEYS[11] sweep clock (hash: last, since)
+-- KEYS[11] sweep clock (hash: last, since)   KEYS[12] cancelled (zset)   KEYS[13] cancels (zset id -> revoke at ms)
 -- ARGV[1] gap (ms)   ARGV[2] grace after a gap (ms)   ARGV[3] max attempts   ARGV[4] TTL of a failed record (ms)
 -- ARGV[5] most jobs in the dead letter   ARGV[6] most payload bytes in it   ARGV[7] at most this many leases per call
--- ARGV[8] priority aging (ms per level)
--- Returns { requeued, dead-lettered, ms still held back (0 once sweeping) }.
+-- ARGV[8] priority aging (ms per level)   ARGV[9] TTL of a cancelled record (ms)
+-- Returns { requeued, dead-lettered, ms still held back (0 once sweeping), cancelled }.
 --#include clock.lua
 --#include signal.lua
 --#include jobs.lua
 --#include ready.lua
 
 local K = { jobs = KEYS[2], payloads = KEYS[3], results = KEYS[4], failed = KEYS[7], expiry = KEYS[8],
-  idempotency = KEYS[9], stats = KEYS[10] }
+  idempotency = KEYS[9], stats = KEYS[10], leases = KEYS[1], cancelled = KEYS[12], cancels = KEYS[13] }
 local now = now_ms()
 local last = tonumber(redis.call('HGET', KEYS[11], 'last'))
 local since = tonumber(redis.call('HGET', KEYS[11], 'since'))
@@ -29,15 +31,19 @@ end
 redis.call('HSET', KEYS[11], 'last', now)
 local hold = since + tonumber(ARGV[2]) - now
 if hold > 0 then
-  return { 0, 0, hold }
+  return { 0, 0, hold, 0 }
 end
 
-local requeued, dead = 0, 0
+local requeued, dead, cancelled = 0, 0, 0
+local cancel_ttl = tonumber(ARGV[9])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))) do
   redis.call('ZREM', KEYS[1], id)
   local raw = redis.call('HGET', K.jobs, id)
   local job = raw and cjson.decode(raw)
-  if job and job.status == 'working' then
+  if job and job.status == 'working' and job.cancel_requested_at then
+    end_cancelled(K, id, job, now, cancel_ttl)
+    cancelled = cancelled + 1
+  elseif job and job.status == 'working' then
     job.last_error = string.format('stalled: the lease of attempt %d on worker %s lapsed', job.attempts or 0, job.worker or '?')
     if (job.attempts or 0) >= tonumber(ARGV[3]) then
       dead_letter(K, id, job, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
@@ -53,8 +59,17 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
     end
   end
 end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.cancels, '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))) do
+  redis.call('ZREM', K.cancels, id)
+  local raw = redis.call('HGET', K.jobs, id)
+  local job = raw and cjson.decode(raw)
+  if job and job.status == 'working' and job.cancel_requested_at then
+    end_cancelled(K, id, job, now, cancel_ttl)
+    cancelled = cancelled + 1
+  end
+end
 if requeued + dead > 0 then
   redis.call('HINCRBY', K.stats, 'recovered', requeued + dead)
   pass_signal(KEYS[5], KEYS[6])
 end
-return { requeued, dead, 0 }
+return { requeued, dead, 0, cancelled }

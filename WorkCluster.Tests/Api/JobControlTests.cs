@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Aspire.Hosting;
 using WorkCluster.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -90,5 +91,130 @@ public sealed class JobControlTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         output.WriteLine($"delay_ms 1500: started {(started - runAt).TotalMilliseconds:F0} ms after its run_at");
         Assert.True(started >= runAt, $"started {(runAt - started).TotalMilliseconds} ms before its time");
         Assert.Equal("later", worked.GetProperty("result").GetString());
+    }
+
+    [Fact]
+    public async Task Running_jobs_cancelled_through_either_api_replica_stop_on_any_worker_within_a_second_and_free_their_slots()
+    {
+        // One at a time, each working before the next: idle workers wait in line for the wake-up, so they take turns.
+        var jobs = new List<(string Id, string Worker)>();
+        for (var i = 0; i < 6; i++)
+        {
+            var id = (await app.Work.SubmitAsync("sleep", """{"sleep_ms":30000}""")).Id;
+            var working = await app.Work.WaitForStatusAsync(id, "working", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
+            jobs.Add((id, working.GetProperty("worker").GetString()!));
+        }
+
+        var ports = app.ApiReplicaPorts();
+        var latencies = new List<double>();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[i % ports.Length]}") };
+            var client = new WorkClient(http);
+            var clock = Stopwatch.StartNew();
+            var (status, body) = await client.CancelAsync(jobs[i].Id);
+            Assert.Equal(HttpStatusCode.Accepted, status);
+            Assert.Equal("cancelling", body.GetProperty("status").GetString());
+            Assert.Equal(jobs[i].Worker, body.GetProperty("worker").GetString());
+            Assert.True(body.GetProperty("worker_notified").GetBoolean(), $"{jobs[i].Worker} was not told over the mesh: {body}");
+            var cancelled = await client.WaitForStatusAsync(jobs[i].Id, "cancelled", TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(10));
+            latencies.Add(clock.Elapsed.TotalMilliseconds);
+            Assert.False(cancelled.TryGetProperty("result", out _), $"{cancelled}");
+        }
+
+        output.WriteLine($"6 running 30 s sleeps on {jobs.Select(j => j.Worker).Distinct().Count()} workers, cancelled through " +
+            $"{ports.Length} API replicas in turn; DELETE to GET cancelled: {string.Join(", ", latencies.Select(l => $"{l:F0}"))} ms");
+        Assert.All(latencies, l => Assert.True(l < 1000, $"a cancellation took {l:F0} ms"));
+        Assert.True(jobs.Select(j => j.Worker).Distinct().Count() >= 2, "the jobs all ran on one worker");
+
+        // Their slots are free: every worker reports nothing in flight at its next heartbeat.
+        await Eventually.HoldsAsync(async () =>
+        {
+            var cluster = JsonDocument.Parse(await app.Gateway.GetStringAsync("/api/v1/cluster")).RootElement;
+            return cluster.GetProperty("members").EnumerateArray().All(m => m.GetProperty("in_flight").GetInt32() == 0);
+        }, "a worker still reports a job in flight");
+    }
+
+    [Fact]
+    public async Task Waiting_jobs_cancelled_through_the_api_or_the_dashboard_never_start_and_are_listed_as_cancelled()
+    {
+        string byApi, byDashboard;
+        await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.PauseCommand);
+        try
+        {
+            byApi = (await app.Work.SubmitAsync("echo", "\"never\"")).Id;
+            byDashboard = (await app.Work.SubmitAsync("echo", "\"never either\"")).Id;
+            var (status, body) = await app.Work.CancelAsync(byApi);
+            Assert.Equal(HttpStatusCode.Accepted, status);
+            Assert.Equal("cancelled", body.GetProperty("status").GetString());
+
+            var result = await app.App.ResourceCommands.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.CancelJobCommand,
+                new InteractionInputCollection([new InteractionInput
+                {
+                    Name = ClusterMonitorExtensions.CancelJobIdArgument, Label = "Job id", InputType = InputType.Text, Value = byDashboard,
+                }]));
+            Assert.True(result.Success, result.Message);
+            output.WriteLine($"dashboard: {result.Message}");
+        }
+        finally
+        {
+            await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.ResumeCommand);
+        }
+
+        // Work submitted after them is worked; they never start.
+        var after = (await app.Work.SubmitAsync("echo", "1")).Id;
+        await app.Work.WaitForStatusAsync(after, "worked");
+        foreach (var id in new[] { byApi, byDashboard })
+        {
+            var job = (await app.Work.GetAsync(id))!.Value;
+            Assert.Equal("cancelled", job.GetProperty("status").GetString());
+            Assert.Equal(0, job.GetProperty("attempts").GetInt32());
+            Assert.False(job.TryGetProperty("started_at", out _), $"{job}");
+        }
+
+        var listed = JsonDocument.Parse(await app.Gateway.GetStringAsync("/api/v1/work?status=cancelled&limit=500")).RootElement;
+        var ids = listed.GetProperty("items").EnumerateArray().Select(j => j.GetProperty("id").GetString()).ToArray();
+        Assert.Contains(byApi, ids);
+        Assert.Contains(byDashboard, ids);
+
+        // A finished job cannot be cancelled (409 problem); an unknown one is 404.
+        var (again, problem) = await app.Work.CancelAsync(byApi);
+        Assert.Equal(HttpStatusCode.Conflict, again);
+        Assert.Contains("cancelled", problem.GetProperty("detail").GetString());
+        var (worked, _) = await app.Work.CancelAsync(after);
+        Assert.Equal(HttpStatusCode.Conflict, worked);
+        Assert.Equal(HttpStatusCode.NotFound, (await app.Work.CancelAsync("AAAAAAAAAAAAAAAAAAAAAA")).Status);
+    }
+
+    [Fact]
+    public async Task A_handler_that_ignores_its_token_is_fenced_after_the_grace_and_the_job_stays_cancelled()
+    {
+        var id = (await app.Work.SubmitAsync("sleep", """{"sleep_ms":3000,"ignore_cancellation":true}""")).Id;
+        var working = await app.Work.WaitForStatusAsync(id, "working", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
+        var started = working.GetProperty("started_at").GetDateTimeOffset();
+
+        var clock = Stopwatch.StartNew();
+        var (status, body) = await app.Work.CancelAsync(id);
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        Assert.Equal("cancelling", body.GetProperty("status").GetString());
+        var requested = (await app.Work.GetAsync(id))!.Value;
+        Assert.Equal("working", requested.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.String, requested.GetProperty("cancel_requested_at").ValueKind);
+
+        var cancelled = await app.Work.WaitForStatusAsync(id, "cancelled", TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(20));
+        var fencedAfter = clock.Elapsed;
+        var finished = cancelled.GetProperty("finished_at").GetDateTimeOffset();
+        // The handler sleeps on and then reports its result: stale, the job stays cancelled without it.
+        await Task.Delay(started.AddSeconds(3.5) - DateTimeOffset.UtcNow is { Ticks: > 0 } rest ? rest : TimeSpan.Zero);
+        var after = (await app.Work.GetAsync(id))!.Value;
+
+        output.WriteLine($"handler ignoring its token: cancelled {fencedAfter.TotalMilliseconds:F0} ms after DELETE " +
+            $"(grace {ThreeWorkersAppFixture.CancelGraceMs} ms), {(finished - started).TotalMilliseconds:F0} ms into its 3 s sleep; " +
+            $"after the sleep: {after}");
+        Assert.True(fencedAfter.TotalMilliseconds >= ThreeWorkersAppFixture.CancelGraceMs - 100, $"fenced before the grace: {fencedAfter}");
+        Assert.True(finished < started.AddSeconds(3), "the job ended only when its handler did");
+        Assert.Equal("cancelled", after.GetProperty("status").GetString());
+        Assert.False(after.TryGetProperty("result", out _), $"{after}");
+        Assert.Equal(finished, after.GetProperty("finished_at").GetDateTimeOffset());
     }
 }

@@ -23,7 +23,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
     public async Task Haproxy_balances_the_api_replicas_survives_losing_one_and_answers_503_when_none_is_left()
     {
         var replicas = await app.WaitForHealthyReplicasAsync("api", 2, Eventually.DefaultPatience);
-        var ports = ReplicaPorts(replicas[0]);
+        var ports = app.ApiReplicaPorts();
         await using var haproxy = await RunningHaproxy.StartAsync(ports, output);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{haproxy.Port}"), Timeout = TimeSpan.FromSeconds(10) };
         var client = new WorkClient(http);
@@ -92,13 +92,6 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
     }
 
     /// <summary>The loopback ports the AppHost gave the API replicas for the gateway (Replica:Ports).</summary>
-    private int[] ReplicaPorts(string replica)
-    {
-        Assert.True(app.App.ResourceNotifications.TryGetCurrentState(replica, out var state));
-        var ports = state.Snapshot.EnvironmentVariables.Single(v => v.Name == "Replica__Ports").Value!;
-        return ports.Split(',').Select(int.Parse).ToArray();
-    }
-
     /// <summary>haproxy -db with the committed configuration, rewritten to run here.</summary>
     private sealed partial class RunningHaproxy : IAsyncDisposable
     {

@@ -160,6 +160,14 @@ public abstract class AppFixture : IAsyncLifetime
         return ProcessTree.FindApplication(pid);
     }
 
+    /// <summary>The ports of the API replicas, each reachable directly (as the AppHost tells the replicas themselves).</summary>
+    public int[] ApiReplicaPorts()
+    {
+        Assert.True(App.ResourceNotifications.TryGetCurrentState(_replicas["api"][0], out var state));
+        var ports = state.Snapshot.EnvironmentVariables.Single(v => v.Name == "Replica__Ports").Value!;
+        return ports.Split(',').Select(int.Parse).ToArray();
+    }
+
     /// <summary>The id of the cluster node that runs in process <paramref name="pid"/> (from the registry in Redis).</summary>
     public async Task<string> NodeIdOfAsync(int pid)
     {

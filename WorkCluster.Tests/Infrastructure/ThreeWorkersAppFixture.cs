@@ -14,6 +14,7 @@ public sealed class ThreeWorkersAppFixture : AppFixture
     public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(2);
     public const string RedisMaxMemory = "32mb";
     public const long MaxQueueBytes = 16L * 1024 * 1024;
+    public const int CancelGraceMs = 1000;
 
     public override int WorkerReplicas => 3;
 
@@ -28,6 +29,7 @@ public sealed class ThreeWorkersAppFixture : AppFixture
         $"Redis:MaxMemory={RedisMaxMemory}",
         $"Worker:ShutdownTimeout={ShutdownTimeout}",
         "Work:ResultTtl=00:05:00",
+        $"Work:CancelGraceMs={CancelGraceMs}",
     ];
 }
 

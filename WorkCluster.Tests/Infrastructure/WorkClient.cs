@@ -27,6 +27,14 @@ public sealed class WorkClient(HttpClient http)
         return new Accepted(json.GetProperty("callback").GetString()!, json.GetProperty("accepted_by").GetString()!, response.Headers.Location);
     }
 
+    /// <summary>DELETE of the job (cancel): the status code and the body (JSON).</summary>
+    public async Task<(HttpStatusCode Status, JsonElement Body)> CancelAsync(string id)
+    {
+        using var response = await http.DeleteAsync($"{WorkPath}/{id}");
+        var body = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, JsonDocument.Parse(body).RootElement.Clone());
+    }
+
     /// <summary>GET of the job: its JSON, or null on 404.</summary>
     public async Task<JsonElement?> GetAsync(string id)
     {

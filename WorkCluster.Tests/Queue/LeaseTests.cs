@@ -78,9 +78,9 @@ public sealed class LeaseTests(RedisServerFixture redis)
 
         // Attempt 1's outcomes, which w1 kept retrying while it was cut off, land now: each is refused.
         Assert.Equal(FailOutcome.Stale, await queue.FailAsync(first.Lease, 1, "late failure"));
-        Assert.False(await queue.CompleteAsync(first.Lease, "\"late result\""));
-        Assert.False(await queue.ReleaseAsync(first.Lease));
-        Assert.Equal([first.Lease], await queue.RenewAsync([first.Lease, second.Lease]));
+        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(first.Lease, "\"late result\""));
+        Assert.Equal(ReleaseOutcome.Stale, await queue.ReleaseAsync(first.Lease));
+        Assert.Equal([first.Lease], (await queue.RenewAsync([first.Lease, second.Lease])).Lost);
 
         // Nothing changed: attempt 2 runs alone, no retry is scheduled beside it, nothing is back in the queue.
         var job = (await queue.GetAsync(id))!;
@@ -92,7 +92,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal(3, stale.Total);
 
-        Assert.True(await queue.CompleteAsync(second.Lease, "\"result\""));
+        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(second.Lease, "\"result\""));
         Assert.Equal("\"result\"", (await queue.GetAsync(id))!.Result);
         Assert.Equal(FailOutcome.Stale, await queue.FailAsync(second.Lease, 2, "after the result"));
         Assert.Equal(JobStatus.Worked, (await queue.GetAsync(id))!.Record.Status);
@@ -107,10 +107,10 @@ public sealed class LeaseTests(RedisServerFixture redis)
         // Meanwhile the job was taken back, failed for good, and left the dead letter (trimmed, or past its TTL).
         await Db.HashDeleteAsync(queue.Keys.Jobs, id);
 
-        Assert.False(await queue.CompleteAsync(claimed.Lease, "1"));
+        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(claimed.Lease, "1"));
         Assert.Equal(FailOutcome.Stale, await queue.FailAsync(claimed.Lease, 1, "late"));
-        Assert.False(await queue.ReleaseAsync(claimed.Lease));
-        Assert.Equal([claimed.Lease], await queue.RenewAsync([claimed.Lease]));
+        Assert.Equal(ReleaseOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal([claimed.Lease], (await queue.RenewAsync([claimed.Lease])).Lost);
         Assert.False(await Db.HashExistsAsync(queue.Keys.Results, id));
     }
 
@@ -134,13 +134,13 @@ public sealed class LeaseTests(RedisServerFixture redis)
 
         // The survivor reconnects (its client backs off for a while) and renews; the casualty never comes back.
         await Task.Delay(TimeSpan.FromMilliseconds(200));
-        Assert.Empty(await queue.RenewAsync([survivor.Lease]));
+        Assert.Empty((await queue.RenewAsync([survivor.Lease])).Lost);
         var swept = await SweepUntilAsync(queue, s => s.Requeued >= 1, renewing: survivor.Lease);
 
         Assert.Equal(1, swept.Requeued);
         Assert.Equal(JobStatus.Pending, (await queue.GetAsync(casualty.Id))!.Record.Status);
         Assert.Equal(JobStatus.Working, (await queue.GetAsync(survivor.Id))!.Record.Status);
-        Assert.True(await queue.CompleteAsync(survivor.Lease, "1"));
+        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(survivor.Lease, "1"));
     }
 
     [Fact]
@@ -204,7 +204,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
         var taken = 0;
         while (DateTime.UtcNow < until)
         {
-            Assert.Empty(await queue.RenewAsync([claimed.Lease]));
+            Assert.Empty((await queue.RenewAsync([claimed.Lease])).Lost);
             for (var sweeper = 0; sweeper < 3; sweeper++)
             {
                 var sweep = await queue.SweepExpiredLeasesAsync();
@@ -217,7 +217,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
         var job = (await queue.GetAsync(id))!;
         Assert.Equal(JobStatus.Working, job.Record.Status);
         Assert.True(job.LeaseExpiresAt > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 50, "the renewed deadline is in the past");
-        Assert.True(await queue.CompleteAsync(claimed.Lease, "1"));
+        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed.Lease, "1"));
     }
 
     /// <summary>Sweeps every 50 ms, renewing <paramref name="renewing"/> meanwhile, until <paramref name="done"/> holds for what was taken back.</summary>
@@ -230,7 +230,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
             Assert.True(DateTime.UtcNow < deadline, $"the sweep took back {total.Requeued} + {total.DeadLettered} jobs in 10 s");
             if (renewing is not null)
             {
-                Assert.Empty(await queue.RenewAsync([renewing]));
+                Assert.Empty((await queue.RenewAsync([renewing])).Lost);
             }
             var sweep = await queue.SweepExpiredLeasesAsync();
             total = new SweepResult(total.Requeued + sweep.Requeued, total.DeadLettered + sweep.DeadLettered, sweep.HeldBack);

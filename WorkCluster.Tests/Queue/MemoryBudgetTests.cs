@@ -34,7 +34,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         Assert.False(await Db.KeyExistsAsync(queue.Keys.Idempotency));
 
         // Room again once one is finished.
-        Assert.True(await queue.CompleteAsync(claimed[1].Lease, "1"));
+        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed[1].Lease, "1"));
         Assert.Equal(EnqueueOutcome.Created, (await queue.EnqueueAsync("echo", "1", "api")).Outcome);
     }
 
@@ -51,7 +51,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         Assert.Equal(2007, (await queue.GetStatsAsync()).UnfinishedBytes);
 
         var claimed = await queue.ClaimAsync("w1", 3);
-        Assert.True(await queue.CompleteAsync(claimed[0].Lease, "1"));
+        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed[0].Lease, "1"));
         Assert.Equal(FailOutcome.DeadLettered, await queue.FailAsync(claimed[1].Lease, 1, "boom"));
         Assert.Equal(7, (await queue.GetStatsAsync()).UnfinishedBytes); // the dead letter's data is not the queue's
 
@@ -163,7 +163,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         await queue.PauseAsync();
         await queue.ResumeAsync();
         var first = Assert.Single(await queue.ClaimAsync("newcomer", 16)); // 1 MiB: the claim's reply budget
-        Assert.Empty(await queue.RenewAsync([first.Lease]));
+        Assert.Empty((await queue.RenewAsync([first.Lease])).Lost);
         Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(first.Lease, 1, "boom"));
         var stalled = Assert.Single(await queue.ClaimAsync("newcomer", 1));
         await Task.Delay(TimeSpan.FromMilliseconds(400));
@@ -192,7 +192,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
             }
             foreach (var job in jobs)
             {
-                Assert.True(await queue.CompleteAsync(job.Lease, "1"));
+                Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
                 worked++;
             }
         }

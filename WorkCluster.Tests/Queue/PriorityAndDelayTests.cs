@@ -127,7 +127,7 @@ public sealed class PriorityAndDelayTests(RedisServerFixture redis)
         var second = await queue.SubmitAsync("2");
         var urgent = (await queue.EnqueueAsync("echo", "3", "api-test", new JobOptions { Priority = 9 })).Id!;
 
-        Assert.True(await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(ReleaseOutcome.Released, await queue.ReleaseAsync(claimed.Lease));
 
         Assert.Equal([urgent, first, second], (await queue.ClaimAsync("other", 3)).Select(j => j.Id));
     }

@@ -104,8 +104,8 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         var second = await queue.SubmitAsync("2");
         var claimed = Assert.Single(await queue.ClaimAsync("stopping", 1));
 
-        Assert.True(await queue.ReleaseAsync(claimed.Lease));
-        Assert.False(await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(ReleaseOutcome.Released, await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(ReleaseOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
 
         var job = (await queue.GetAsync(first))!.Record;
         Assert.Equal(JobStatus.Pending, job.Status);

@@ -1,4 +1,5 @@
--- Helpers over a queue's keys, given as a table K (jobs, payloads, results, failed, expiry, idempotency, stats).
+-- Helpers over a queue's keys, given as a table K (jobs, payloads, results, failed, expiry, idempotency, stats; and
+-- cancelled, cancels, leases where a helper says so).
 
 -- Adds delta to a byte counter in the stats hash (never below zero): the budgets are kept, not computed.
 local function count_bytes(K, field, delta)
@@ -22,6 +23,9 @@ local function forget_job(K, id)
   end
   if redis.call('ZREM', K.failed, id) == 1 then
     count_bytes(K, 'failed_bytes', -redis.call('HSTRLEN', K.payloads, id))
+  end
+  if K.cancelled then
+    redis.call('ZREM', K.cancelled, id)
   end
   redis.call('HDEL', K.jobs, id)
   redis.call('HDEL', K.payloads, id)
@@ -59,4 +63,23 @@ end
 -- under that lease. Every outcome is fenced by it.
 local function holds_lease(job, token)
   return job and job.status == 'working' and job.lease == token or false
+end
+
+-- Ends job `id` (decoded record `job`) as cancelled: its payload freed, its lease (if any) revoked so that any later
+-- outcome of the attempt is stale, listed in the cancelled zset, its record kept for `ttl` ms like a result.
+-- K: jobs, payloads, leases, cancelled, cancels, expiry, stats. The caller takes it out of the ready queue or the
+-- schedule if it waits there.
+local function end_cancelled(K, id, job, now, ttl)
+  job.status = 'cancelled'
+  job.finished_at = now
+  job.retry_at = nil
+  job.lease = nil
+  redis.call('HSET', K.jobs, id, cjson.encode(job))
+  count_bytes(K, 'unfinished_bytes', -redis.call('HSTRLEN', K.payloads, id))
+  redis.call('HDEL', K.payloads, id)
+  redis.call('ZREM', K.leases, id)
+  redis.call('ZREM', K.cancels, id)
+  redis.call('ZADD', K.cancelled, now, id)
+  redis.call('ZADD', K.expiry, now + ttl, id)
+  redis.call('HINCRBY', K.stats, 'cancelled', 1)
 end
