@@ -25,6 +25,7 @@ builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").Validate
         "Work:MaxPayloadBytes must not exceed Work:MaxQueueBytes or Work:MaxFailedBytes: a job that size could never be queued or kept.")
     .ValidateOnStart();
 builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
+builder.AddScheduleRunner(builder.GetInstanceName());
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
 
 builder.Services.ConfigureHttpJsonOptions(options =>
@@ -45,6 +46,7 @@ if (app.Environment.IsDevelopment())
 }
 
 app.MapWorkApiV1();
+app.MapScheduleApiV1();
 app.MapClusterApiV1();
 app.MapDefaultEndpoints();
 

@@ -48,6 +48,8 @@ public sealed record JobRecord
     [JsonPropertyName("priority")] public int? StoredPriority { get; init; }
     [JsonPropertyName("run_at")] public long? RunAt { get; init; }
     [JsonPropertyName("cancel_requested_at")] public long? CancelRequestedAt { get; init; }
+    [JsonPropertyName("schedule")] public string? Schedule { get; init; }
+    [JsonPropertyName("occurrence")] public long? Occurrence { get; init; }
 
     /// <summary>
     /// 0–9, higher first. (Not an init-only property with an initializer: the source-generated reader assigns every
@@ -158,7 +160,7 @@ public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? A
 /// <param name="UnfinishedBytes">Payload bytes of the unfinished jobs (the <see cref="QueueOptions.MaxQueueBytes"/> budget's use).</param>
 /// <param name="DeadLetterDropped">Dead-letter entries dropped to keep it within its bounds, in total.</param>
 public sealed record QueueStats(long Depth, long Scheduled, long DeadLetter, long Worked, long Failed, bool Paused,
-    long Leases, long Recovered, long UnfinishedBytes, long DeadLetterDropped, long CancelledListed, long Cancelled);
+    long Leases, long Recovered, long UnfinishedBytes, long DeadLetterDropped, long CancelledListed, long Cancelled, long Schedules);
 
 public static class TraceIds
 {

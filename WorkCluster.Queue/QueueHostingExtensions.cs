@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using WorkCluster.Queue.Schedules;
 using WorkCluster.Redis;
 
 namespace WorkCluster.Queue;
@@ -23,6 +25,23 @@ public static class QueueHostingExtensions
         builder.Services.AddSingleton<QueueKeys>();
         builder.Services.AddSingleton<WorkQueue>();
         builder.Services.AddSingleton<WorkSignal>();
+
+        builder.Services.AddOptions<ScheduleOptions>().BindConfiguration(ScheduleOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<RecurringSchedules>();
+        return builder;
+    }
+
+    /// <summary>
+    /// Runs the recurring schedules in this process (unless <c>Schedules:Enabled</c> is false), making their jobs as
+    /// <paramref name="runnerName"/>. Any number of processes may: each occurrence is fired once.
+    /// </summary>
+    public static IHostApplicationBuilder AddScheduleRunner(this IHostApplicationBuilder builder, string runnerName)
+    {
+        builder.Services.AddSingleton(new ScheduleRunnerName(runnerName));
+        if (builder.Configuration.GetValue($"{ScheduleOptions.SectionName}:{nameof(ScheduleOptions.Enabled)}", true))
+        {
+            builder.Services.AddHostedService<ScheduleRunner>();
+        }
         return builder;
     }
 }

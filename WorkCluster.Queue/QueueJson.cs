@@ -3,5 +3,6 @@ using System.Text.Json.Serialization;
 namespace WorkCluster.Queue;
 
 [JsonSerializable(typeof(JobRecord))]
+[JsonSerializable(typeof(Schedules.StoredSchedule))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 internal sealed partial class QueueJson : JsonSerializerContext;

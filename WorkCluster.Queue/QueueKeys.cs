@@ -47,6 +47,12 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// </summary>
     public string Cancels { get; } = keyspace.Key("cancels");
 
+    /// <summary>Hash: recurring schedule name → its definition and what it fired (JSON).</summary>
+    public string Schedules { get; } = keyspace.Key("schedules");
+
+    /// <summary>Sorted set: recurring schedule name → its cursor, the time (ms) of its first occurrence not yet fired.</summary>
+    public string ScheduleCursors { get; } = keyspace.Key("schedule-cursors");
+
     /// <summary>Hash: Idempotency-Key → "job-id fingerprint".</summary>
     public string Idempotency { get; } = keyspace.Key("idempotency");
 

@@ -23,8 +23,13 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript Purge { get; } = Load("purge");
     public RedisScript Stats { get; } = Load("stats");
     public RedisScript Cancel { get; } = Load("cancel");
+    public RedisScript SchedulePut { get; } = Load("schedule_put");
+    public RedisScript ScheduleDelete { get; } = Load("schedule_delete");
+    public RedisScript ScheduleFire { get; } = Load("schedule_fire");
+    public RedisScript Schedules { get; } = Load("schedules");
 
-    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats, Cancel];
+    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats, Cancel,
+        SchedulePut, ScheduleDelete, ScheduleFire, Schedules];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);
 }

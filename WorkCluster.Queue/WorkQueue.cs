@@ -349,11 +349,12 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<QueueStats> GetStatsAsync()
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Cancelled], []).ConfigureAwait(false))!;
+            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Cancelled, Keys.Schedules], [])
+            .ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);
         return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1,
-            (long)result[6], (long)result[7], (long)result[8], (long)result[9], (long)result[10], (long)result[11]);
+            (long)result[6], (long)result[7], (long)result[8], (long)result[9], (long)result[10], (long)result[11], (long)result[12]);
     }
 
     /// <summary>One page of the dead letter, newest first.</summary>

@@ -28,6 +28,7 @@ public static class WorkerHostingExtensions
         // Registered after the cluster node: stopped before it, so the node stays listed until its jobs are handed back.
         builder.Services.AddHostedService<WorkerService>();
         builder.Services.AddHostedService<QueueMaintenance>();
+        builder.AddScheduleRunner(identity.Id);
         return builder;
     }
 }

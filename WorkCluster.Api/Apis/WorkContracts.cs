@@ -45,6 +45,8 @@ public sealed record WorkStatus
     [JsonPropertyName("retry_at")] public DateTimeOffset? RetryAt { get; init; }
     [JsonPropertyName("lease_expires_at")] public DateTimeOffset? LeaseExpiresAt { get; init; }
     [JsonPropertyName("cancel_requested_at")] public DateTimeOffset? CancelRequestedAt { get; init; }
+    [JsonPropertyName("schedule")] public string? Schedule { get; init; }
+    [JsonPropertyName("occurrence")] public DateTimeOffset? Occurrence { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("trace_id")] public string? TraceId { get; init; }
     [JsonPropertyName("result")] public JsonElement? Result { get; init; }
@@ -65,6 +67,8 @@ public sealed record WorkStatus
         RetryAt = ToTime(job.Record.RetryAt),
         LeaseExpiresAt = job.Record.Status == JobStatus.Working ? ToTime(job.LeaseExpiresAt) : null,
         CancelRequestedAt = ToTime(job.Record.CancelRequestedAt),
+        Schedule = job.Record.Schedule,
+        Occurrence = ToTime(job.Record.Occurrence),
         LastError = job.Record.LastError,
         TraceId = job.Record.TraceId,
         Result = job.Result is null ? null : JsonElement.Parse(job.Result),

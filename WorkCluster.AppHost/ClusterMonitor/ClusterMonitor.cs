@@ -187,6 +187,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             new("Worked (total)", stats.Worked),
             new("Failed (total)", stats.Failed),
             new("Cancelled (total)", stats.Cancelled),
+            new("Recurring schedules", stats.Schedules),
             new("Jobs per second", Math.Round(_jobsPerSecond, 1).ToString(CultureInfo.InvariantCulture)),
             new("Queue paused", stats.Paused),
         ]);

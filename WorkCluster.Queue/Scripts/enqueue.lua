@@ -17,6 +17,7 @@
 --#include signal.lua
 --#include records.lua
 --#include ready.lua
+--#include create.lua
 
 local id, idem_key, fingerprint = ARGV[1], ARGV[8], ARGV[9]
 local now = now_ms()
@@ -47,20 +48,18 @@ if due and due > now + tonumber(ARGV[14]) then
   return { 7, '', '', '' }
 end
 
--- Unfinished: ready, scheduled (delayed, or waiting for a retry), or leased to a worker.
-local unfinished = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
-if unfinished >= tonumber(ARGV[6]) then
-  return { 4, '', '', '' }
-end
-if (tonumber(redis.call('HGET', KEYS[9], 'unfinished_bytes')) or 0) + #ARGV[4] > tonumber(ARGV[7]) then
-  return { 6, '', '', '' }
+local K = { jobs = KEYS[1], payloads = KEYS[2], ready = KEYS[3], signal = KEYS[4], scheduled = KEYS[7], leases = KEYS[8],
+  stats = KEYS[9], sequence = KEYS[10] }
+local refused = refusal(K, #ARGV[4], tonumber(ARGV[6]), tonumber(ARGV[7]))
+if refused then
+  return { refused, '', '', '' }
 end
 if redis.call('HEXISTS', KEYS[1], id) == 1 then
   return { 5, '', '', '' }
 end
 
+local job = { type = ARGV[2], accepted_by = ARGV[3] }
 local priority = tonumber(ARGV[10])
-local job = { status = 'pending', type = ARGV[2], accepted_by = ARGV[3], created_at = now, attempts = 0 }
 if priority ~= 5 then
   job.priority = priority -- 5 when absent: the record stays as small as it was for jobs that do not use priorities
 end
@@ -70,29 +69,8 @@ end
 if idem_key ~= '' then
   job.idempotency_key = idem_key
 end
-local scheduled = due and due > now
-local rank = nil
-if scheduled then
-  job.status = 'scheduled'
-  job.run_at = due
-else
-  rank = rank_of(now, priority, tonumber(ARGV[13]), KEYS[10])
-end
--- Redis checks memory at a script's first write only (the rank's sequence, or else the record): over maxmemory it
--- refuses that one, and nothing is written.
-redis.call('HSET', KEYS[1], id, cjson.encode(job))
+create_job(K, id, job, ARGV[4], due, now, tonumber(ARGV[13]))
 if idem_key ~= '' then
   redis.call('HSET', KEYS[5], idem_key, id .. ' ' .. fingerprint)
-end
-redis.call('HSET', KEYS[2], id, ARGV[4])
-redis.call('HINCRBY', KEYS[9], 'unfinished_bytes', #ARGV[4])
-if scheduled then
-  redis.call('ZADD', KEYS[7], due, id)
-  if redis.call('ZRANGE', KEYS[7], 0, 0)[1] == id then
-    wake_one(KEYS[4]) -- the next job to fall due: idle workers must look again when they wait for it
-  end
-else
-  redis.call('ZADD', KEYS[3], rank, id)
-  pass_signal(KEYS[3], KEYS[4])
 end
 return { 1, id, ARGV[3], ARGV[5] }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using WorkCluster.Cluster;
 using WorkCluster.Queue;
+using WorkCluster.Queue.Schedules;
 using WorkCluster.Redis;
 using WorkCluster.Tests.Infrastructure;
 
@@ -40,6 +41,11 @@ public sealed class RedisServerFixture : IAsyncLifetime
             new ClusterRegistry(Connection, new ClusterScripts(), clusterKeys, Options.Create(cluster ?? new ClusterOptions())),
             keyspace);
     }
+
+    /// <summary>Recurring schedules over <paramref name="queue"/>'s key space.</summary>
+    public RecurringSchedules NewSchedules(WorkQueue queue, ScheduleOptions? options = null, QueueOptions? queueOptions = null) =>
+        new(Connection, new QueueScripts(), queue.Keys, Options.Create(queueOptions ?? new QueueOptions()),
+            Options.Create(options ?? new ScheduleOptions()), Telemetry);
 
     public WorkSignal NewSignal(WorkQueue queue) =>
         new(new RedisConnectionSettings(ConfigurationOptions.Parse(Server.ConnectionString)), queue.Keys, NullLogger<WorkSignal>.Instance);
