@@ -14,14 +14,14 @@ var clusterSecret = builder.AddParameter("cluster-secret", new GenerateParameter
 
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithStores(redis, registry)
-    .WithConfigurationSections("Work", "Cluster", "Logging:LogLevel:WorkCluster")
+    .WithConfigurationSections("Work", "Cluster", "Schedules", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
 var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
     .WithStores(redis, registry)
-    .WithConfigurationSections("Work", "Worker", "Cluster", "Logging:LogLevel:WorkCluster")
+    .WithConfigurationSections("Work", "Worker", "Cluster", "Schedules", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));

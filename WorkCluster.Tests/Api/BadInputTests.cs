@@ -79,7 +79,7 @@ public sealed class BadInputTests(ClusterAppFixture app)
     [InlineData("PUT", "/api/v1/work")]
     [InlineData("DELETE", "/api/v1/work")]
     [InlineData("POST", "/api/v1/work/AAAAAAAAAAAAAAAAAAAAAA")]
-    [InlineData("DELETE", "/api/v1/work/AAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("POST", "/api/v1/schedules/nightly")]
     public async Task A_wrong_method_gets_405(string method, string path)
     {
         using var response = await app.Gateway.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
@@ -97,6 +97,47 @@ public sealed class BadInputTests(ClusterAppFixture app)
         using var response = await app.Gateway.GetAsync($"{WorkClient.WorkPath}/{id}");
 
         await AssertProblemAsync(response, 404, "No such work", id);
+    }
+
+    [Theory]
+    [InlineData("DELETE", "/api/v1/work/abc", "No such work")]
+    [InlineData("DELETE", "/api/v1/work/AAAAAAAAAAAAAAAAAAAAAA", "No such work")]
+    [InlineData("GET", "/api/v1/schedules/no-such-schedule", "No such schedule")]
+    [InlineData("DELETE", "/api/v1/schedules/no-such-schedule", "No such schedule")]
+    [InlineData("GET", "/api/v1/schedules/not%20a%20name", "No such schedule")]
+    public async Task Cancelling_unknown_work_or_reading_an_unknown_schedule_gets_404(string method, string path, string title)
+    {
+        using var response = await app.Gateway.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+
+        await AssertProblemAsync(response, 404, title, $"{method} {path}");
+    }
+
+    public static TheoryData<string, string, string, int, string> BadSchedules => new()
+    {
+        // name, schedule name, body, status, title
+        { "missing cron", "s", """{"data":1,"type":"echo"}""", 400, "Missing 'cron'" },
+        { "cron not a string", "s", """{"data":1,"cron":5}""", 400, "Missing 'cron'" },
+        { "bad cron", "s", """{"data":1,"cron":"61 * * * *"}""", 400, "Invalid cron expression" },
+        { "cron of seven fields", "s", """{"data":1,"cron":"* * * * * * *"}""", 400, "Invalid cron expression" },
+        { "cron never occurs", "s", """{"data":1,"cron":"0 0 30 2 *"}""", 400, "The schedule never occurs" },
+        { "unknown time zone", "s", """{"data":1,"cron":"* * * * *","time_zone":"Mars/Olympus_Mons"}""", 400, "Unknown time zone" },
+        { "time zone not a string", "s", """{"data":1,"cron":"* * * * *","time_zone":1}""", 400, "'time_zone' must be a time zone name" },
+        { "delay in a schedule", "s", """{"data":1,"cron":"* * * * *","delay_ms":5}""", 400, "'delay_ms' and 'run_at' are not for schedules" },
+        { "missing data", "s", """{"cron":"* * * * *"}""", 400, "Missing 'data'" },
+        { "unknown type", "s", """{"data":1,"cron":"* * * * *","type":"nope"}""", 400, "Unknown work type" },
+        { "priority above 9", "s", """{"data":1,"cron":"* * * * *","priority":10}""", 400, "Invalid 'priority'" },
+        { "name with a space", "bad%20name", """{"data":1,"cron":"* * * * *"}""", 400, "Invalid schedule name" },
+        { "name too long", new string('n', 101), """{"data":1,"cron":"* * * * *"}""", 400, "Invalid schedule name" },
+        { "malformed JSON", "s", """{"cron": """, 400, "Malformed JSON" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSchedules))]
+    public async Task A_bad_schedule_gets_a_problem_with_its_status(string name, string schedule, string body, int status, string title)
+    {
+        using var response = await app.Gateway.PutAsync($"/api/v1/schedules/{schedule}", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        await AssertProblemAsync(response, status, title, name);
     }
 
     [Fact]

@@ -48,7 +48,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         var victim = app.GetProcess(replicas[0]);
         ProcessTree.Signal(victim, 9);
         await victim.WaitForExitAsync();
-        var victimName = nameAt.Single(p => !Listens(p.Key)).Value;
+        var victimName = nameAt.Single(p => !FreePorts.Listens(p.Key)).Value;
         await Task.Delay(2 * CheckInterval);
         var survivors = new List<string>();
         for (var i = 0; i < 20; i++)
@@ -77,19 +77,6 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         return (await new WorkClient(http).SubmitAsync("echo", "0")).AcceptedBy;
     }
 
-    private static bool Listens(int port)
-    {
-        try
-        {
-            using var socket = new TcpClient();
-            socket.Connect(System.Net.IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 
     /// <summary>The loopback ports the AppHost gave the API replicas for the gateway (Replica:Ports).</summary>
     /// <summary>haproxy -db with the committed configuration, rewritten to run here.</summary>

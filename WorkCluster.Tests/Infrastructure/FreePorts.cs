@@ -14,6 +14,21 @@ public static class FreePorts
         ? int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0])
         : 49_152;
 
+    /// <summary>Whether something accepts connections on loopback port <paramref name="port"/>.</summary>
+    public static bool Listens(int port)
+    {
+        try
+        {
+            using var socket = new TcpClient();
+            socket.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     public static int Next()
     {
         for (var attempt = 0; attempt < 1000; attempt++)
