@@ -14,26 +14,50 @@ namespace WorkCluster.Worker;
 /// </summary>
 public sealed partial class LeaseKeeper(WorkQueue queue, IOptions<QueueOptions> options, ILogger<LeaseKeeper> logger)
 {
+    private static readonly TimeSpan ForgetEarlyCancelsAfter = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentDictionary<JobLease, RunningJob> _held = new();
+
+    // Cancellations that came for a lease before this worker held it: the claim's reply can arrive after the API,
+    // having seen the job working in Redis, told this worker to cancel it. Value: when (Environment.TickCount64).
+    private readonly ConcurrentDictionary<JobLease, long> _cancelledEarly = new();
 
     /// <summary>Leases held right now.</summary>
     public int Count => _held.Count;
 
     /// <summary>Renews <paramref name="job"/>'s lease from now on, until <see cref="Drop"/>.</summary>
-    public void Hold(RunningJob job) => _held[job.Lease] = job;
+    public void Hold(RunningJob job)
+    {
+        _held[job.Lease] = job;
+        if (_cancelledEarly.TryRemove(job.Lease, out _) && job.RequestCancel())
+        {
+            LogCancelRequested(job.Lease.JobId, "told before its claim was handled");
+        }
+    }
 
     /// <summary>Stops renewing <paramref name="job"/>'s lease: its attempt has ended (or been recorded).</summary>
     public void Drop(RunningJob job) => _held.TryRemove(job.Lease, out _);
 
     /// <summary>
     /// Asks the handler running under <paramref name="lease"/> to stop, its job's cancellation requested. Returns false
-    /// if this worker runs no attempt under that lease.
+    /// if this worker runs no attempt under that lease now; should it start one under it soon (its claim's reply not
+    /// handled yet), that attempt is cancelled as it starts.
     /// </summary>
     public bool RequestCancel(JobLease lease, string via)
     {
         if (!_held.TryGetValue(lease, out var job))
         {
-            return false;
+            var now = Environment.TickCount64;
+            foreach (var early in _cancelledEarly.Where(e => now - e.Value > ForgetEarlyCancelsAfter.TotalMilliseconds))
+            {
+                _cancelledEarly.TryRemove(early.Key, out _);
+            }
+            _cancelledEarly[lease] = now;
+            // Held meanwhile? Then whichever of the two takes the note cancels it.
+            if (!_held.TryGetValue(lease, out job) || !_cancelledEarly.TryRemove(lease, out _))
+            {
+                return false;
+            }
         }
         if (job.RequestCancel())
         {

@@ -195,9 +195,10 @@ public static partial class WorkApi
                 {
                     try
                     {
-                        var reply = await services.Mesh.RequestAsync<CancelJob, CancelJobReply>(worker, new CancelJob(id, lease.Token),
-                            CancelNotifyTimeout);
-                        notified = reply.Running;
+                        // Delivered is enough: a worker that does not run the attempt yet (its claim's reply not
+                        // handled) cancels it as it starts it.
+                        await services.Mesh.RequestAsync<CancelJob, CancelJobReply>(worker, new CancelJob(id, lease.Token), CancelNotifyTimeout);
+                        notified = true;
                     }
                     catch (Exception e) when (e is MeshUnreachableException or MeshRequestException or TimeoutException)
                     {

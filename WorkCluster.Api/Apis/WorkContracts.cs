@@ -82,8 +82,8 @@ public sealed record WorkStatus
 /// asked to stop it; GET tells when it is <c>cancelled</c>).</param>
 /// <param name="Id">The job.</param>
 /// <param name="Worker">For a job being worked, the worker holding its lease.</param>
-/// <param name="WorkerNotified">For a job being worked, whether the worker confirmed over the mesh that it is stopping
-/// the handler; if not, the worker learns of it at its next lease renewal.</param>
+/// <param name="WorkerNotified">For a job being worked, whether the worker was told over the mesh (it stops the handler,
+/// or cancels the attempt as it starts it); if not, the worker learns of it at its next lease renewal.</param>
 public sealed record WorkCancellation(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("id")] string Id,

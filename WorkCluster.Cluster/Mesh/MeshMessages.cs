@@ -78,7 +78,8 @@ public sealed record RunWorkResult(
 
 /// <summary>
 /// Tells the worker holding a job's lease that the job's cancellation was requested: the handler running under that
-/// lease is asked to stop. It answers whether it runs such an attempt.
+/// lease is asked to stop (or, if its claim's reply is not handled yet, the attempt is cancelled as it starts). It
+/// answers whether it runs such an attempt now.
 /// </summary>
 [MeshMessage("cancel-job")]
 public sealed record CancelJob([property: JsonPropertyName("id")] string Id, [property: JsonPropertyName("lease")] string Lease);

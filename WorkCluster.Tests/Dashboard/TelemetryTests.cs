@@ -124,11 +124,14 @@ public sealed class TelemetryTests(ClusterAppFixture app, ITestOutputHelper outp
 
     private static string Show(Dictionary<string, double> totals) => string.Join(", ", totals.OrderBy(t => t.Key).Select(t => $"{t.Key}={t.Value}"));
 
-    /// <summary>The latest cumulative value of each WorkCluster instrument, summed over every process and tag set (histograms: their count).</summary>
+    /// <summary>
+    /// The latest cumulative value of each WorkCluster instrument, summed over every process and tag set (histograms:
+    /// their count), and over every run of a process that was restarted (a count of its own, from its start time).
+    /// </summary>
     private Dictionary<string, double> Totals() =>
         app.Telemetry.Metrics
             .Where(m => m.Name.StartsWith("workcluster.", StringComparison.Ordinal))
-            .GroupBy(m => (m.Name, m.Service, m.Instance, Tags: string.Join(",", m.Attributes.OrderBy(a => a.Key).Select(a => $"{a.Key}={a.Value}"))))
+            .GroupBy(m => (m.Name, m.Service, m.Instance, m.StartTime, Tags: string.Join(",", m.Attributes.OrderBy(a => a.Key).Select(a => $"{a.Key}={a.Value}"))))
             .Select(g => (g.Key.Name, Value: g.Last().Value))
             .GroupBy(x => x.Name)
             .ToDictionary(g => g.Key, g => g.Sum(x => x.Value));

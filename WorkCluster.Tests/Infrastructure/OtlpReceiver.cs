@@ -16,7 +16,12 @@ public sealed record ReceivedSpan(string Service, string TraceId, string SpanId,
     IReadOnlyDictionary<string, string> Attributes);
 
 /// <summary>One data point of a metric as exported over OTLP by one process: a number (sum, gauge) or a histogram's count.</summary>
-public sealed record ReceivedMetric(string Service, string Instance, string Name, double Value, IReadOnlyDictionary<string, string> Attributes);
+/// <summary>
+/// One data point of a metric. <paramref name="StartTime"/> (ns since the epoch) is when its cumulative count began: a
+/// restarted process (which keeps its instance id) starts a new count.
+/// </summary>
+public sealed record ReceivedMetric(string Service, string Instance, string Name, double Value, IReadOnlyDictionary<string, string> Attributes,
+    ulong StartTime = 0);
 
 /// <summary>
 /// An OTLP/gRPC receiver of the tests' own (HTTP/2 without TLS, as the dashboard's): the application exports its
@@ -102,15 +107,16 @@ public sealed class OtlpReceiver : IAsyncDisposable
                     var name = metric.One(1)?.String ?? "";
                     foreach (var number in (metric.One(5) ?? metric.One(7))?.Message.All(1) ?? [])
                     {
-                        // NumberDataPoint: 4 as_double (fixed64), 6 as_int (sfixed64), 7 attributes
+                        // NumberDataPoint: 2 start_time_unix_nano (fixed64), 4 as_double (fixed64), 6 as_int (sfixed64), 7 attributes
                         var point = number.Message;
                         var value = point.One(4) is { } asDouble ? asDouble.Double : (long)(point.One(6)?.Value ?? 0);
-                        _metrics.Enqueue(new ReceivedMetric(service, instance, name, value, Attributes(point.All(7))));
+                        _metrics.Enqueue(new ReceivedMetric(service, instance, name, value, Attributes(point.All(7)), point.One(2)?.Value ?? 0));
                     }
                     foreach (var histogram in metric.One(9)?.Message.All(1) ?? [])
                     {
-                        // HistogramDataPoint: 4 count (fixed64), 9 attributes
-                        _metrics.Enqueue(new ReceivedMetric(service, instance, name, histogram.Message.One(4)?.Value ?? 0, Attributes(histogram.Message.All(9))));
+                        // HistogramDataPoint: 2 start_time_unix_nano (fixed64), 4 count (fixed64), 9 attributes
+                        _metrics.Enqueue(new ReceivedMetric(service, instance, name, histogram.Message.One(4)?.Value ?? 0, Attributes(histogram.Message.All(9)),
+                            histogram.Message.One(2)?.Value ?? 0));
                     }
                 }
             }

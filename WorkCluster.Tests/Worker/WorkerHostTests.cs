@@ -131,6 +131,51 @@ public sealed class WorkerHostTests(RedisServerFixture redis)
         await host.StopAsync();
     }
 
+    [Fact]
+    public async Task A_running_job_whose_cancellation_no_mesh_delivered_is_stopped_at_the_next_lease_renewal()
+    {
+        // A 900 ms lease: renewed every 300 ms. Nothing tells the worker over a mesh (there is none here).
+        using var host = await StartWorkerAsync(NewPrefix(), ("Work:LeaseTtl", "00:00:00.900"), ("Work:SleepMs", "30000"));
+        var queue = host.Services.GetRequiredService<WorkQueue>();
+        var id = await queue.SubmitAsync(type: "sleep", data: "null");
+        await WaitForAsync(queue, id, JobStatus.Working, TimeSpan.FromSeconds(10));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(CancelOutcome.Cancelling, (await queue.CancelAsync(id)).Outcome);
+        var job = await WaitForAsync(queue, id, JobStatus.Cancelled, TimeSpan.FromSeconds(5));
+
+        Console.WriteLine($"cancelled through the lease renewal alone in {clock.ElapsedMilliseconds} ms (renewal every 300 ms)");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
+        Assert.Null(job.Result);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_cancellation_that_comes_before_the_worker_holds_the_lease_cancels_the_attempt_as_it_starts()
+    {
+        var queue = redis.NewSpace().Queue;
+        var keeper = new LeaseKeeper(queue, Microsoft.Extensions.Options.Options.Create(new QueueOptions()),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<LeaseKeeper>.Instance);
+        await queue.SubmitAsync("1");
+        await queue.SubmitAsync("2");
+        var claimed = await queue.ClaimAsync("w1", 2);
+
+        // Told before the claim's reply was handled: nothing runs under that lease yet.
+        Assert.False(keeper.RequestCancel(claimed[0].Lease, "test"));
+        using var cancelled = new RunningJob(claimed[0], CancellationToken.None);
+        using var other = new RunningJob(claimed[1], CancellationToken.None);
+        keeper.Hold(cancelled);
+        keeper.Hold(other);
+
+        Assert.True(cancelled.CancelRequested);
+        Assert.False(other.CancelRequested);
+        var stopped = new TaskCompletionSource();
+        cancelled.Cancellation.Register(() => stopped.TrySetResult());
+        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(keeper.RequestCancel(claimed[1].Lease, "test"));
+        Assert.True(other.CancelRequested);
+    }
+
     private static string NewPrefix() => "w" + Guid.NewGuid().ToString("N")[..12];
 
     private async Task<IHost> StartWorkerAsync(string prefix, params (string Key, string Value)[] settings)
