@@ -87,15 +87,8 @@ public static class ClusterMonitorExtensions
                 IconName = "Play",
                 UpdateState = c => IsPaused(c) ? ResourceCommandState.Enabled : ResourceCommandState.Disabled,
             })
-            .WithCommand(PingCommand, "Ping mesh", async c =>
-            {
-                using var http = new HttpClient { BaseAddress = new Uri(api.GetEndpoint("http").Url), Timeout = TimeSpan.FromSeconds(30) };
-                using var response = await http.PostAsync("/api/v1/cluster/ping", null, c.CancellationToken);
-                var body = await response.Content.ReadAsStringAsync(c.CancellationToken);
-                return response.IsSuccessStatusCode
-                    ? CommandResults.Success(DescribePing(body))
-                    : CommandResults.Failure($"{(int)response.StatusCode}: {body}");
-            }, new CommandOptions
+            .WithCommand(PingCommand, "Ping mesh",
+                c => CallApiAsync(api, HttpMethod.Post, "/api/v1/cluster/ping", DescribePing, c.CancellationToken), new CommandOptions
             {
                 Description = "Asks a worker to ping every peer over the mesh and shows the round-trip times.",
                 IconName = "PlugConnected",
@@ -108,12 +101,7 @@ public static class ClusterMonitorExtensions
                     return CommandResults.Failure("Give the id of the job to cancel.");
                 }
                 // Through the API, so that the worker running the job is told at once over the mesh.
-                using var http = new HttpClient { BaseAddress = new Uri(api.GetEndpoint("http").Url), Timeout = TimeSpan.FromSeconds(30) };
-                using var response = await http.DeleteAsync($"/api/v1/work/{Uri.EscapeDataString(id)}", c.CancellationToken);
-                var body = await response.Content.ReadAsStringAsync(c.CancellationToken);
-                return response.IsSuccessStatusCode
-                    ? CommandResults.Success(DescribeCancellation(body))
-                    : CommandResults.Failure($"{(int)response.StatusCode}: {DescribeProblem(body)}");
+                return await CallApiAsync(api, HttpMethod.Delete, $"/api/v1/work/{Uri.EscapeDataString(id)}", DescribeCancellation, c.CancellationToken);
             }, new CommandOptions
             {
                 Description = "Cancels a job by id: waiting work never starts; running work's worker is told to stop it.",
@@ -141,6 +129,19 @@ public static class ClusterMonitorExtensions
             $"{p.GetProperty("node").GetString()}: " +
             (p.TryGetProperty("rtt_ms", out var rtt) && rtt.ValueKind == JsonValueKind.Number ? $"{rtt.GetDouble():F2} ms" : "no answer"));
         return $"{node} → {string.Join("; ", peers)}";
+    }
+
+    /// <summary>Calls the API (one of its replicas, through the orchestrator's endpoint) and describes its answer.</summary>
+    private static async Task<ExecuteCommandResult> CallApiAsync(IResourceBuilder<ProjectResource> api, HttpMethod method, string path,
+        Func<string, string> describe, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(api.GetEndpoint("http").Url), Timeout = TimeSpan.FromSeconds(30) };
+        using var request = new HttpRequestMessage(method, path);
+        using var response = await http.SendAsync(request, cancellationToken);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        return response.IsSuccessStatusCode
+            ? CommandResults.Success(describe(body))
+            : CommandResults.Failure($"{(int)response.StatusCode}: {DescribeProblem(body)}");
     }
 
     private static string DescribeCancellation(string body)
