@@ -17,6 +17,9 @@ public static class QueueHostingExtensions
             .BindConfiguration(QueueOptions.SectionName)
             .ValidateDataAnnotations()
             .Validate(o => o.RetryBaseDelay <= o.RetryMaxDelay, "Work:RetryBaseDelay must not exceed Work:RetryMaxDelay.")
+            .Validate(o => TimeSpan.FromMilliseconds(o.CancelGraceMs) > o.LeaseRenewInterval,
+                "Work:CancelGraceMs must be longer than a lease renewal interval (a third of Work:LeaseTtl): a worker the mesh " +
+                "cannot reach learns of a cancellation at its next renewal, and must still be able to stop the job cleanly.")
             .ValidateOnStart();
 
         builder.Services.AddSingleton<QueueTelemetry>();

@@ -53,6 +53,9 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Sorted set: recurring schedule name → its cursor, the time (ms) of its first occurrence not yet fired.</summary>
     public string ScheduleCursors { get; } = keyspace.Key("schedule-cursors");
 
+    /// <summary>Counter: the revisions of recurring schedules (they rise across a delete and a re-creation).</summary>
+    public string ScheduleRevisions { get; } = keyspace.Key("schedule-revisions");
+
     /// <summary>Hash: Idempotency-Key → "job-id fingerprint".</summary>
     public string Idempotency { get; } = keyspace.Key("idempotency");
 

@@ -119,6 +119,9 @@ public static partial class ScheduleApi
                 return Problems.Create(StatusCodes.Status409Conflict, "Too many schedules",
                     $"The cluster holds its limit of {services.ScheduleOptions.Value.MaxSchedules} schedules (Schedules:MaxSchedules); " +
                     "delete one first.");
+            case SchedulePutOutcome.Created or SchedulePutOutcome.Replaced when schedule is null:
+                return Problems.Create(StatusCodes.Status409Conflict, "The schedule was deleted meanwhile",
+                    $"Schedule '{name}' was stored and deleted by another request at once; PUT it again to have it.");
             case SchedulePutOutcome.Created:
                 return TypedResults.Created($"{BasePath}/{name}", ScheduleStatus.From(schedule!, parsed!));
             default:
@@ -144,7 +147,7 @@ public static partial class ScheduleApi
     private static ProblemHttpResult NoSuchSchedule(string name) =>
         Problems.Create(StatusCodes.Status404NotFound, "No such schedule", $"There is no schedule '{name}'; GET {BasePath} lists them.");
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+    [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\z")]
     private static partial Regex NamePattern();
 }
 

@@ -13,6 +13,7 @@ namespace WorkCluster.Queue.Schedules;
 public sealed record ScheduleDefinition(string Cron, string TimeZone, string Type, string Data, int Priority = JobOptions.DefaultPriority);
 
 /// <summary>A recurring schedule as stored: its definition, its cursor (next occurrence to fire), and what it fired.</summary>
+/// <param name="IdSalt">Random, fixed when the schedule is first created: part of its jobs' ids, so that they cannot be guessed from its name.</param>
 public sealed record ScheduleView(
     string Name,
     ScheduleDefinition Definition,
@@ -24,7 +25,8 @@ public sealed record ScheduleView(
     string? LastJob,
     long Fired,
     long Missed,
-    long Refused);
+    long Refused,
+    string IdSalt);
 
 /// <summary>What storing a schedule did.</summary>
 public enum SchedulePutOutcome
@@ -54,27 +56,40 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
 
     private IDatabase Db => redis.GetDatabase();
 
-    /// <summary>Creates or replaces schedule <paramref name="name"/>; its cursor starts at its next occurrence from now.</summary>
+    /// <summary>
+    /// Creates or replaces schedule <paramref name="name"/>; its cursor starts at its next occurrence after now on
+    /// Redis's clock (so never at an occurrence already fired). Returns the schedule as stored (null only if it was
+    /// deleted meanwhile).
+    /// </summary>
     public async Task<(SchedulePutOutcome Outcome, ScheduleView? Schedule)> PutAsync(string name, ScheduleDefinition definition, CronSchedule cron)
     {
-        if (cron.Next(DateTimeOffset.UtcNow) is not { } first)
-        {
-            return (SchedulePutOutcome.NeverOccurs, null);
-        }
         var stored = new StoredSchedule
         {
             Cron = definition.Cron, TimeZone = definition.TimeZone, Type = definition.Type, Data = definition.Data, Priority = definition.Priority,
+            Salt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
         };
-        var reply = (RedisResult[])(await scripts.SchedulePut.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors],
-            [name, JsonSerializer.Serialize(stored, QueueJson.Default.StoredSchedule), first.ToUnixTimeMilliseconds(), options.Value.MaxSchedules])
-            .ConfigureAwait(false))!;
-        var outcome = (long)reply[0] switch
+        var json = JsonSerializer.Serialize(stored, QueueJson.Default.StoredSchedule);
+        for (var attempt = 0; ; attempt++)
         {
-            1 => SchedulePutOutcome.Created,
-            0 => SchedulePutOutcome.Replaced,
-            _ => SchedulePutOutcome.TooMany,
-        };
-        return (outcome, outcome == SchedulePutOutcome.TooMany ? null : await GetAsync(name).ConfigureAwait(false));
+            var now = (await ReadAsync("one", name).ConfigureAwait(false)).Now;
+            if (cron.Next(now) is not { } first)
+            {
+                return (SchedulePutOutcome.NeverOccurs, null);
+            }
+            var reply = (RedisResult[])(await scripts.SchedulePut.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors, keys.ScheduleRevisions],
+                [name, json, first.ToUnixTimeMilliseconds(), options.Value.MaxSchedules]).ConfigureAwait(false))!;
+            switch ((long)reply[0])
+            {
+                case -1:
+                    return (SchedulePutOutcome.TooMany, null);
+                case -2 when attempt < 3:
+                    continue; // the occurrence came between the read of the clock and the write
+                case -2:
+                    throw new InvalidOperationException($"Schedule '{name}': its next occurrence kept coming before it could be stored.");
+                default:
+                    return ((long)reply[0] == 1 ? SchedulePutOutcome.Created : SchedulePutOutcome.Replaced, await GetAsync(name).ConfigureAwait(false));
+            }
+        }
     }
 
     /// <summary>Schedule <paramref name="name"/>, or null.</summary>
@@ -88,9 +103,12 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
     public async Task<bool> DeleteAsync(string name) =>
         (long)await scripts.ScheduleDelete.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors], [name]).ConfigureAwait(false) == 1;
 
-    /// <summary>The id of the job that occurrence <paramref name="occurrence"/> of schedule <paramref name="name"/> makes.</summary>
-    public static string JobIdOf(string name, DateTimeOffset occurrence) =>
-        Base64Url.EncodeToString(SHA256.HashData(Encoding.UTF8.GetBytes($"schedule\n{name}\n{occurrence.ToUnixTimeMilliseconds()}")).AsSpan(0, 16));
+    /// <summary>
+    /// The id of the job that occurrence <paramref name="occurrence"/> of schedule <paramref name="name"/> (with its
+    /// <see cref="ScheduleView.IdSalt"/>) makes: the same for every runner, not guessable from the name alone.
+    /// </summary>
+    public static string JobIdOf(string name, string salt, DateTimeOffset occurrence) =>
+        Base64Url.EncodeToString(SHA256.HashData(Encoding.UTF8.GetBytes($"schedule\n{salt}\n{name}\n{occurrence.ToUnixTimeMilliseconds()}")).AsSpan(0, 16));
 
     /// <summary>
     /// Fires every occurrence that has come (on Redis's clock), for every due schedule, as <paramref name="runner"/>;
@@ -121,7 +139,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
                     [keys.Schedules, keys.ScheduleCursors, keys.Jobs, keys.Payloads, keys.Ready, keys.Signal, keys.Scheduled, keys.Leases,
                         keys.Stats, keys.Sequence],
                     [schedule.Name, at.ToUnixTimeMilliseconds(), schedule.Revision, fire?.ToUnixTimeMilliseconds() ?? -1, skipped,
-                        next?.ToUnixTimeMilliseconds() ?? -1, fire is { } f ? JobIdOf(schedule.Name, f) : "", runner,
+                        next?.ToUnixTimeMilliseconds() ?? -1, fire is { } f ? JobIdOf(schedule.Name, schedule.IdSalt, f) : "", runner,
                         (long)queueOptions.Value.PriorityAging.TotalMilliseconds, queueOptions.Value.MaxQueueLength, queueOptions.Value.MaxQueueBytes])
                     .ConfigureAwait(false);
                 if (outcome == "fired")
@@ -138,6 +156,10 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
             {
                 earliest = later;
             }
+        }
+        if (read.Schedules.Count == DueBatch)
+        {
+            return TimeSpan.Zero; // more may be due than one read returns: look again at once
         }
         return earliest is { } soonest ? soonest - RedisNow() : null;
     }
@@ -224,7 +246,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
                 DateTimeOffset.FromUnixTimeMilliseconds(stored.UpdatedAt ?? 0),
                 cursor < 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(cursor),
                 stored.LastOccurrence is { } last ? DateTimeOffset.FromUnixTimeMilliseconds(last) : null,
-                stored.LastJob, stored.Fired ?? 0, stored.Missed ?? 0, stored.Refused ?? 0));
+                stored.LastJob, stored.Fired ?? 0, stored.Missed ?? 0, stored.Refused ?? 0, stored.Salt ?? ""));
         }
         return (now, schedules, next);
     }
@@ -246,4 +268,5 @@ internal sealed record StoredSchedule
     [JsonPropertyName("refused")] public long? Refused { get; init; }
     [JsonPropertyName("last_job")] public string? LastJob { get; init; }
     [JsonPropertyName("last_occurrence")] public long? LastOccurrence { get; init; }
+    [JsonPropertyName("salt")] public string? Salt { get; init; }
 }

@@ -14,7 +14,7 @@ namespace WorkCluster.Queue.Schedules;
 public sealed partial class ScheduleRunner(RecurringSchedules schedules, IOptions<ScheduleOptions> options, ScheduleRunnerName name,
     ILogger<ScheduleRunner> logger) : BackgroundService
 {
-    private static readonly TimeSpan Soonest = TimeSpan.FromMilliseconds(5);
+    private static readonly TimeSpan Soonest = TimeSpan.FromMilliseconds(1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

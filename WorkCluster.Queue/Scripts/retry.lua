@@ -36,6 +36,7 @@ for i = 4, #ARGV do
       job.worker = nil
       job.started_at = nil
       job.finished_at = nil
+      job.ready_at = now
       make_ready(KEYS[5], id, rank_of(now, job.priority or 5, tonumber(ARGV[3]), KEYS[10]))
       redis.call('HSET', KEYS[1], id, cjson.encode(job))
       redis.call('ZREM', KEYS[3], id)

@@ -1,8 +1,9 @@
-#!lua flags=allow-oom
+#!lua
 -- schedule_fire: move a schedule's cursor on by one step, creating the job of the occurrence it fires. Exactly once per
 -- occurrence, whichever and however many runners race: the step lands only from the cursor the runner read (and the
 -- definition revision it computed with); every other runner finds the cursor moved and does nothing. The job's id is
--- derived from the schedule's name and the occurrence, so an occurrence can never make two jobs.
+-- derived from the schedule's name, its salt and the occurrence, so an occurrence can never make two jobs. Not run past
+-- Redis's maxmemory (no allow-oom): there, the whole step is refused, the cursor stays, and the runner tries again.
 -- KEYS[1] schedules (hash)   KEYS[2] cursors (zset)   KEYS[3] jobs   KEYS[4] payloads   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence
 -- ARGV[1] name   ARGV[2] cursor read (ms)   ARGV[3] revision read   ARGV[4] occurrence to fire (ms; -1: none)

@@ -150,4 +150,52 @@ public sealed class PriorityAndDelayTests(RedisServerFixture redis)
         Assert.False(await Db.KeyExistsAsync(queue.Keys.FormerQueue));
         Assert.Equal(ids, (await queue.ClaimAsync("w1", 2)).Select(j => j.Id));
     }
+
+    [Fact]
+    public async Task A_retried_job_taken_back_returns_to_where_its_retry_fell_due_not_to_its_first_submission()
+    {
+        var queue = redis.NewSpace(new QueueOptions { LeaseTtl = TimeSpan.FromMilliseconds(300), LeaseOutageGrace = TimeSpan.Zero,
+            RetryBaseDelay = TimeSpan.Zero }).Queue;
+        var retried = await queue.SubmitAsync("1");
+        var first = Assert.Single(await queue.ClaimAsync("w1", 1));
+        await Task.Delay(100);
+        var later = await queue.SubmitAsync("2"); // same priority, submitted after the first but before its retry
+        await Task.Delay(100);
+        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(first.Lease, 1, "once"));
+        await queue.PromoteDueAsync();
+
+        // The retry fell due after `later` was submitted: it goes after it. Claimed, then its lease lapses and the sweep
+        // takes it back: still after it, not back at its first submission's place.
+        Assert.Equal([later, retried], await ClaimOrderAsync(queue, takeBackFirst: retried));
+    }
+
+    private static async Task<IReadOnlyList<string>> ClaimOrderAsync(WorkQueue queue, string takeBackFirst)
+    {
+        // Take `takeBackFirst` alone (everything ahead of it is claimed and handed back), let its lease lapse, sweep.
+        var ahead = new List<ClaimedJob>();
+        while (await queue.ClaimAsync("w2", 1) is [var job])
+        {
+            if (job.Id == takeBackFirst)
+            {
+                break;
+            }
+            ahead.Add(job);
+        }
+        foreach (var job in ahead)
+        {
+            Assert.Equal(ReleaseOutcome.Released, await queue.ReleaseAsync(job.Lease));
+        }
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while ((await queue.SweepExpiredLeasesAsync()).Requeued == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the lease was never taken back");
+            await Task.Delay(50);
+        }
+        var order = new List<string>();
+        while (await queue.ClaimAsync("w3", 10) is { Count: > 0 } batch)
+        {
+            order.AddRange(batch.Select(j => j.Id));
+        }
+        return order;
+    }
 }

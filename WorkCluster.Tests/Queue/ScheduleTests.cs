@@ -36,8 +36,10 @@ public sealed class ScheduleTests(RedisServerFixture redis)
         Assert.InRange(occurrences.Length, 4, 5);
         Assert.Equal(occurrences.Distinct(), occurrences);
         Assert.All(occurrences.Zip(occurrences.Skip(1)), pair => Assert.Equal(1000, pair.Second - pair.First));
-        Assert.All(jobs, j => Assert.Equal(RecurringSchedules.JobIdOf("tick", DateTimeOffset.FromUnixTimeMilliseconds(j.Occurrence!.Value)), j.Id));
         var schedule = (await runners[0].GetAsync("tick"))!;
+        Assert.All(jobs, j => Assert.Equal(
+            RecurringSchedules.JobIdOf("tick", schedule.IdSalt, DateTimeOffset.FromUnixTimeMilliseconds(j.Occurrence!.Value)), j.Id));
+        Assert.Equal(16, schedule.IdSalt.Length);
         Assert.Equal(occurrences.Length, schedule.Fired);
         Assert.Equal(0, schedule.Missed);
         Assert.Equal(occurrences[^1], schedule.LastOccurrence!.Value.ToUnixTimeMilliseconds());
@@ -116,9 +118,11 @@ public sealed class ScheduleTests(RedisServerFixture redis)
         var queue = redis.NewSpace().Queue;
         var schedules = redis.NewSchedules(queue, new ScheduleOptions { MaxSchedules = 2 });
         Assert.Equal(SchedulePutOutcome.Created, (await schedules.PutAsync("a", new("* * * * * *", "UTC", "echo", "1"), Cron("* * * * * *"))).Outcome);
+        var salt = (await schedules.GetAsync("a"))!.IdSalt;
         var replaced = await schedules.PutAsync("a", new("*/2 * * * * *", "UTC", "echo", "2", 7), Cron("*/2 * * * * *"));
         Assert.Equal(SchedulePutOutcome.Replaced, replaced.Outcome);
         Assert.Equal((2L, "*/2 * * * * *", 7), (replaced.Schedule!.Revision, replaced.Schedule.Definition.Cron, replaced.Schedule.Definition.Priority));
+        Assert.Equal(salt, replaced.Schedule.IdSalt); // the ids of its jobs stay as they were
         Assert.Equal(SchedulePutOutcome.Created, (await schedules.PutAsync("b", new("* * * * *", "UTC", "echo", "1"), Cron("* * * * *"))).Outcome);
         Assert.Equal(SchedulePutOutcome.TooMany, (await schedules.PutAsync("c", new("* * * * *", "UTC", "echo", "1"), Cron("* * * * *"))).Outcome);
         Assert.Equal(SchedulePutOutcome.NeverOccurs,
@@ -126,6 +130,11 @@ public sealed class ScheduleTests(RedisServerFixture redis)
 
         Assert.True(await schedules.DeleteAsync("a"));
         Assert.False(await schedules.DeleteAsync("a"));
+        // Created again: a revision no runner can have read before, and ids of its own.
+        var again = (await schedules.PutAsync("a", new("* * * * * *", "UTC", "echo", "1"), Cron("* * * * * *"))).Schedule!;
+        Assert.True(again.Revision > 2);
+        Assert.NotEqual(salt, again.IdSalt);
+        Assert.True(await schedules.DeleteAsync("a"));
         await Task.Delay(2100);
         await schedules.RunDueAsync("runner");
         Assert.Empty(await JobsOfAsync(queue, "a"));

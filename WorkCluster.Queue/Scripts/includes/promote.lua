@@ -10,6 +10,9 @@ local function promote_due(K, now, most, aging)
     local job = raw and cjson.decode(raw)
     if job and (job.status == 'scheduled' or job.status == 'pending') then
       job.status = 'pending'
+      if job.retry_at then
+        job.ready_at = at -- a retry competes from when it fell due, also if it is taken back later
+      end
       make_ready(K.ready, id, rank_of(at, job.priority or 5, aging, K.sequence))
       redis.call('HSET', K.jobs, id, cjson.encode(job))
     end

@@ -14,8 +14,9 @@ local function make_ready(ready, id, rank)
 end
 
 -- Puts job `id` (decoded record `job`) back in the ready queue, taken back or handed back: at the place it had when it
--- first became ready (when it was submitted, or fell due), not the end of the line.
+-- last became ready (when it was submitted, fell due, or was sent back from the dead letter: `ready_at` when that was
+-- not its submission or its run_at), not the end of the line.
 local function make_ready_again(ready, id, job, aging)
-  local since = job.run_at or job.created_at or 0
+  local since = job.ready_at or job.run_at or job.created_at or 0
   redis.call('ZADD', ready, (since - (job.priority or 5) * aging) * 1024, id)
 end
