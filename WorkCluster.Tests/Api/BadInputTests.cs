@@ -127,6 +127,7 @@ public sealed class BadInputTests(ClusterAppFixture app)
         { "unknown type", "s", """{"data":1,"cron":"* * * * *","type":"nope"}""", 400, "Unknown work type" },
         { "priority above 9", "s", """{"data":1,"cron":"* * * * *","priority":10}""", 400, "Invalid 'priority'" },
         { "name with a space", "bad%20name", """{"data":1,"cron":"* * * * *"}""", 400, "Invalid schedule name" },
+        { "name ending in a newline", "abc%0A", """{"data":1,"cron":"* * * * *"}""", 400, "Invalid schedule name" },
         { "name too long", new string('n', 101), """{"data":1,"cron":"* * * * *"}""", 400, "Invalid schedule name" },
         { "malformed JSON", "s", """{"cron": """, 400, "Malformed JSON" },
     };
