@@ -418,7 +418,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             // Still at the limit: resume, and a worker joins; the queue drains to nothing (each job worked frees its data).
             Assert.True(await IsOutOfMemoryAsync(db), "Redis was no longer at its limit when the queue resumed");
             await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.ResumeCommand);
-            await app.ExecuteCommandAsync(late, "start");
+            await app.StartAndWaitHealthyAsync(late); // its process known (a pid) before it is looked up below
             var jobs = await WaitForAllWorkedAsync(accepted);
             var joined = await app.NodeIdOfAsync(app.GetProcess(late).Id);
             output.WriteLine($"at maxmemory {ThreeWorkersAppFixture.RedisMaxMemory}: answers {string.Join(",", answers.Distinct())}; " +
