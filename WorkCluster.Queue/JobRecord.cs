@@ -160,7 +160,7 @@ public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? A
 /// <param name="UnfinishedBytes">Payload bytes of the unfinished jobs (the <see cref="QueueOptions.MaxQueueBytes"/> budget's use).</param>
 /// <param name="DeadLetterDropped">Dead-letter entries dropped to keep it within its bounds, in total.</param>
 public sealed record QueueStats(long Depth, long Scheduled, long DeadLetter, long Worked, long Failed, bool Paused,
-    long Leases, long Recovered, long UnfinishedBytes, long DeadLetterDropped, long CancelledListed, long Cancelled, long Schedules);
+    long Leases, long Recovered, long UnfinishedBytes, long DeadLetterDropped, long Cancelled, long Schedules);
 
 public static class TraceIds
 {
@@ -252,8 +252,8 @@ public sealed record LeaseRenewal(IReadOnlyList<JobLease> Lost, IReadOnlyList<Jo
     public static readonly LeaseRenewal None = new([], []);
 }
 
-/// <summary>A page of the dead letter, newest first.</summary>
-public sealed record FailedPage(long Total, IReadOnlyList<JobView> Jobs);
+/// <summary>A page of a list of finished jobs (the dead letter, or the cancelled jobs), newest first.</summary>
+public sealed record JobPage(long Total, IReadOnlyList<JobView> Jobs);
 
 /// <summary>What asking for a failed job's retry did.</summary>
 public enum RetryOutcome

@@ -349,21 +349,21 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<QueueStats> GetStatsAsync()
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Cancelled, Keys.Schedules], [])
+            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Schedules], [])
             .ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);
         return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1,
-            (long)result[6], (long)result[7], (long)result[8], (long)result[9], (long)result[10], (long)result[11], (long)result[12]);
+            (long)result[6], (long)result[7], (long)result[8], (long)result[9], (long)result[10], (long)result[11]);
     }
 
     /// <summary>One page of the dead letter, newest first.</summary>
-    public Task<FailedPage> GetFailedAsync(int offset, int limit) => GetPageAsync(Keys.Failed, offset, limit);
+    public Task<JobPage> GetFailedAsync(int offset, int limit) => GetPageAsync(Keys.Failed, offset, limit);
 
     /// <summary>One page of the cancelled jobs (until their records expire), newest first.</summary>
-    public Task<FailedPage> GetCancelledAsync(int offset, int limit) => GetPageAsync(Keys.Cancelled, offset, limit);
+    public Task<JobPage> GetCancelledAsync(int offset, int limit) => GetPageAsync(Keys.Cancelled, offset, limit);
 
-    private async Task<FailedPage> GetPageAsync(string list, int offset, int limit)
+    private async Task<JobPage> GetPageAsync(string list, int offset, int limit)
     {
         var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, [list, Keys.Jobs, Keys.Expiry], [offset, limit])
             .ConfigureAwait(false))!;
@@ -372,7 +372,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             jobs.Add(new JobView((string)result[i]!, ParseRecord((string)result[i + 1]!), null));
         }
-        return new FailedPage((long)result[0], jobs);
+        return new JobPage((long)result[0], jobs);
     }
 
     /// <summary>Deletes finished jobs whose TTL has passed; returns how many (at most one batch).</summary>

@@ -1,5 +1,6 @@
--- failed: one page of the dead letter, newest first, as one consistent read.
--- KEYS[1] failed (zset id -> failed ms)   KEYS[2] jobs   KEYS[3] expiry (zset)
+-- failed: one page of a list of finished jobs (the dead letter, or the cancelled jobs), newest first, as one
+-- consistent read.
+-- KEYS[1] the list (zset id -> when it failed, or was cancelled, ms)   KEYS[2] jobs   KEYS[3] expiry (zset)
 -- ARGV[1] offset   ARGV[2] page size
 -- Returns { total, id, record, id, record, ... }.
 --#include clock.lua

@@ -12,11 +12,10 @@
 --#include records.lua
 --#include jobs.lua
 --#include ready.lua
+--#include create.lua
 
-local K = { stats = KEYS[9] }
+local K = { ready = KEYS[5], scheduled = KEYS[7], leases = KEYS[8], stats = KEYS[9] }
 local now = now_ms()
-local unfinished = redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', KEYS[7]) + redis.call('ZCARD', KEYS[8])
-local bytes = tonumber(redis.call('HGET', K.stats, 'unfinished_bytes')) or 0
 local outcomes = {}
 for i = 4, #ARGV do
   local id = ARGV[i]
@@ -28,7 +27,7 @@ for i = 4, #ARGV do
     local size = redis.call('HSTRLEN', KEYS[2], id)
     if job.status ~= 'failed' then
       outcomes[i - 3] = job.status
-    elseif unfinished + 1 > tonumber(ARGV[1]) or bytes + size > tonumber(ARGV[2]) then
+    elseif refusal(K, size, tonumber(ARGV[1]), tonumber(ARGV[2])) then
       outcomes[i - 3] = 'full'
     else
       job.status = 'pending'
@@ -43,7 +42,6 @@ for i = 4, #ARGV do
       count_bytes(K, 'failed_bytes', -size)
       count_bytes(K, 'unfinished_bytes', size)
       redis.call('ZREM', KEYS[4], id)
-      unfinished, bytes = unfinished + 1, bytes + size
       outcomes[i - 3] = 'queued'
     end
   end

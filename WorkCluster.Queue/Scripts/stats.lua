@@ -1,9 +1,9 @@
 -- stats: the queue at a glance, as one consistent read.
 -- KEYS[1] ready (zset)   KEYS[2] scheduled (zset)   KEYS[3] failed (zset)   KEYS[4] stats (hash of totals)   KEYS[5] paused flag
--- KEYS[6] leases (zset)   KEYS[7] cancelled (zset)   KEYS[8] schedules (hash)
+-- KEYS[6] leases (zset)   KEYS[7] schedules (hash)
 -- Returns { depth (jobs ready), jobs scheduled (delayed, or waiting for a retry), dead letter, worked total, failed total, paused (0/1), leases held,
---   leases taken back (total), unfinished payload bytes, dead-letter entries dropped (total), cancelled (listed),
---   cancelled (total), recurring schedules }.
+--   leases taken back (total), unfinished payload bytes, dead-letter entries dropped (total), cancelled (total),
+--   recurring schedules }.
 
 local function total(field)
   return tonumber(redis.call('HGET', KEYS[4], field) or 0)
@@ -20,7 +20,6 @@ return {
   total('recovered'),
   total('unfinished_bytes'),
   total('dead_letter_dropped'),
-  redis.call('ZCARD', KEYS[7]),
   total('cancelled'),
-  redis.call('HLEN', KEYS[8]),
+  redis.call('HLEN', KEYS[7]),
 }
