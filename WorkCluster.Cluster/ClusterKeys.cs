@@ -10,6 +10,9 @@ public sealed class ClusterKeys(RedisKeyspace keyspace)
     /// <summary>Sorted set: node id → the time (ms) its liveness key expires.</summary>
     public string Nodes { get; } = keyspace.Key("nodes");
 
+    /// <summary>Pub/sub channel: members joining and leaving (<see cref="RedisKeyspace.Events"/>).</summary>
+    public string Events { get; } = keyspace.Events;
+
     /// <summary>String with a TTL: the node's description while it is alive. Its liveness key.</summary>
     public string Node(string id) => _node + id;
 }

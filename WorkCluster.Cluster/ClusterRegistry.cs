@@ -17,14 +17,14 @@ public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts
     /// <summary>Registers or refreshes <paramref name="node"/> for one heartbeat TTL. Returns false if it (re)joined.</summary>
     public async Task<bool> HeartbeatAsync(NodeInfo node)
     {
-        var existed = await scripts.Heartbeat.EvaluateAsync(Db, [Keys.Node(node.Id), Keys.Nodes],
+        var existed = await scripts.Heartbeat.EvaluateAsync(Db, [Keys.Node(node.Id), Keys.Nodes, Keys.Events],
             [node.Id, JsonSerializer.Serialize(node, ClusterJson.Default.NodeInfo), (long)options.Value.HeartbeatTtl.TotalMilliseconds])
             .ConfigureAwait(false);
         return (long)existed == 1;
     }
 
     /// <summary>Ends <paramref name="nodeId"/>'s membership now.</summary>
-    public Task LeaveAsync(string nodeId) => scripts.Leave.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes], [nodeId]);
+    public Task LeaveAsync(string nodeId) => scripts.Leave.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes, Keys.Events], [nodeId]);
 
     /// <summary>The living nodes, as each described itself in its last heartbeat, ordered by id.</summary>
     public async Task<IReadOnlyList<NodeInfo>> GetMembersAsync()

@@ -55,6 +55,15 @@ public sealed record JobRecord
     /// 0–9, higher first. (Not an init-only property with an initializer: the source-generated reader assigns every
     /// init-only property, so a record without the field would read as 0.)
     /// </summary>
+    /// <summary>How far the running attempt has come, as its handler last reported (cleared when the job is worked).</summary>
+    [JsonPropertyName("progress")] public JobProgress? Progress { get; init; }
+
+    /// <summary>Where the job's final status is POSTed when it ends (a webhook), if the client asked for it.</summary>
+    [JsonPropertyName("callback_url")] public string? CallbackUrl { get; init; }
+
+    /// <summary>The delivery of the webhook, once the job with a <see cref="CallbackUrl"/> has ended.</summary>
+    [JsonPropertyName("webhook")] public WebhookState? Webhook { get; init; }
+
     [JsonIgnore] public int Priority => StoredPriority ?? JobOptions.DefaultPriority;
 
     /// <summary>The trace id of the job's journey (from <see cref="TraceParent"/>).</summary>
@@ -65,6 +74,69 @@ public sealed record JobRecord
 /// A job as a reader sees it: its record, once worked its result (JSON text), and while it is worked the time (ms
 /// since the epoch, Redis's clock) its lease lapses unless renewed.
 /// </summary>
+/// <summary>A handler's report of how far its attempt has come.</summary>
+public sealed record JobProgress
+{
+    /// <summary>0 to 100, if the handler knows.</summary>
+    [JsonPropertyName("percent")] public double? Percent { get; init; }
+
+    [JsonPropertyName("message")] public string? Message { get; init; }
+
+    /// <summary>When it was reported (ms since the epoch, Redis's clock).</summary>
+    [JsonPropertyName("at")] public long At { get; init; }
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<WebhookStatus>))]
+public enum WebhookStatus
+{
+    /// <summary>Not delivered yet: an attempt is due or running.</summary>
+    [JsonStringEnumMemberName("pending")] Pending,
+
+    /// <summary>The receiver answered 2xx.</summary>
+    [JsonStringEnumMemberName("delivered")] Delivered,
+
+    /// <summary>Every attempt failed (<c>Webhooks:MaxAttempts</c>).</summary>
+    [JsonStringEnumMemberName("failed")] Failed,
+}
+
+/// <summary>The delivery of a job's webhook (in its record, written by <c>webhook_claim.lua</c> and <c>webhook_done.lua</c>).</summary>
+public sealed record WebhookState
+{
+    [JsonPropertyName("status")] public WebhookStatus Status { get; init; }
+    [JsonPropertyName("attempts")] public int Attempts { get; init; }
+
+    /// <summary>The HTTP status of the last answer, if there was one.</summary>
+    [JsonPropertyName("last_status")] public int? LastStatus { get; init; }
+    [JsonPropertyName("last_error")] public string? LastError { get; init; }
+
+    /// <summary>The worker that made (or makes) the last attempt.</summary>
+    [JsonPropertyName("worker")] public string? Worker { get; init; }
+    [JsonPropertyName("attempted_at")] public long? AttemptedAt { get; init; }
+    [JsonPropertyName("next_attempt_at")] public long? NextAttemptAt { get; init; }
+    [JsonPropertyName("delivered_at")] public long? DeliveredAt { get; init; }
+}
+
+/// <summary>One attempt to deliver the webhook of <paramref name="Job"/>, under a lease named by <paramref name="Token"/>.</summary>
+public sealed record WebhookAttempt(JobView Job, string Token, int Attempt)
+{
+    public string Id => Job.Id;
+}
+
+/// <summary>What became of a webhook attempt's answer.</summary>
+public enum WebhookOutcome
+{
+    /// <summary>The attempt no longer held the delivery (its lease passed and it was taken again, or the job is gone).</summary>
+    Stale,
+
+    Delivered,
+
+    /// <summary>Not delivered; another attempt is scheduled.</summary>
+    RetryScheduled,
+
+    /// <summary>Not delivered, and that was the last attempt.</summary>
+    Failed,
+}
+
 public sealed record JobView(string Id, JobRecord Record, string? Result, long? LeaseExpiresAt = null);
 
 /// <summary>
@@ -112,6 +184,9 @@ public sealed record JobOptions
     public DateTimeOffset? RunAt { get; init; }
     public string? IdempotencyKey { get; init; }
     public string? Fingerprint { get; init; }
+
+    /// <summary>Where to POST the job's final status when it ends (validated by the caller).</summary>
+    public string? CallbackUrl { get; init; }
 
     public static JobOptions Default { get; } = new();
 }

@@ -77,6 +77,15 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Counter: the sequence that every lease's fencing token starts with.</summary>
     public string Fence { get; } = keyspace.Key("fence");
 
+    /// <summary>Pub/sub channel: every change of a job's state, as events (see <c>Scripts/includes/events.lua</c>).</summary>
+    public string Events { get; } = keyspace.Events;
+
+    /// <summary>
+    /// Sorted set: id of a finished job whose webhook is being delivered → when its next attempt is due (ms), or, while
+    /// an attempt runs, when that attempt's lease ends. The delivery's state is the job record's <c>webhook</c>.
+    /// </summary>
+    public string Webhooks { get; } = keyspace.Key("webhooks");
+
     /// <summary>Hash: when the lease sweep last ran (<c>last</c>) and since when it has run without a gap (<c>since</c>).</summary>
     public string SweepClock { get; } = keyspace.Key("sweep");
 }

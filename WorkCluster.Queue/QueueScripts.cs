@@ -27,9 +27,12 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript ScheduleDelete { get; } = Load("schedule_delete");
     public RedisScript ScheduleFire { get; } = Load("schedule_fire");
     public RedisScript Schedules { get; } = Load("schedules");
+    public RedisScript Progress { get; } = Load("progress");
+    public RedisScript WebhookClaim { get; } = Load("webhook_claim");
+    public RedisScript WebhookDone { get; } = Load("webhook_done");
 
     public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats, Cancel,
-        SchedulePut, ScheduleDelete, ScheduleFire, Schedules];
+        SchedulePut, ScheduleDelete, ScheduleFire, Schedules, Progress, WebhookClaim, WebhookDone];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);
 }

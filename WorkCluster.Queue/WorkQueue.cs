@@ -53,12 +53,13 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         while (true)
         {
             var result = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db,
-                [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence],
+                [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
+                    Keys.Events],
                 [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, Options.MaxQueueBytes,
                     options.IdempotencyKey ?? "", options.Fingerprint ?? "", options.Priority,
                     options.Delay is { } delay ? Math.Max(0, (long)delay.TotalMilliseconds) : -1,
                     options.RunAt is { } runAt ? Math.Max(0, runAt.ToUnixTimeMilliseconds()) : -1,
-                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds])
+                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds, options.CallbackUrl ?? ""])
                 .ConfigureAwait(false))!;
             var id = (string?)result[1];
             var by = (string?)result[2];
@@ -112,7 +113,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         var reply = await scripts.Claim.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence],
+            [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events],
             [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs]).ConfigureAwait(false);
         var result = (RedisResult[])reply!;
         var jobs = new ClaimedJob[(result.Length - 1) / 4];
@@ -160,7 +161,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<CompleteOutcome> CompleteAsync(JobLease lease, string result, string? type = null)
     {
         var outcome = (long)await scripts.Complete.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels],
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
             [lease.JobId, lease.Token, result, ResultTtlMs]).ConfigureAwait(false) switch
         {
             1 => CompleteOutcome.Worked,
@@ -187,7 +188,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         var delay = Backoff.FullJitter(Options.RetryBaseDelay, Options.RetryMaxDelay, attempt - 1);
         var outcome = await scripts.Fail.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Idempotency, Keys.Stats,
-                Keys.Cancelled, Keys.Cancels],
+                Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
             [lease.JobId, lease.Token, ErrorText.Bound(error), (long)delay.TotalMilliseconds, Options.MaxAttempts,
                 (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, ResultTtlMs])
             .ConfigureAwait(false);
@@ -216,7 +217,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<ReleaseOutcome> ReleaseAsync(JobLease lease, string? type = null)
     {
         var outcome = (long)await scripts.Release.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal, Keys.Payloads, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats],
+            [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal, Keys.Payloads, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats, Keys.Webhooks,
+                Keys.Events],
             [lease.JobId, lease.Token, PriorityAgingMs, ResultTtlMs]).ConfigureAwait(false) switch
         {
             1 => ReleaseOutcome.Released,
@@ -232,6 +234,55 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     }
 
     /// <summary>
+    /// Stores how far the attempt holding <paramref name="lease"/> has come (shown with the job, published as a
+    /// <c>progress</c> event). Returns false if the attempt is stale. The caller bounds how often it reports.
+    /// </summary>
+    public async Task<bool> ReportProgressAsync(JobLease lease, double? percent, string? message)
+    {
+        var stored = await scripts.Progress.EvaluateAsync(Db, [Keys.Jobs, Keys.Events],
+            [lease.JobId, lease.Token, percent is { } p ? Math.Clamp(p, 0, 100) : "", message ?? ""]).ConfigureAwait(false);
+        return (long)stored == 1;
+    }
+
+    /// <summary>
+    /// Takes up to <paramref name="max"/> due webhook deliveries for <paramref name="workerId"/>, each for one attempt
+    /// under a lease of <paramref name="lease"/>: a delivery whose attempt records no answer within it is taken again
+    /// (that attempt counted). Deliveries that have used <paramref name="maxAttempts"/> end failed instead.
+    /// </summary>
+    public async Task<IReadOnlyList<WebhookAttempt>> ClaimWebhooksAsync(string workerId, int max, TimeSpan lease, int maxAttempts)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        var result = (RedisResult[])(await scripts.WebhookClaim.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Results, Keys.Events],
+            [max, (long)lease.TotalMilliseconds, ClaimSalt(), maxAttempts, workerId]).ConfigureAwait(false))!;
+        var attempts = new WebhookAttempt[result.Length / 5];
+        for (var i = 0; i < attempts.Length; i++)
+        {
+            var at = 5 * i;
+            var id = (string)result[at]!;
+            attempts[i] = new WebhookAttempt(new JobView(id, ParseRecord((string)result[at + 3]!), result[at + 4].IsNull ? null : (string?)result[at + 4]),
+                (string)result[at + 1]!, (int)result[at + 2]);
+        }
+        return attempts;
+    }
+
+    /// <summary>
+    /// Records the answer to webhook <paramref name="attempt"/>: delivered, or not (then another attempt after
+    /// <paramref name="retryDelay"/>, unless it was attempt <paramref name="maxAttempts"/>). A stale attempt changes nothing.
+    /// </summary>
+    /// <param name="httpStatus">The receiver's HTTP status, or 0 if it gave none (no connection, time-out).</param>
+    public async Task<WebhookOutcome> RecordWebhookAsync(WebhookAttempt attempt, bool delivered, int httpStatus, string? error,
+        TimeSpan retryDelay, int maxAttempts) =>
+        (string?)await scripts.WebhookDone.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Events],
+            [attempt.Id, attempt.Token, httpStatus, error is null ? "" : ErrorText.Bound(error), delivered ? 1 : 0,
+                (long)retryDelay.TotalMilliseconds, maxAttempts]).ConfigureAwait(false) switch
+        {
+            "delivered" => WebhookOutcome.Delivered,
+            "retry" => WebhookOutcome.RetryScheduled,
+            "failed" => WebhookOutcome.Failed,
+            _ => WebhookOutcome.Stale,
+        };
+
+    /// <summary>
     /// Cancels job <paramref name="id"/>: a waiting job (pending, scheduled, or waiting for a retry) at once, so that it
     /// never starts; for a job being worked, requests it (the caller should tell <see cref="CancelResult.Worker"/>; the
     /// worker also learns of it at its next lease renewal), and the lease is revoked after
@@ -244,7 +295,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             return new CancelResult(CancelOutcome.NotFound);
         }
         var reply = await scripts.Cancel.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Scheduled, Keys.Leases, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats],
+            [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Scheduled, Keys.Leases, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats,
+                Keys.Webhooks, Keys.Events],
             [id, ResultTtlMs, Options.CancelGraceMs]).ConfigureAwait(false);
         if (reply.IsNull)
         {
@@ -275,7 +327,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db,
             [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
-                Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels],
+                Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
             [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
                 Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch,
                 PriorityAgingMs, ResultTtlMs])
@@ -291,7 +343,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>Makes scheduled jobs that have fallen due (delayed jobs, retries) ready; returns how many.</summary>
     public async Task<long> PromoteDueAsync() =>
-        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Ready, Keys.Signal, Keys.Jobs, Keys.Sequence, Keys.FormerQueue],
+        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Ready, Keys.Signal, Keys.Jobs, Keys.Sequence, Keys.FormerQueue, Keys.Events],
             [PromoteBatch, PriorityAgingMs]).ConfigureAwait(false);
 
     /// <summary>Sends a failed job back to the queue with its attempts reset.</summary>
@@ -329,7 +381,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private async Task<RetryOutcome[]> RetryAsync(string[] ids)
     {
         var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Ready, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence],
+            [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Ready, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
+                Keys.Events],
             [Options.MaxQueueLength, Options.MaxQueueBytes, PriorityAgingMs, .. ids.Select(id => (RedisValue)id)]).ConfigureAwait(false))!;
         return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r switch
         {
@@ -378,7 +431,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <summary>Deletes finished jobs whose TTL has passed; returns how many (at most one batch).</summary>
     public async Task<long> PurgeExpiredAsync() =>
         (long)await scripts.Purge.EvaluateAsync(Db,
-            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats, Keys.Cancelled], [PurgeBatch]).ConfigureAwait(false);
+            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats, Keys.Cancelled],
+            [PurgeBatch, (long)WebhookHold.TotalMilliseconds]).ConfigureAwait(false);
 
     /// <summary>Number of jobs ready, waiting for a worker (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()
@@ -387,6 +441,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         telemetry.QueueDepth(depth);
         return depth;
     }
+
+    /// <summary>How long the purge keeps a job past its TTL, each time it finds its webhook still being delivered.</summary>
+    private static readonly TimeSpan WebhookHold = TimeSpan.FromMinutes(1);
 
     private long ResultTtlMs => (long)Options.ResultTtl.TotalMilliseconds;
 

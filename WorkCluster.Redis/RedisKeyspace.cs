@@ -22,4 +22,10 @@ public sealed class RedisKeyspace(string prefix)
     public string Prefix { get; } = prefix;
 
     public string Key(string name) => _root + name;
+
+    /// <summary>
+    /// The pub/sub channel of WorkCluster's events (jobs changing state, members joining and leaving): one channel,
+    /// so that a process needs one subscription to hear everything.
+    /// </summary>
+    public string Events => Key("events");
 }

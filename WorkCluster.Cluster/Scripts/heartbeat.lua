@@ -1,15 +1,23 @@
 #!lua flags=allow-oom
 -- heartbeat: a node says it is alive. Its key holds its description and lives one TTL; the index remembers the
 -- node (score: when its key expires) so that members are listed without KEYS or SCAN, and forgets the nodes whose key
--- has expired. Runs under maxmemory (allow-oom): a node must be able to join while Redis is full.
--- KEYS[1] the node's key   KEYS[2] nodes index (zset id -> expiry ms)
+-- has expired. Joins and departures are published as events (member.joined, member.left). Runs under maxmemory
+-- (allow-oom): a node must be able to join while Redis is full.
+-- KEYS[1] the node's key   KEYS[2] nodes index (zset id -> expiry ms)   KEYS[3] events (channel)
 -- ARGV[1] node id   ARGV[2] description (JSON)   ARGV[3] TTL (ms)
 -- Returns 1 if the node was alive already, 0 if it (re)joined.
 --#include clock.lua
+--#include events.lua
 
 local now = now_ms()
 local existed = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3]))
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  publish_event(KEYS[3], { type = 'member.left', node = gone, at = now, reason = 'heartbeat expired' })
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if existed == 0 then
+  publish_event(KEYS[3], { type = 'member.joined', node = ARGV[1], at = now, member = cjson.decode(ARGV[2]) })
+end
 return existed

@@ -6,13 +6,14 @@
 -- Runs under maxmemory (allow-oom): it frees memory.
 -- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] ready (zset)   KEYS[4] scheduled (zset)   KEYS[5] leases (zset)
 -- KEYS[6] cancelled (zset id -> cancelled ms)   KEYS[7] cancels (zset id -> revoke at ms)   KEYS[8] expiry (zset)
--- KEYS[9] stats
+-- KEYS[9] stats   KEYS[10] webhooks (zset id -> due ms)   KEYS[11] events (channel)
 -- ARGV[1] id   ARGV[2] TTL of a cancelled record (ms)   ARGV[3] grace before the lease is revoked (ms)
 -- Returns { outcome, worker, lease token } with outcome 'cancelled' (done at once), 'cancelling' (requested from the
 -- worker, which is named with its lease), or 'finished' with the status of a job already finished (worked, failed,
 -- cancelled); nil if there is no such job.
 --#include clock.lua
 --#include records.lua
+--#include events.lua
 --#include jobs.lua
 
 local id = ARGV[1]
@@ -23,7 +24,7 @@ if not raw then
 end
 local job = cjson.decode(raw)
 local K = { jobs = KEYS[1], payloads = KEYS[2], leases = KEYS[5], cancelled = KEYS[6], cancels = KEYS[7],
-  expiry = KEYS[8], stats = KEYS[9] }
+  expiry = KEYS[8], stats = KEYS[9], webhooks = KEYS[10], events = KEYS[11] }
 
 if job.status == 'pending' or job.status == 'scheduled' then
   redis.call('ZREM', KEYS[3], id)
@@ -36,6 +37,7 @@ if job.status == 'working' then
     job.cancel_requested_at = now
     redis.call('HSET', K.jobs, id, cjson.encode(job))
     redis.call('ZADD', K.cancels, now + tonumber(ARGV[3]), id)
+    publish_event(K.events, job_event('cancelling', id, job, now))
   end
   return { 'cancelling', job.worker or '', job.lease or '' }
 end

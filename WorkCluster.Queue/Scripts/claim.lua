@@ -6,7 +6,7 @@
 -- Redis's maxmemory (allow-oom): draining must never be refused for memory.
 -- KEYS[1] ready (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)
 -- KEYS[5] fence (counter)   KEYS[6] signal   KEYS[7] paused flag   KEYS[8] scheduled (zset id -> due ms)
--- KEYS[9] sequence (counter)
+-- KEYS[9] sequence (counter)   KEYS[10] events (channel)
 -- ARGV[1] worker id   ARGV[2] N (at most this many jobs)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
 -- ARGV[6] priority aging (ms per level)
@@ -15,10 +15,11 @@
 --#include clock.lua
 --#include signal.lua
 --#include ready.lua
+--#include events.lua
 --#include promote.lua
 
 local now = now_ms()
-local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9] }
+local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9], events = KEYS[10] }
 if redis.call('EXISTS', KEYS[7]) == 1 then
   return { next_due_in(K.scheduled, now) }
 end
@@ -26,7 +27,7 @@ promote_due(K, now, 1000, tonumber(ARGV[6]))
 
 local deadline = now + tonumber(ARGV[3])
 local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
-local claimed, count, bytes, sequence = { 0 }, 0, 0, nil
+local claimed, count, bytes, sequence, started = { 0 }, 0, 0, nil, {}
 while count < most do
   local head = redis.call('ZPOPMIN', KEYS[1])
   if #head == 0 then
@@ -62,10 +63,14 @@ while count < most do
     claimed[#claimed + 1] = token
     claimed[#claimed + 1] = raw
     claimed[#claimed + 1] = data
+    started[count] = job_event('started', id, job, now)
   end
   -- Anything else is a stale entry (its job already moved on): dropped.
 end
 
+if count > 0 then
+  publish_event(K.events, started) -- one message for the batch
+end
 claimed[1] = next_due_in(K.scheduled, now)
 pass_signal(KEYS[1], KEYS[6])
 return claimed

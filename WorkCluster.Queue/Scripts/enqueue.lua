@@ -4,11 +4,12 @@
 -- KEYS[1] jobs (hash id -> record)   KEYS[2] payloads (hash id -> data)   KEYS[3] ready (zset id -> rank)
 -- KEYS[4] signal (list)              KEYS[5] idempotency (hash key -> "id fingerprint")
 -- KEYS[6] expiry (zset id -> ms)     KEYS[7] scheduled (zset id -> due ms)   KEYS[8] leases (zset)
--- KEYS[9] stats (hash)               KEYS[10] sequence (counter)
+-- KEYS[9] stats (hash)               KEYS[10] sequence (counter)   KEYS[11] events (channel)
 -- ARGV[1] id  ARGV[2] type  ARGV[3] accepted_by  ARGV[4] data (JSON text)  ARGV[5] trace parent ('' if none)
 -- ARGV[6] most unfinished jobs  ARGV[7] most unfinished payload bytes  ARGV[8] idempotency key ('' if none)
 -- ARGV[9] request fingerprint  ARGV[10] priority (0-9)  ARGV[11] delay (ms, from Redis's clock; -1 if none)
 -- ARGV[12] run at (ms since the epoch; -1 if none)  ARGV[13] priority aging (ms per level)  ARGV[14] longest delay (ms)
+-- ARGV[15] callback URL ('' if none)
 -- Returns { code, id, accepted_by, trace parent }: code 1 created, 2 replay of the key's job, 3 key used with another
 -- request, 4 too many unfinished jobs, 5 id taken (retry with another id), 6 too many unfinished payload bytes,
 -- 7 due further ahead than the longest delay.
@@ -17,6 +18,7 @@
 --#include signal.lua
 --#include records.lua
 --#include ready.lua
+--#include events.lua
 --#include create.lua
 
 local id, idem_key, fingerprint = ARGV[1], ARGV[8], ARGV[9]
@@ -69,7 +71,11 @@ end
 if idem_key ~= '' then
   job.idempotency_key = idem_key
 end
+if ARGV[15] ~= '' then
+  job.callback_url = ARGV[15]
+end
 create_job(K, id, job, ARGV[4], due, now, tonumber(ARGV[13]))
+publish_event(KEYS[11], job_event('accepted', id, job, now, { status = job.status, priority = job.priority, run_at = job.run_at }))
 if idem_key ~= '' then
   redis.call('HSET', KEYS[5], idem_key, id .. ' ' .. fingerprint)
 end

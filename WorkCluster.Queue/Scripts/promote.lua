@@ -3,16 +3,17 @@
 -- (at most N per call); and, once, the jobs a version before priorities left in its queue list. Workers run it every
 -- 250 ms besides the claim's own promotion, so that due jobs are ready even while every worker is busy.
 -- KEYS[1] scheduled (zset id -> due ms)   KEYS[2] ready (zset)   KEYS[3] signal   KEYS[4] jobs   KEYS[5] sequence
--- KEYS[6] the former queue (list)
+-- KEYS[6] the former queue (list)   KEYS[7] events (channel)
 -- ARGV[1] N   ARGV[2] priority aging (ms per level)
 -- Returns the number of jobs moved.
 --#include clock.lua
 --#include signal.lua
 --#include ready.lua
+--#include events.lua
 --#include promote.lua
 
 local now = now_ms()
-local K = { scheduled = KEYS[1], ready = KEYS[2], jobs = KEYS[4], sequence = KEYS[5] }
+local K = { scheduled = KEYS[1], ready = KEYS[2], jobs = KEYS[4], sequence = KEYS[5], events = KEYS[7] }
 local moved = promote_due(K, now, tonumber(ARGV[1]), tonumber(ARGV[2]))
 -- The former queue held ids, oldest on the right: each joins the ready queue as of its submission.
 while moved < tonumber(ARGV[1]) do

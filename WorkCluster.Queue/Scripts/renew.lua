@@ -7,6 +7,7 @@
 -- ARGV[1] lease TTL (ms), then pairs: ARGV[2k] id, ARGV[2k+1] lease token
 -- Returns { the numbers k (1-based) of the pairs whose lease is lost, those whose job's cancellation was requested }.
 --#include clock.lua
+--#include events.lua
 --#include jobs.lua
 
 local deadline = now_ms() + tonumber(ARGV[1])

@@ -2,7 +2,7 @@
 -- retry: send failed jobs (dead letter) back to the ready queue with their attempts reset, as if submitted now, as far
 -- as the queue's budget allows.
 -- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] failed (zset)   KEYS[4] expiry (zset)   KEYS[5] ready (zset)   KEYS[6] signal
--- KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence
+-- KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence   KEYS[11] events (channel)
 -- ARGV[1] most unfinished jobs   ARGV[2] most unfinished payload bytes   ARGV[3] priority aging (ms per level), then
 -- the ids
 -- Returns, for each id: 'queued'; 'full' if the budget has no room for it; the job's status if it is not failed;
@@ -10,6 +10,7 @@
 --#include clock.lua
 --#include signal.lua
 --#include records.lua
+--#include events.lua
 --#include jobs.lua
 --#include ready.lua
 --#include create.lua
@@ -43,6 +44,7 @@ for i = 4, #ARGV do
       count_bytes(K, 'unfinished_bytes', size)
       redis.call('ZREM', KEYS[4], id)
       outcomes[i - 3] = 'queued'
+      publish_event(KEYS[11], job_event('requeued', id, job, now))
     end
   end
 end

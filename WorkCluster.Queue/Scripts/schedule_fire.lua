@@ -6,6 +6,7 @@
 -- Redis's maxmemory (no allow-oom): there, the whole step is refused, the cursor stays, and the runner tries again.
 -- KEYS[1] schedules (hash)   KEYS[2] cursors (zset)   KEYS[3] jobs   KEYS[4] payloads   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence
+-- KEYS[11] events (channel)
 -- ARGV[1] name   ARGV[2] cursor read (ms)   ARGV[3] revision read   ARGV[4] occurrence to fire (ms; -1: none)
 -- ARGV[5] occurrences skipped as missed   ARGV[6] the new cursor (ms; -1: the schedule never occurs again)
 -- ARGV[7] job id   ARGV[8] accepted_by   ARGV[9] priority aging (ms per level)   ARGV[10] most unfinished jobs
@@ -16,6 +17,7 @@
 --#include clock.lua
 --#include signal.lua
 --#include ready.lua
+--#include events.lua
 --#include create.lua
 
 local name = ARGV[1]
@@ -56,6 +58,7 @@ if occurrence >= 0 then
       job.priority = schedule.priority
     end
     create_job(K, id, job, schedule.data, nil, now, tonumber(ARGV[9]))
+    publish_event(KEYS[11], job_event('accepted', id, job, now, { status = job.status, priority = job.priority, schedule = name }))
     outcome = 'fired'
     schedule.fired = (schedule.fired or 0) + 1
     schedule.last_job = id

@@ -10,17 +10,20 @@
 -- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] failed (zset)   KEYS[8] expiry (zset)   KEYS[9] idempotency   KEYS[10] stats
 -- KEYS[11] sweep clock (hash: last, since)   KEYS[12] cancelled (zset)   KEYS[13] cancels (zset id -> revoke at ms)
+-- KEYS[14] webhooks (zset id -> due ms)   KEYS[15] events (channel)
 -- ARGV[1] gap (ms)   ARGV[2] grace after a gap (ms)   ARGV[3] max attempts   ARGV[4] TTL of a failed record (ms)
 -- ARGV[5] most jobs in the dead letter   ARGV[6] most payload bytes in it   ARGV[7] at most this many leases per call
 -- ARGV[8] priority aging (ms per level)   ARGV[9] TTL of a cancelled record (ms)
 -- Returns { requeued, dead-lettered, ms still held back (0 once sweeping), cancelled }.
 --#include clock.lua
 --#include signal.lua
+--#include events.lua
 --#include jobs.lua
 --#include ready.lua
 
 local K = { jobs = KEYS[2], payloads = KEYS[3], results = KEYS[4], failed = KEYS[7], expiry = KEYS[8],
-  idempotency = KEYS[9], stats = KEYS[10], leases = KEYS[1], cancelled = KEYS[12], cancels = KEYS[13] }
+  idempotency = KEYS[9], stats = KEYS[10], leases = KEYS[1], cancelled = KEYS[12], cancels = KEYS[13],
+  webhooks = KEYS[14], events = KEYS[15] }
 local now = now_ms()
 local last = tonumber(redis.call('HGET', KEYS[11], 'last'))
 local since = tonumber(redis.call('HGET', KEYS[11], 'since'))
@@ -49,12 +52,14 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
       dead_letter(K, id, job, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
       dead = dead + 1
     else
+      local worker = job.worker
       job.status = 'pending'
       job.worker = nil
       job.started_at = nil
       job.lease = nil
       redis.call('HSET', K.jobs, id, cjson.encode(job))
       make_ready_again(KEYS[5], id, job, tonumber(ARGV[8]))
+      publish_event(K.events, job_event('retried', id, job, now, { worker = worker, error = job.last_error }))
       requeued = requeued + 1
     end
   end

@@ -1,5 +1,5 @@
 -- Helpers over a queue's keys, given as a table K (jobs, payloads, results, failed, expiry, idempotency, stats; and
--- cancelled, cancels, leases where a helper says so).
+-- cancelled, cancels, leases, webhooks, events where a helper says so). Needs events.lua.
 
 -- Adds delta to a byte counter in the stats hash (never below zero): the budgets are kept, not computed.
 local function count_bytes(K, field, delta)
@@ -33,14 +33,27 @@ local function forget_job(K, id)
   redis.call('ZREM', K.expiry, id)
 end
 
+-- Job `id` has reached its end (worked, failed for good, cancelled): a job with a callback URL gets a webhook
+-- delivery, due now (a new one each time it ends: a failed job retried from the dead letter may end again). Called
+-- before the record is written. K: webhooks.
+local function on_end(K, id, job, now)
+  if job.callback_url then
+    job.webhook = { status = 'pending', attempts = 0 }
+    redis.call('ZADD', K.webhooks, now, id)
+  end
+end
+
 -- Marks `job` failed for good and files it in the dead letter, keeping its payload for a retry. The dead letter
--- holds at most max_count jobs and max_bytes of payloads: the oldest entries go (counted as dropped).
+-- holds at most max_count jobs and max_bytes of payloads: the oldest entries go (counted as dropped). K: also
+-- webhooks, events.
 local function dead_letter(K, id, job, now, ttl, max_count, max_bytes)
   job.status = 'failed'
   job.finished_at = now
   job.retry_at = nil
   job.lease = nil
+  on_end(K, id, job, now)
   redis.call('HSET', K.jobs, id, cjson.encode(job))
+  publish_event(K.events, job_event('failed', id, job, now, { error = job.last_error }))
   local size = redis.call('HSTRLEN', K.payloads, id)
   count_bytes(K, 'unfinished_bytes', -size)
   redis.call('ZADD', K.failed, now, id)
@@ -67,14 +80,16 @@ end
 
 -- Ends job `id` (decoded record `job`) as cancelled: its payload freed, its lease (if any) revoked so that any later
 -- outcome of the attempt is stale, listed in the cancelled zset, its record kept for `ttl` ms like a result.
--- K: jobs, payloads, leases, cancelled, cancels, expiry, stats. The caller takes it out of the ready queue or the
+-- K: jobs, payloads, leases, cancelled, cancels, expiry, stats, webhooks, events. The caller takes it out of the ready queue or the
 -- schedule if it waits there.
 local function end_cancelled(K, id, job, now, ttl)
   job.status = 'cancelled'
   job.finished_at = now
   job.retry_at = nil
   job.lease = nil
+  on_end(K, id, job, now)
   redis.call('HSET', K.jobs, id, cjson.encode(job))
+  publish_event(K.events, job_event('cancelled', id, job, now))
   count_bytes(K, 'unfinished_bytes', -redis.call('HSTRLEN', K.payloads, id))
   redis.call('HDEL', K.payloads, id)
   redis.call('ZREM', K.leases, id)

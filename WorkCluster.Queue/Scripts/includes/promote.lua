@@ -1,8 +1,9 @@
 -- Moves up to `most` jobs whose time has come from the schedule (delayed jobs, retries waiting for their backoff) to
--- the ready queue, each ranked as if it had been submitted when it fell due. K: scheduled, ready, jobs, sequence.
--- Returns the number moved.
+-- the ready queue, each ranked as if it had been submitted when it fell due. K: scheduled, ready, jobs, sequence,
+-- events. Returns the number moved. Needs events.lua.
 local function promote_due(K, now, most, aging)
   local due = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, most)
+  local ready = {}
   for i = 1, #due, 2 do
     local id, at = due[i], tonumber(due[i + 1])
     redis.call('ZREM', K.scheduled, id)
@@ -15,7 +16,11 @@ local function promote_due(K, now, most, aging)
       end
       make_ready(K.ready, id, rank_of(at, job.priority or 5, aging, K.sequence))
       redis.call('HSET', K.jobs, id, cjson.encode(job))
+      ready[#ready + 1] = job_event('pending', id, job, now)
     end
+  end
+  if #ready > 0 then
+    publish_event(K.events, ready)
   end
   return #due / 2
 end

@@ -1,0 +1,44 @@
+#!lua flags=allow-oom
+-- webhook_done: record the answer to the webhook attempt under `token`: delivered (the receiver answered 2xx), or
+-- not, and then retried after `delay` or, after the last attempt, failed for good. Fenced: a stale attempt (its lease
+-- passed and the delivery was taken again, or the job ended anew, or it is gone) changes nothing.
+-- KEYS[1] webhooks (zset id -> due ms)   KEYS[2] jobs   KEYS[3] events (channel)
+-- ARGV[1] id   ARGV[2] token   ARGV[3] HTTP status of the answer (0: none)   ARGV[4] error ('' if delivered)
+-- ARGV[5] delivered: 1, else 0   ARGV[6] retry delay (ms)   ARGV[7] most attempts
+-- Returns 'delivered', 'retry', 'failed', or 'stale'.
+--#include clock.lua
+--#include events.lua
+
+local id = ARGV[1]
+local raw = redis.call('HGET', KEYS[2], id)
+local job = raw and cjson.decode(raw)
+local webhook = job and job.webhook
+if not webhook or webhook.status ~= 'pending' or webhook.token ~= ARGV[2] then
+  return 'stale'
+end
+local now = now_ms()
+local status = tonumber(ARGV[3])
+webhook.last_status = status > 0 and status or nil
+webhook.last_error = ARGV[4] ~= '' and ARGV[4] or nil
+webhook.token = nil
+local outcome
+if ARGV[5] == '1' then
+  outcome = 'delivered'
+  webhook.status = 'delivered'
+  webhook.delivered_at = now
+  redis.call('ZREM', KEYS[1], id)
+elseif webhook.attempts < tonumber(ARGV[7]) then
+  outcome = 'retry'
+  webhook.next_attempt_at = now + tonumber(ARGV[6])
+  redis.call('ZADD', KEYS[1], webhook.next_attempt_at, id)
+else
+  outcome = 'failed'
+  webhook.status = 'failed'
+  redis.call('ZREM', KEYS[1], id)
+end
+redis.call('HSET', KEYS[2], id, cjson.encode(job))
+if outcome ~= 'retry' then
+  publish_event(KEYS[3], job_event('webhook.' .. outcome, id, job, now,
+    { attempts = webhook.attempts, status = webhook.last_status }))
+end
+return outcome
