@@ -1,10 +1,12 @@
 using Scalar.AspNetCore;
 using WorkCluster.Api;
 using WorkCluster.Api.Apis;
+using WorkCluster.Api.Events;
 using WorkCluster.Cluster;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
 using WorkCluster.Redis;
+using WorkCluster.Webhooks;
 
 if (await Extensions.RunHealthProbeIfAskedAsync(args) is { } probe)
 {
@@ -27,6 +29,13 @@ builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").Validate
 builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
 builder.AddScheduleRunner(builder.GetInstanceName());
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
+builder.Services.AddSingleton<EventHub>();
+builder.AddWebhookOptions();
+builder.Services.AddSingleton(sp =>
+{
+    var webhooks = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookOptions>>().Value;
+    return new CallbackPolicy(webhooks.Enabled, webhooks.AllowPrivateNetworks ?? builder.Environment.IsDevelopment());
+});
 
 builder.Services.ConfigureHttpJsonOptions(options =>
     options.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
@@ -46,6 +55,7 @@ if (app.Environment.IsDevelopment())
 }
 
 app.MapWorkApiV1();
+app.MapEventsApiV1();
 app.MapScheduleApiV1();
 app.MapClusterApiV1();
 app.MapDefaultEndpoints();

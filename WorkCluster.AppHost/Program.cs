@@ -11,18 +11,22 @@ var registry = builder.Configuration["Cluster:Store"] is { Length: > 0 } store &
     ? builder.AddWorkClusterRedis(store)
     : redis;
 var clusterSecret = builder.AddParameter("cluster-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
+// Signs every webhook (Standard Webhooks, HMAC-SHA256); receivers verify with the same secret.
+var webhookSecret = builder.AddParameter("webhook-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
 
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithStores(redis, registry)
-    .WithConfigurationSections("Work", "Cluster", "Schedules", "Logging:LogLevel:WorkCluster")
+    .WithConfigurationSections("Work", "Cluster", "Schedules", "Webhooks", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
+    .WithEnvironment("Webhooks__Secret", webhookSecret)
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
 var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
     .WithStores(redis, registry)
-    .WithConfigurationSections("Work", "Worker", "Cluster", "Schedules", "Logging:LogLevel:WorkCluster")
+    .WithConfigurationSections("Work", "Worker", "Cluster", "Schedules", "Webhooks", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
+    .WithEnvironment("Webhooks__Secret", webhookSecret)
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", 2));
 
@@ -37,7 +41,7 @@ var gateway = builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
 
 if (builder.ExecutionContext.IsRunMode)
 {
-    builder.AddClusterMonitor("cluster", redis, registry, api);
+    builder.AddClusterMonitor("cluster", redis, registry, api, gateway);
     foreach (var service in new[] { api, worker, gateway })
     {
         service.WithTraceSampling();

@@ -8,7 +8,37 @@ namespace WorkCluster.Handlers;
 /// <param name="Data">The submitted data.</param>
 /// <param name="RawData">The submitted data as the exact JSON text the client sent.</param>
 /// <param name="Attempt">1 for the first run, 2 for the first retry, ...</param>
-public sealed record WorkItem(string JobId, string Type, JsonElement Data, string RawData, int Attempt);
+public sealed record WorkItem(string JobId, string Type, JsonElement Data, string RawData, int Attempt)
+{
+    /// <summary>Where the handler's progress reports go (nowhere unless the worker says).</summary>
+    public IProgressReporter Progress { get; init; } = IProgressReporter.None;
+
+    /// <summary>
+    /// Reports how far the work has come: stored with the job (GET shows it) and published as a <c>progress</c> event.
+    /// Cheap to call often: the worker writes the latest report at most every <c>Worker:ProgressInterval</c>, and never
+    /// waits for Redis here (a report that cannot be written is dropped).
+    /// </summary>
+    /// <param name="percent">0 to 100 (clamped), or null if unknown.</param>
+    /// <param name="message">A short text (cut to <see cref="IProgressReporter.MaxMessageLength"/> characters).</param>
+    public ValueTask ReportProgressAsync(double? percent, string? message = null) => Progress.ReportAsync(percent, message);
+}
+
+/// <summary>Takes a running job's progress reports.</summary>
+public interface IProgressReporter
+{
+    /// <summary>The longest progress message kept.</summary>
+    const int MaxMessageLength = 200;
+
+    /// <summary>Takes the reports nowhere.</summary>
+    static readonly IProgressReporter None = new NoProgressReporter();
+
+    ValueTask ReportAsync(double? percent, string? message);
+
+    private sealed class NoProgressReporter : IProgressReporter
+    {
+        public ValueTask ReportAsync(double? percent, string? message) => ValueTask.CompletedTask;
+    }
+}
 
 /// <summary>Does one type of work. Implementations are registered with <see cref="WorkHandlerRegistration.AddWorkHandler{THandler}"/>.</summary>
 public interface IWorkHandler

@@ -13,7 +13,8 @@ public sealed class SleepOptions
 }
 
 /// <summary>
-/// <c>sleep</c>: pauses <c>Work:SleepMs</c> (or the data's <c>sleep_ms</c>) and returns how long it slept.
+/// <c>sleep</c>: pauses <c>Work:SleepMs</c> (or the data's <c>sleep_ms</c>), reporting its progress as it goes, and returns
+/// how long it slept.
 /// The demo workload: it stands for any I/O-bound job. With <c>"ignore_cancellation": true</c> it sleeps on when
 /// cancelled, as a badly written handler would (to see a cancelled job's lease revoked after the grace).
 /// </summary>
@@ -32,8 +33,22 @@ public sealed class SleepHandler(IOptions<SleepOptions> options) : IWorkHandler
         var ignoreCancellation = item.Data.ValueKind == JsonValueKind.Object
             && item.Data.TryGetProperty("ignore_cancellation", out var ignore) && ignore.ValueKind == JsonValueKind.True;
 
+        // Sleeps in up to 10 steps (of 100 ms at least), reporting its progress after each step but the last.
+        var cancel = ignoreCancellation ? CancellationToken.None : cancellationToken;
         var started = Stopwatch.GetTimestamp();
-        await Task.Delay(sleepMs, ignoreCancellation ? CancellationToken.None : cancellationToken).ConfigureAwait(false);
+        var steps = Math.Clamp(sleepMs / 100, 1, 10);
+        for (var step = 1; step <= steps; step++)
+        {
+            var due = TimeSpan.FromMilliseconds((double)sleepMs * step / steps) - Stopwatch.GetElapsedTime(started);
+            if (due > TimeSpan.Zero)
+            {
+                await Task.Delay(due, cancel).ConfigureAwait(false);
+            }
+            if (step < steps)
+            {
+                await item.ReportProgressAsync(100.0 * step / steps, $"slept {sleepMs * step / steps} of {sleepMs} ms").ConfigureAwait(false);
+            }
+        }
         return new SleepResult((long)Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds));
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using WorkCluster.Cluster;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
+using WorkCluster.Webhooks;
 
 namespace WorkCluster.Worker;
 
@@ -29,6 +30,7 @@ public static class WorkerHostingExtensions
         builder.Services.AddHostedService<WorkerService>();
         builder.Services.AddHostedService<QueueMaintenance>();
         builder.AddScheduleRunner(identity.Id);
+        builder.AddWebhookDelivery(identity.Id);
         return builder;
     }
 }

@@ -17,4 +17,11 @@ public sealed class WorkerOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(25);
+
+    /// <summary>
+    /// The most often a job's progress is written to Redis: a handler may report as often as it likes; the latest report
+    /// is written at most once per interval.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 }

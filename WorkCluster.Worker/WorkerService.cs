@@ -258,15 +258,18 @@ public sealed partial class WorkerService(
         }
         var timeout = typeOptions.Value.TimeoutFor(job.Record.Type);
         running.TimeOutAfter(timeout);
+        var progress = new ProgressWriter(queue, running.Lease, options.Value.ProgressInterval, logger);
         try
         {
             using var data = JsonDocument.Parse(job.Data);
-            var item = new WorkItem(job.Id, job.Record.Type, data.RootElement, job.Data, job.Record.Attempts);
+            var item = new WorkItem(job.Id, job.Record.Type, data.RootElement, job.Data, job.Record.Attempts) { Progress = progress };
             var result = await handler.HandleAsync(item, running.Cancellation);
+            progress.Stop();
             return running.TimedOut ? (null, TimedOutMessage(timeout)) : (JsonSerializer.Serialize(result), null);
         }
         catch (Exception e)
         {
+            progress.Stop();
             return (null, running.TimedOut ? TimedOutMessage(timeout)
                 : running.CancelRequested && e is OperationCanceledException ? "Cancelled by request."
                 : $"{e.GetType().Name}: {e.Message}");

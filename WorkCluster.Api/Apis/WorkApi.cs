@@ -8,6 +8,7 @@ using Microsoft.OpenApi;
 using WorkCluster.Cluster.Mesh;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
+using WorkCluster.Api.Events;
 
 namespace WorkCluster.Api.Apis;
 
@@ -48,6 +49,8 @@ public static partial class WorkApi
         api.MapGet("/{id}", GetWork)
             .WithName("GetWork")
             .WithSummary("A job's status (scheduled, pending, working, worked, failed, cancelled) and, once worked, its result.")
+            .WithDescription("With ?wait=N (seconds, at most Work:MaxWaitSeconds) the answer waits until the job has finished " +
+                "(worked, failed, cancelled) or N seconds have passed, then tells the status as it is.")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -71,8 +74,12 @@ public static partial class WorkApi
 
     /// <summary>The dependencies of the work endpoints.</summary>
     public sealed class WorkServices(WorkQueue queue, WorkTypes types, ApiInstance instance, IOptions<WorkApiOptions> options,
-        IOptions<QueueOptions> queueOptions, ILogger<WorkServices> logger, IMesh mesh)
+        IOptions<QueueOptions> queueOptions, ILogger<WorkServices> logger, IMesh mesh, EventHub events, CallbackPolicy callbacks,
+        IHostApplicationLifetime lifetime)
     {
+        public EventHub Events { get; } = events;
+        public CallbackPolicy Callbacks { get; } = callbacks;
+        public IHostApplicationLifetime Lifetime { get; } = lifetime;
         public IMesh Mesh { get; } = mesh;
         public IOptions<QueueOptions> QueueOptions { get; } = queueOptions;
         public ILogger<WorkServices> Logger { get; } = logger;
@@ -97,7 +104,7 @@ public static partial class WorkApi
         }
 
         var (work, problem) = await WorkRequestReader.ReadAsync(context, services.Types, services.Options.Value.MaxPayloadBytes,
-            queue: services.QueueOptions.Value);
+            queue: services.QueueOptions.Value, callbacks: services.Callbacks);
         if (work is null)
         {
             return problem!;
@@ -130,11 +137,52 @@ public static partial class WorkApi
         return TypedResults.Accepted($"{BasePath}/{result.Id}", new WorkAccepted("accepted", result.AcceptedBy!, result.Id!, result.TraceId));
     }
 
-    public static async Task<Results<Ok<WorkStatus>, ProblemHttpResult>> GetWork(string id, [AsParameters] WorkServices services)
+    public static async Task<Results<Ok<WorkStatus>, ProblemHttpResult>> GetWork(string id, string? wait, HttpContext context,
+        [AsParameters] WorkServices services)
     {
+        var maxWait = services.Options.Value.MaxWaitSeconds;
+        if (!TryParseBounded(wait, 0, 0, maxWait, out var waitSeconds))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid 'wait'",
+                $"'wait' must be a whole number of seconds from 0 to {maxWait} (Work:MaxWaitSeconds).");
+        }
         // An id of impossible shape cannot exist: no need to ask Redis.
-        var job = JobId.IsWellFormed(id) ? await services.Queue.GetAsync(id) : null;
-        return job is null ? NoSuchWork(id) : TypedResults.Ok(WorkStatus.From(job));
+        if (!JobId.IsWellFormed(id))
+        {
+            return NoSuchWork(id);
+        }
+        if (waitSeconds == 0)
+        {
+            return await services.Queue.GetAsync(id) is { } job ? TypedResults.Ok(WorkStatus.From(job)) : NoSuchWork(id);
+        }
+
+        // Listening first, reading next: a change after the read cannot be missed.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, services.Lifetime.ApplicationStopping);
+        using var watch = await services.Events.WatchJobAsync(id, stop.Token);
+        var deadline = TimeSpan.FromSeconds(waitSeconds);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var status = await services.Queue.GetAsync(id) is { } first ? WorkStatus.From(first) : null;
+        while (status is { IsFinal: false } && waited.Elapsed < deadline)
+        {
+            EventSignal? signal;
+            try
+            {
+                signal = await watch.NextAsync(deadline - waited.Elapsed, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break; // the client left, or this replica stops: answer what is known now
+            }
+            if (signal is null)
+            {
+                break; // the wait is over
+            }
+            if (signal.MayBeFinal)
+            {
+                status = await services.Queue.GetAsync(id) is { } job ? WorkStatus.From(job) : null;
+            }
+        }
+        return status is null ? NoSuchWork(id) : TypedResults.Ok(status);
     }
 
     public static async Task<Results<Ok<WorkPage>, ProblemHttpResult>> ListWork(

@@ -10,12 +10,14 @@ namespace WorkCluster.Api.Apis;
 /// <param name="Priority">0 to 9, higher first; 5 when absent.</param>
 /// <param name="DelayMs">Run no sooner than this many milliseconds from now (Redis's clock). Not with <paramref name="RunAt"/>.</param>
 /// <param name="RunAt">Run no sooner than this time (RFC 3339). Not with <paramref name="DelayMs"/>.</param>
+/// <param name="CallbackUrl">An http(s) URL to POST the final status to when the work ends (a signed webhook).</param>
 public sealed record WorkRequest(
     [property: JsonPropertyName("data")] JsonElement Data,
     [property: JsonPropertyName("type")] string? Type = null,
     [property: JsonPropertyName("priority")] int? Priority = null,
     [property: JsonPropertyName("delay_ms")] long? DelayMs = null,
-    [property: JsonPropertyName("run_at")] DateTimeOffset? RunAt = null);
+    [property: JsonPropertyName("run_at")] DateTimeOffset? RunAt = null,
+    [property: JsonPropertyName("callback_url")] string? CallbackUrl = null);
 
 /// <summary>The answer to an accepted submission.</summary>
 /// <param name="Status">Always <c>accepted</c>.</param>
@@ -49,7 +51,13 @@ public sealed record WorkStatus
     [JsonPropertyName("occurrence")] public DateTimeOffset? Occurrence { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("trace_id")] public string? TraceId { get; init; }
+    [JsonPropertyName("progress")] public WorkProgress? Progress { get; init; }
+    [JsonPropertyName("callback_url")] public string? CallbackUrl { get; init; }
+    [JsonPropertyName("webhook")] public WebhookDelivery? Webhook { get; init; }
     [JsonPropertyName("result")] public JsonElement? Result { get; init; }
+
+    /// <summary>Whether the job has reached its end (worked, failed for good, cancelled).</summary>
+    [JsonIgnore] public bool IsFinal => Status is JobStatus.Worked or JobStatus.Failed or JobStatus.Cancelled;
 
     public static WorkStatus From(JobView job) => new()
     {
@@ -71,11 +79,42 @@ public sealed record WorkStatus
         Occurrence = ToTime(job.Record.Occurrence),
         LastError = job.Record.LastError,
         TraceId = job.Record.TraceId,
+        Progress = job.Record.Progress is { } progress
+            ? new WorkProgress(progress.Percent, progress.Message, DateTimeOffset.FromUnixTimeMilliseconds(progress.At))
+            : null,
+        CallbackUrl = job.Record.CallbackUrl,
+        Webhook = job.Record.Webhook is { } webhook
+            ? new WebhookDelivery(webhook.Status, webhook.Attempts, webhook.LastStatus, webhook.LastError, webhook.Worker,
+                ToTime(webhook.NextAttemptAt), ToTime(webhook.DeliveredAt))
+            : null,
         Result = job.Result is null ? null : JsonElement.Parse(job.Result),
     };
 
     private static DateTimeOffset? ToTime(long? ms) => ms is { } value ? DateTimeOffset.FromUnixTimeMilliseconds(value) : null;
 }
+
+/// <summary>How far a running job has come, as its handler last reported.</summary>
+public sealed record WorkProgress(
+    [property: JsonPropertyName("percent")] double? Percent,
+    [property: JsonPropertyName("message")] string? Message,
+    [property: JsonPropertyName("at")] DateTimeOffset At);
+
+/// <summary>The delivery of a finished job's webhook.</summary>
+/// <param name="Status"><c>pending</c> (an attempt is due or running), <c>delivered</c> or <c>failed</c> (every attempt failed).</param>
+/// <param name="Attempts">Attempts made so far.</param>
+/// <param name="LastStatus">The HTTP status of the receiver's last answer, if it gave one.</param>
+/// <param name="LastError">Why the last attempt failed.</param>
+/// <param name="Worker">The worker that made the last attempt.</param>
+/// <param name="NextAttemptAt">When the next attempt is due, while one is waiting.</param>
+/// <param name="DeliveredAt">When the receiver took it.</param>
+public sealed record WebhookDelivery(
+    [property: JsonPropertyName("status")] WebhookStatus Status,
+    [property: JsonPropertyName("attempts")] int Attempts,
+    [property: JsonPropertyName("last_status")] int? LastStatus,
+    [property: JsonPropertyName("last_error")] string? LastError,
+    [property: JsonPropertyName("worker")] string? Worker,
+    [property: JsonPropertyName("next_attempt_at")] DateTimeOffset? NextAttemptAt,
+    [property: JsonPropertyName("delivered_at")] DateTimeOffset? DeliveredAt);
 
 /// <summary>The answer to a cancellation (DELETE /api/v1/work/{id}).</summary>
 /// <param name="Status"><c>cancelled</c> (the job was waiting: it will never start) or <c>cancelling</c> (its worker is

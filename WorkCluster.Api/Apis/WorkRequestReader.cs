@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
+using WorkCluster.Webhooks;
 
 namespace WorkCluster.Api.Apis;
 
@@ -26,10 +27,11 @@ public static partial class WorkRequestReader
     /// <param name="allowNode">Whether the body may name a node (<c>node</c>).</param>
     /// <param name="queue">
     /// For a submission to the queue: its settings, and the body may say how to run the work (<c>priority</c>,
-    /// <c>delay_ms</c> or <c>run_at</c>).
+    /// <c>delay_ms</c> or <c>run_at</c>) and where to send its webhook (<c>callback_url</c>, checked by <paramref name="callbacks"/>).
     /// </param>
+    /// <param name="callbacks">Which callback URLs are accepted; none without it.</param>
     public static async Task<(WorkSubmission? Work, ProblemHttpResult? Problem)> ReadAsync(HttpContext context, WorkTypes types,
-        int maxBytes, bool allowNode = false, QueueOptions? queue = null)
+        int maxBytes, bool allowNode = false, QueueOptions? queue = null, CallbackPolicy? callbacks = null)
     {
         if (!IsJsonContentType(context.Request.ContentType))
         {
@@ -100,7 +102,7 @@ public static partial class WorkRequestReader
             var options = JobOptions.Default;
             if (queue is not null)
             {
-                var (read, problem) = ReadJobOptions(root, queue);
+                var (read, problem) = ReadJobOptions(root, queue, callbacks);
                 if (problem is not null)
                 {
                     return (null, problem);
@@ -112,7 +114,8 @@ public static partial class WorkRequestReader
         }
     }
 
-    private static (JobOptions? Options, ProblemHttpResult? Problem) ReadJobOptions(JsonElement root, QueueOptions queue)
+    private static (JobOptions? Options, ProblemHttpResult? Problem) ReadJobOptions(JsonElement root, QueueOptions queue,
+        CallbackPolicy? callbacks)
     {
         var options = JobOptions.Default;
         if (root.TryGetProperty("priority", out var priority) && priority.ValueKind != JsonValueKind.Null)
@@ -156,6 +159,24 @@ public static partial class WorkRequestReader
                 return (null, TooFarAhead(queue));
             }
             options = options with { RunAt = at };
+        }
+        if (root.TryGetProperty("callback_url", out var callback) && callback.ValueKind != JsonValueKind.Null)
+        {
+            if (callbacks is not { Enabled: true })
+            {
+                return (null, Problems.Create(StatusCodes.Status400BadRequest, "Webhooks are not enabled",
+                    "This cluster sends no webhooks (Webhooks:Secret is not set): leave out 'callback_url', and wait for the result " +
+                    "(GET /api/v1/work/{id}?wait=30) or stream it (GET /api/v1/work/{id}/events) instead."));
+            }
+            var why = callback.ValueKind == JsonValueKind.String
+                ? CallbackUrls.Check(callback.GetString()!, callbacks.AllowPrivateNetworks)
+                : "It must be a string.";
+            if (why is not null)
+            {
+                return (null, Problems.Create(StatusCodes.Status400BadRequest, "Invalid 'callback_url'",
+                    $"'callback_url' must be an http or https URL the webhook may be sent to. {why}"));
+            }
+            options = options with { CallbackUrl = callback.GetString() };
         }
         return (options, null);
     }
@@ -228,6 +249,9 @@ public static partial class WorkRequestReader
         }
     }
 }
+
+/// <summary>Which callback URLs submissions may give: whether webhooks are on, and whether private networks are allowed.</summary>
+public sealed record CallbackPolicy(bool Enabled, bool AllowPrivateNetworks);
 
 /// <summary>RFC 9457 problems, the one way every endpoint reports a mistake.</summary>
 public static class Problems

@@ -19,11 +19,12 @@ public static class ClusterMonitorExtensions
     /// <summary>
     /// The dashboard's view of the cluster: a resource that shows membership, queue depth, in-flight, totals and
     /// jobs per second, with each live worker as a child, and commands to pause and resume the queue, ping the mesh
-    /// and requeue the dead letter. Run mode only.
+    /// and requeue the dead letter; and a link to the live stream of the cluster's events through <paramref name="gateway"/>.
+    /// Run mode only.
     /// </summary>
     public static IResourceBuilder<ClusterResource> AddClusterMonitor(this IDistributedApplicationBuilder builder, string name,
         IResourceBuilder<IResourceWithConnectionString> redis, IResourceBuilder<IResourceWithConnectionString> registry,
-        IResourceBuilder<ProjectResource> api)
+        IResourceBuilder<ProjectResource> api, IResourceBuilder<ProjectResource> gateway)
     {
         var cluster = new ClusterResource(name);
         ClusterMonitor? monitor = null;
@@ -37,6 +38,16 @@ public static class ClusterMonitorExtensions
             monitor?.Queue is { } queue
                 ? CommandResults.Success(await act(queue))
                 : CommandResults.Failure("The cluster monitor is not connected to Redis yet.");
+
+        // The dashboard links the cluster to its live events (GET /api/v1/events, server-sent events) once the gateway has its port.
+        builder.Eventing.Subscribe<ResourceEndpointsAllocatedEvent>(gateway.Resource, async (e, _) =>
+        {
+            var events = $"{gateway.Resource.GetEndpoint("http").Url}/api/v1/events";
+            await e.Services.GetRequiredService<ResourceNotificationService>().PublishUpdateAsync(cluster, s => s with
+            {
+                Urls = [new UrlSnapshot("events", events, IsInternal: false) { DisplayProperties = new UrlDisplayPropertiesSnapshot("Live events", 0) }],
+            });
+        });
 
         var resource = builder.AddResource(cluster)
             .ExcludeFromManifest()

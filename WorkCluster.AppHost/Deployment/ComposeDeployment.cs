@@ -338,8 +338,10 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 # X-Forwarded-For for the API (it trusts forwarded headers: ASPNETCORE_FORWARDEDHEADERS_ENABLED).
                 option forwardfor
                 timeout connect 5s
-                timeout client 60s
-                timeout server 60s
+                timeout client 75s
+                # Above the API's longest wait for a result (GET ?wait=, Work:MaxWaitSeconds 60) in both; event streams send a
+                # keep-alive every 15 s.
+                timeout server 75s
                 timeout http-request 10s
                 timeout http-keep-alive 10s
                 timeout queue 10s

@@ -21,6 +21,13 @@ public sealed class ClusterAppFixture : AppFixture
         "Work:RetryMaxDelay=00:00:00.500",
         $"Work:MaxQueueLength={MaxQueueLength}",
         $"Work:Timeout={HandlerTimeout}",
+        // As in production: callbacks may not reach this machine or private networks (a callback test may not call out
+        // at all here, so its few attempts end soon).
+        "Webhooks:AllowPrivateNetworks=false",
+        "Webhooks:MaxAttempts=2",
+        "Webhooks:RetryBaseDelay=00:00:00.100",
+        "Webhooks:RetryMaxDelay=00:00:00.500",
+        "Webhooks:TimeoutMs=1000",
     ];
 }
 

@@ -15,6 +15,8 @@ public sealed class ThreeWorkersAppFixture : AppFixture
     public const string RedisMaxMemory = "32mb";
     public const long MaxQueueBytes = 16L * 1024 * 1024;
     public const int CancelGraceMs = 1000;
+    public const int WebhookMaxAttempts = 4;
+    public const int WebhookTimeoutMs = 1000;
 
     public override int WorkerReplicas => 3;
 
@@ -30,6 +32,12 @@ public sealed class ThreeWorkersAppFixture : AppFixture
         $"Worker:ShutdownTimeout={ShutdownTimeout}",
         "Work:ResultTtl=00:05:00",
         $"Work:CancelGraceMs={CancelGraceMs}",
+        // Webhooks go to receivers of the tests' own, on this machine.
+        "Webhooks:AllowPrivateNetworks=true",
+        $"Webhooks:MaxAttempts={WebhookMaxAttempts}",
+        $"Webhooks:TimeoutMs={WebhookTimeoutMs}",
+        "Webhooks:RetryBaseDelay=00:00:00.200",
+        "Webhooks:RetryMaxDelay=00:00:00.400",
     ];
 }
 

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using WorkCluster.Tests.Infrastructure;
+using WorkCluster.Webhooks;
+using Xunit.Abstractions;
+
+namespace WorkCluster.Tests.Results;
+
+/// <summary>
+/// Webhooks on the real app, to real HTTP receivers of the test's own: retried until delivered, signed with the
+/// secret, one <c>webhook-id</c> for every attempt; ended failed after the last attempt; delivered even when the
+/// worker delivering it is killed mid-way.
+/// </summary>
+[Collection(ThreeWorkersCollection.Name)]
+public sealed class WebhookTests(ThreeWorkersAppFixture app, ITestOutputHelper output) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.RestoreAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task A_receiver_that_fails_twice_gets_the_signed_delivery_on_attempt_three_with_one_webhook_id()
+    {
+        await using var receiver = new WebhookReceiver(attempt => attempt <= 2 ? 500 : 200);
+        var id = await SubmitWithCallbackAsync(receiver.Url, "echo", "\"hello\"");
+
+        var job = await WaitForWebhookAsync(id, "delivered");
+        var webhook = job.GetProperty("webhook");
+        Assert.Equal(3, webhook.GetProperty("attempts").GetInt32());
+        Assert.Equal(200, webhook.GetProperty("last_status").GetInt32());
+
+        var requests = receiver.All.ToArray();
+        Assert.Equal(3, requests.Length);
+        Assert.Single(requests.Select(r => r.Headers["webhook-id"]).Distinct());
+        var signer = new WebhookSigner(await app.GetParameterAsync("webhook-secret"));
+        foreach (var request in requests)
+        {
+            var timestamp = long.Parse(request.Headers["webhook-timestamp"]);
+            Assert.InRange(DateTimeOffset.FromUnixTimeSeconds(timestamp), DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(1));
+            Assert.True(signer.Verify(request.Headers["webhook-id"], timestamp, request.Body, request.Headers["webhook-signature"]),
+                $"signature of attempt {request.Attempt} does not verify");
+            Assert.False(new WebhookSigner("another-secret-of-enough-length").Verify(request.Headers["webhook-id"], timestamp, request.Body,
+                request.Headers["webhook-signature"]));
+            Assert.Equal("application/json", request.Headers["content-type"].Split(';')[0]);
+        }
+        var body = JsonDocument.Parse(requests[^1].Body).RootElement;
+        Assert.Equal("work.worked", body.GetProperty("type").GetString());
+        Assert.Equal(id, body.GetProperty("data").GetProperty("id").GetString());
+        Assert.Equal("hello", body.GetProperty("data").GetProperty("result").GetString());
+        output.WriteLine($"attempts at +{string.Join(", +", requests.Select(r => (r.At - requests[0].At).TotalMilliseconds.ToString("F0")))} ms");
+    }
+
+    [Fact]
+    public async Task A_receiver_that_never_answers_ends_failed_after_the_last_attempt()
+    {
+        await using var receiver = new WebhookReceiver(_ => 0);
+        var id = await SubmitWithCallbackAsync(receiver.Url, "echo", "1");
+
+        var job = await WaitForWebhookAsync(id, "failed");
+        var webhook = job.GetProperty("webhook");
+        Assert.Equal(ThreeWorkersAppFixture.WebhookMaxAttempts, webhook.GetProperty("attempts").GetInt32());
+        Assert.Contains("No answer within", webhook.GetProperty("last_error").GetString());
+        Assert.False(webhook.TryGetProperty("last_status", out _));
+        Assert.Equal(ThreeWorkersAppFixture.WebhookMaxAttempts, receiver.All.Count);
+        Assert.Equal("worked", job.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task A_delivery_whose_worker_is_killed_mid_way_is_delivered_by_another()
+    {
+        await using var receiver = new WebhookReceiver(attempt => attempt == 1 ? 0 : 200);
+        var id = await SubmitWithCallbackAsync(receiver.Url, "echo", "2");
+
+        var first = await receiver.NextAsync();
+        var node = (await app.Work.GetAsync(id))!.Value.GetProperty("webhook").GetProperty("worker").GetString()!;
+        var victim = await FindWorkerProcessAsync(node);
+        ProcessTree.Signal(victim, 9);
+        var killed = Stopwatch.StartNew();
+        await victim.WaitForExitAsync();
+
+        var job = await WaitForWebhookAsync(id, "delivered");
+        var second = receiver.All.Last();
+        Assert.Equal(first.Headers["webhook-id"], second.Headers["webhook-id"]);
+        Assert.NotEqual(node, job.GetProperty("webhook").GetProperty("worker").GetString());
+        Assert.Equal(2, job.GetProperty("webhook").GetProperty("attempts").GetInt32());
+        output.WriteLine($"kill -9 of {node} during attempt 1 (receiver holding it); attempt 2 by another worker delivered " +
+            $"{killed.Elapsed.TotalMilliseconds:F0} ms after the kill (lease: Webhooks:TimeoutMs {ThreeWorkersAppFixture.WebhookTimeoutMs} ms + 2 s)");
+    }
+
+    [Fact]
+    public async Task Members_leaving_and_joining_show_on_the_cluster_stream()
+    {
+        await using var stream = await SseClient.OpenAsync(app.Gateway, "/api/v1/events?type=member.left,member.joined");
+        var workers = await app.WaitForHealthyReplicasAsync("worker", app.WorkerReplicas, Eventually.DefaultPatience);
+        var node = await app.NodeIdOfAsync(app.GetProcess(workers[0]).Id);
+
+        await app.ExecuteCommandAsync(workers[0], "stop");
+        var left = await NextForAsync(stream, "member.left", e => e.GetProperty("node").GetString() == node);
+        Assert.Equal("stopped", left.GetProperty("reason").GetString());
+
+        await app.ExecuteCommandAsync(workers[0], "start");
+        var joined = await NextForAsync(stream, "member.joined", _ => true);
+        Assert.StartsWith("worker", joined.GetProperty("node").GetString());
+        Assert.True(joined.GetProperty("member").TryGetProperty("mesh_address", out _));
+    }
+
+    private static async Task<JsonElement> NextForAsync(SseClient stream, string type, Func<JsonElement, bool> match)
+    {
+        while (true)
+        {
+            var e = await stream.NextAsync(TimeSpan.FromSeconds(60));
+            Assert.NotNull(e);
+            if (e.Name == type && match(e.Json))
+            {
+                return e.Json;
+            }
+        }
+    }
+
+    private async Task<string> SubmitWithCallbackAsync(string url, string type, string data)
+    {
+        using var response = await app.Work.PostRawAsync($$"""{"type":"{{type}}","data":{{data}},"callback_url":"{{url}}"}""");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{(int)response.StatusCode}: {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("callback").GetString()!;
+    }
+
+    private async Task<JsonElement> WaitForWebhookAsync(string id, string status)
+    {
+        JsonElement? job = null;
+        await Eventually.HoldsAsync(async () =>
+        {
+            job = await app.Work.GetAsync(id);
+            return job?.TryGetProperty("webhook", out var webhook) == true && webhook.GetProperty("status").GetString() == status;
+        }, $"the webhook of {id} did not end {status}", TimeSpan.FromSeconds(60));
+        return job!.Value;
+    }
+
+    private async Task<Process> FindWorkerProcessAsync(string node)
+    {
+        foreach (var worker in await app.WaitForHealthyReplicasAsync("worker", app.WorkerReplicas, Eventually.DefaultPatience))
+        {
+            var process = app.GetProcess(worker);
+            if (await app.NodeIdOfAsync(process.Id) == node)
+            {
+                return process;
+            }
+        }
+        throw new InvalidOperationException($"no worker process is {node}");
+    }
+}
