@@ -273,7 +273,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<WebhookOutcome> RecordWebhookAsync(WebhookAttempt attempt, bool delivered, int httpStatus, string? error,
         TimeSpan retryDelay, int maxAttempts) =>
         (string?)await scripts.WebhookDone.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Events],
-            [attempt.Id, attempt.Token, httpStatus, error is null ? "" : ErrorText.Bound(error), delivered ? 1 : 0,
+            [attempt.Id, attempt.Token, httpStatus, error is null ? "" : ErrorText.Bound(error), delivered ? "1" : "0",
                 (long)retryDelay.TotalMilliseconds, maxAttempts]).ConfigureAwait(false) switch
         {
             "delivered" => WebhookOutcome.Delivered,
@@ -281,6 +281,14 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             "failed" => WebhookOutcome.Failed,
             _ => WebhookOutcome.Stale,
         };
+
+    /// <summary>
+    /// Hands webhook <paramref name="attempt"/> back uncounted, due now: it was cut short before any answer (the worker
+    /// stops). Returns false if the attempt is stale.
+    /// </summary>
+    public async Task<bool> ReleaseWebhookAsync(WebhookAttempt attempt) =>
+        (string?)await scripts.WebhookDone.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Events],
+            [attempt.Id, attempt.Token, 0, "", "r", 0, 0]).ConfigureAwait(false) == "released";
 
     /// <summary>
     /// Cancels job <paramref name="id"/>: a waiting job (pending, scheduled, or waiting for a retry) at once, so that it
@@ -382,7 +390,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Ready, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
-                Keys.Events],
+                Keys.Events, Keys.Webhooks],
             [Options.MaxQueueLength, Options.MaxQueueBytes, PriorityAgingMs, .. ids.Select(id => (RedisValue)id)]).ConfigureAwait(false))!;
         return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r switch
         {
@@ -432,7 +440,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<long> PurgeExpiredAsync() =>
         (long)await scripts.Purge.EvaluateAsync(Db,
             [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats, Keys.Cancelled],
-            [PurgeBatch, (long)WebhookHold.TotalMilliseconds]).ConfigureAwait(false);
+            [PurgeBatch, (long)WebhookHold.TotalMilliseconds, (long)WebhookHoldAtMost.TotalMilliseconds]).ConfigureAwait(false);
 
     /// <summary>Number of jobs ready, waiting for a worker (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()
@@ -444,6 +452,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>How long the purge keeps a job past its TTL, each time it finds its webhook still being delivered.</summary>
     private static readonly TimeSpan WebhookHold = TimeSpan.FromMinutes(1);
+
+    /// <summary>The longest the purge keeps a finished job for its webhook (past it, the record goes with its delivery).</summary>
+    private static readonly TimeSpan WebhookHoldAtMost = TimeSpan.FromDays(1);
 
     private long ResultTtlMs => (long)Options.ResultTtl.TotalMilliseconds;
 

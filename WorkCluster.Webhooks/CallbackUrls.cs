@@ -69,6 +69,7 @@ public static class CallbackUrls
                 || (b[0] == 172 && b[1] >= 16 && b[1] <= 31)
                 || (b[0] == 192 && b[1] == 168)
                 || (b[0] == 192 && b[1] == 0 && (b[2] == 0 || b[2] == 2)) // IETF protocol assignments, TEST-NET-1
+                || (b[0] == 192 && b[1] == 88 && b[2] == 99) // 6to4 relay anycast
                 || (b[0] == 198 && (b[1] == 18 || b[1] == 19)) // benchmarking
                 || (b[0] == 198 && b[1] == 51 && b[2] == 100) || (b[0] == 203 && b[1] == 0 && b[2] == 113)
                 || b[0] >= 224); // multicast, reserved
@@ -79,6 +80,8 @@ public static class CallbackUrls
             return !(address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast || address.IsIPv6UniqueLocal
                 || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) // documentation
                 || (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) // NAT64, may reach IPv4 internals
+                || (b[0] == 0x20 && b[1] == 0x02) // 6to4: an IPv4 address inside
+                || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00) // Teredo: an IPv4 address inside
                 || b[0] == 0x00); // other reserved (::/8)
         }
         return false;

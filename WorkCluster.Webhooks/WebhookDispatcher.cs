@@ -154,7 +154,16 @@ public sealed partial class WebhookDispatcher : BackgroundService
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                return; // the worker stops: the lease passes and another worker makes this attempt again
+                // The worker stops: the attempt did not happen, so it does not count (if Redis cannot be told, its
+                // lease passes and it counts; another worker makes the next one).
+                try
+                {
+                    await _queue.ReleaseWebhookAsync(attempt).WaitAsync(TimeSpan.FromSeconds(2));
+                }
+                catch (Exception e) when (e is RedisException or TimeoutException)
+                {
+                }
+                return;
             }
             catch (OperationCanceledException)
             {
@@ -217,10 +226,15 @@ public sealed partial class WebhookDispatcher : BackgroundService
         var allowed = _allowPrivate ? addresses : addresses.Where(CallbackUrls.IsPublic).ToArray();
         if (allowed.Length == 0)
         {
+            if (addresses.Length > 0)
+            {
+                // Named here, not in the error the client reads: the addresses of internal names are nobody's business.
+                LogRefusedAddresses(host, string.Join(", ", addresses.Take(8)));
+            }
             throw new WebhookAddressRefusedException(addresses.Length == 0
                 ? $"'{host}' does not resolve to any address."
-                : $"'{host}' resolves only to loopback, link-local or private addresses ({string.Join(", ", addresses.Take(4))}); " +
-                  "private networks are not allowed (Webhooks:AllowPrivateNetworks).");
+                : $"'{host}' resolves only to addresses a webhook may not reach (loopback, link-local, private or reserved; " +
+                  "Webhooks:AllowPrivateNetworks).");
         }
         Exception? last = null;
         foreach (var address in allowed)
@@ -236,6 +250,11 @@ public sealed partial class WebhookDispatcher : BackgroundService
                 socket.Dispose();
                 last = e;
             }
+            catch
+            {
+                socket.Dispose(); // cancelled (the attempt's time is up): never leak the socket
+                throw;
+            }
         }
         throw last!;
     }
@@ -245,6 +264,9 @@ public sealed partial class WebhookDispatcher : BackgroundService
         _http.Dispose();
         base.Dispose();
     }
+
+    [LoggerMessage(LogLevel.Warning, "A webhook to '{Host}' refused: it resolves only to addresses it may not reach ({Addresses})")]
+    private partial void LogRefusedAddresses(string host, string addresses);
 
     [LoggerMessage(LogLevel.Warning, "Webhooks:Secret is not set: this worker delivers no webhooks")]
     private partial void LogDisabled();

@@ -35,9 +35,11 @@ public static partial class EventsApi
             .WithName("StreamWork")
             .WithSummary("A job's changes as server-sent events: its current state first, then each change (status, progress), " +
                 "ending after it is worked, failed or cancelled.")
-            .WithDescription("Each event's data is the job as GET /api/v1/work/{id} shows it; its name is the status, or 'progress'. " +
-                "A client that reconnects (with Last-Event-ID or not) gets the current state first again, so it never misses the end.")
+            .WithDescription("Each event's data is the job as GET /api/v1/work/{id} shows it; its name is the new status, 'progress', " +
+                "or 'update' (another field changed). A client that reconnects gets the current state first again, so it never misses " +
+                "the end; one that reconnects with the Last-Event-ID of the final event gets 204 (an EventSource then stops).")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .Produces(StatusCodes.Status204NoContent)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -70,11 +72,17 @@ public static partial class EventsApi
             return NoSuchWork(id);
         }
 
-        var stream = await SseStream.StartAsync(context);
         var status = WorkStatus.From(job);
+        if (status.IsFinal && context.Request.Headers["Last-Event-ID"] == EventId(status))
+        {
+            // A client that has seen the end and reconnects (as EventSource does whenever a stream ends): nothing more
+            // will come, and 204 tells an EventSource to stop.
+            return Results.NoContent();
+        }
         var sent = JsonSerializer.Serialize(status, json.Value.SerializerOptions);
         try
         {
+            var stream = await SseStream.StartAsync(context);
             await stream.WriteAsync(EventId(status), status.Status.ToString().ToLowerInvariant(), sent, stop.Token);
             while (!status.IsFinal)
             {
@@ -128,9 +136,9 @@ public static partial class EventsApi
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         using var subscription = await events.WatchAllAsync(new EventFilter(typeFilter, kindFilter), stop.Token);
-        var stream = await SseStream.StartAsync(context);
         try
         {
+            var stream = await SseStream.StartAsync(context);
             while (true)
             {
                 using var wait = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);

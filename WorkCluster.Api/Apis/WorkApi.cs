@@ -162,6 +162,7 @@ public static partial class WorkApi
         var deadline = TimeSpan.FromSeconds(waitSeconds);
         var waited = System.Diagnostics.Stopwatch.StartNew();
         var status = await services.Queue.GetAsync(id) is { } first ? WorkStatus.From(first) : null;
+        var current = true; // whether status was read after the last signal
         while (status is { IsFinal: false } && waited.Elapsed < deadline)
         {
             EventSignal? signal;
@@ -180,7 +181,16 @@ public static partial class WorkApi
             if (signal.MayBeFinal)
             {
                 status = await services.Queue.GetAsync(id) is { } job ? WorkStatus.From(job) : null;
+                current = true;
             }
+            else
+            {
+                current = false; // it moved on (started, progress): read once more at the end, not at every step
+            }
+        }
+        if (!current && status is { IsFinal: false })
+        {
+            status = await services.Queue.GetAsync(id) is { } job ? WorkStatus.From(job) : null;
         }
         return status is null ? NoSuchWork(id) : TypedResults.Ok(status);
     }

@@ -145,14 +145,25 @@ public sealed partial class EventHub : IAsyncDisposable
             {
                 return;
             }
-            var subscriptions = new ChannelMessageQueue[_stores.Length];
-            for (var i = 0; i < _stores.Length; i++)
+            var subscriptions = new List<ChannelMessageQueue>(_stores.Length);
+            try
             {
-                subscriptions[i] = await _stores[i].GetSubscriber().SubscribeAsync(_channel).ConfigureAwait(false);
-                var queue = subscriptions[i];
+                foreach (var store in _stores)
+                {
+                    subscriptions.Add(await store.GetSubscriber().SubscribeAsync(_channel).ConfigureAwait(false));
+                }
+            }
+            catch
+            {
+                // All or none: a store subscribed twice would deliver every event twice.
+                await UnsubscribeAsync(subscriptions).ConfigureAwait(false);
+                throw;
+            }
+            foreach (var queue in subscriptions)
+            {
                 _ = Task.Run(() => PumpAsync(queue), CancellationToken.None);
             }
-            Volatile.Write(ref _subscriptions, subscriptions);
+            Volatile.Write(ref _subscriptions, [.. subscriptions]);
             LogSubscribed(_channel.ToString());
         }
         finally
@@ -173,32 +184,39 @@ public sealed partial class EventHub : IAsyncDisposable
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
+            ChannelMessageQueue[]? subscriptions;
             lock (_listenersLock)
             {
-                // A listener may have come meanwhile: it found the subscription in place and relies on it.
+                // Checked and taken in one step: a listener that comes after it finds no subscription and makes one
+                // (after this, through the gate); one that came before keeps this one.
                 if (_listeners > 0 || _subscriptions is null)
                 {
                     return;
                 }
+                subscriptions = _subscriptions;
+                Volatile.Write(ref _subscriptions, null);
             }
-            var subscriptions = _subscriptions;
-            Volatile.Write(ref _subscriptions, null);
-            foreach (var subscription in subscriptions)
-            {
-                try
-                {
-                    await subscription.UnsubscribeAsync().ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is RedisException or TimeoutException)
-                {
-                    // The connection is down: the subscription went with it and is not restored once unsubscribed.
-                }
-            }
+            await UnsubscribeAsync(subscriptions).ConfigureAwait(false);
             LogUnsubscribed();
         }
         finally
         {
             _gate.Release();
+        }
+    }
+
+    private static async Task UnsubscribeAsync(IEnumerable<ChannelMessageQueue> subscriptions)
+    {
+        foreach (var subscription in subscriptions)
+        {
+            try
+            {
+                await subscription.UnsubscribeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                // The connection is down: the subscription went with it and is not restored once unsubscribed.
+            }
         }
     }
 
@@ -208,7 +226,14 @@ public sealed partial class EventHub : IAsyncDisposable
         {
             await foreach (var message in queue.ConfigureAwait(false))
             {
-                Dispatch(message.Message);
+                try
+                {
+                    Dispatch(message.Message);
+                }
+                catch (Exception e) when (e is InvalidOperationException or JsonException or FormatException)
+                {
+                    LogUnreadable(e.Message); // one odd message must not stop the pump
+                }
             }
         }
         catch (ChannelClosedException)
@@ -363,6 +388,10 @@ public sealed class JobWatch : IDisposable
         if (_signals.Reader.TryRead(out var ready))
         {
             return ready;
+        }
+        if (timeout <= TimeSpan.Zero)
+        {
+            return null;
         }
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timer.CancelAfter(timeout);

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Pipelines;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -320,6 +321,8 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
         var replicas = topology.Api.Resource.TryGetLastAnnotation<ReplicaAnnotation>(out var replica) ? replica.Replicas : 1;
         // Slots for the replicas Docker's DNS may return: room to scale up without regenerating.
         var slots = Math.Max(10, 4 * replicas);
+        // Above the API's longest wait for a result (GET ?wait=): a waiting request sends nothing until it answers.
+        var idle = topology.Api.ApplicationBuilder.Configuration.GetValue("Work:MaxWaitSeconds", 60) + 15;
         return $$"""
             # {{Header}}
             # Do not edit: change the AppHost and regenerate.
@@ -338,10 +341,10 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 # X-Forwarded-For for the API (it trusts forwarded headers: ASPNETCORE_FORWARDEDHEADERS_ENABLED).
                 option forwardfor
                 timeout connect 5s
-                timeout client 75s
-                # Above the API's longest wait for a result (GET ?wait=, Work:MaxWaitSeconds 60) in both; event streams send a
-                # keep-alive every 15 s.
-                timeout server 75s
+                # Both above the API's longest wait for a result (GET ?wait=, Work:MaxWaitSeconds + 15 s); event streams
+                # send a keep-alive every 15 s.
+                timeout client {{idle}}s
+                timeout server {{idle}}s
                 timeout http-request 10s
                 timeout http-keep-alive 10s
                 timeout queue 10s

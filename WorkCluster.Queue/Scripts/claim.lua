@@ -56,6 +56,7 @@ while count < most do
     job.attempts = (job.attempts or 0) + 1
     job.retry_at = nil
     job.lease = token
+    job.progress = nil
     raw = cjson.encode(job)
     redis.call('HSET', KEYS[2], id, raw)
     redis.call('ZADD', KEYS[4], deadline, id)

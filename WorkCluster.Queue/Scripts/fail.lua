@@ -33,6 +33,7 @@ redis.call('ZREM', KEYS[4], id)
 if (job.attempts or 0) < tonumber(ARGV[5]) then
   job.status = 'pending'
   job.lease = nil
+  job.progress = nil
   job.retry_at = now + tonumber(ARGV[4])
   redis.call('HSET', K.jobs, id, cjson.encode(job))
   redis.call('ZADD', KEYS[5], job.retry_at, id)

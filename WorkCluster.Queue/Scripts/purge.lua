@@ -4,6 +4,8 @@
 -- KEYS[1] expiry (zset)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] failed (zset)
 -- KEYS[6] idempotency (hash)   KEYS[7] stats   KEYS[8] cancelled (zset)
 -- ARGV[1] N   ARGV[2] how long a job whose webhook is still being delivered is kept past its TTL each time (ms)
+-- ARGV[3] the longest such a job is kept after it finished (ms): a delivery nobody makes (no worker has the webhook
+-- secret) must not keep its job for ever
 -- Returns the number of jobs deleted.
 --#include clock.lua
 --#include events.lua
@@ -17,7 +19,7 @@ local ids = redis.call('ZRANGEBYSCORE', K.expiry, '-inf', now, 'LIMIT', 0, tonum
 for _, id in ipairs(ids) do
   local raw = redis.call('HGET', K.jobs, id)
   local job = raw and cjson.decode(raw)
-  if job and job.webhook and job.webhook.status == 'pending' then
+  if job and job.webhook and job.webhook.status == 'pending' and now - (job.finished_at or now) < tonumber(ARGV[3]) then
     -- Its webhook tells how the job ended, and needs the record: kept until the delivery has ended.
     redis.call('ZADD', K.expiry, now + tonumber(ARGV[2]), id)
   else

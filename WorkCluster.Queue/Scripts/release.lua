@@ -30,6 +30,7 @@ job.attempts = math.max((job.attempts or 1) - 1, 0)
 job.worker = nil
 job.started_at = nil
 job.lease = nil
+job.progress = nil
 redis.call('HSET', KEYS[1], id, cjson.encode(job))
 redis.call('ZREM', KEYS[2], id)
 make_ready_again(KEYS[3], id, job, tonumber(ARGV[3]))

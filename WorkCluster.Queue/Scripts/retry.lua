@@ -3,6 +3,7 @@
 -- as the queue's budget allows.
 -- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] failed (zset)   KEYS[4] expiry (zset)   KEYS[5] ready (zset)   KEYS[6] signal
 -- KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence   KEYS[11] events (channel)
+-- KEYS[12] webhooks (zset)
 -- ARGV[1] most unfinished jobs   ARGV[2] most unfinished payload bytes   ARGV[3] priority aging (ms per level), then
 -- the ids
 -- Returns, for each id: 'queued'; 'full' if the budget has no room for it; the job's status if it is not failed;
@@ -36,6 +37,12 @@ for i = 4, #ARGV do
       job.worker = nil
       job.started_at = nil
       job.finished_at = nil
+      job.progress = nil
+      if job.webhook then
+        -- The delivery of how it ended is moot now: it ends again, and gets a delivery then.
+        job.webhook = nil
+        redis.call('ZREM', KEYS[12], id)
+      end
       job.ready_at = now
       make_ready(KEYS[5], id, rank_of(now, job.priority or 5, tonumber(ARGV[3]), KEYS[10]))
       redis.call('HSET', KEYS[1], id, cjson.encode(job))

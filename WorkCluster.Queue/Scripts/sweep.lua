@@ -57,6 +57,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
       job.worker = nil
       job.started_at = nil
       job.lease = nil
+      job.progress = nil
       redis.call('HSET', K.jobs, id, cjson.encode(job))
       make_ready_again(KEYS[5], id, job, tonumber(ARGV[8]))
       publish_event(K.events, job_event('retried', id, job, now, { worker = worker, error = job.last_error }))

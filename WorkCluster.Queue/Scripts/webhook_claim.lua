@@ -15,8 +15,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
   local raw = redis.call('HGET', KEYS[2], id)
   local job = raw and cjson.decode(raw)
   local webhook = job and job.webhook
-  if not webhook or webhook.status ~= 'pending' or not job.callback_url then
-    redis.call('ZREM', KEYS[1], id) -- the job is gone, or its delivery ended
+  if not webhook or webhook.status ~= 'pending' or not job.callback_url
+      or (job.status ~= 'worked' and job.status ~= 'failed' and job.status ~= 'cancelled') then
+    redis.call('ZREM', KEYS[1], id) -- the job is gone, its delivery ended, or it runs again
   elseif (webhook.attempts or 0) >= tonumber(ARGV[4]) then
     -- The last attempt's lease passed without an answer recorded: its process stopped mid-way.
     webhook.status = 'failed'

@@ -4,8 +4,9 @@
 -- passed and the delivery was taken again, or the job ended anew, or it is gone) changes nothing.
 -- KEYS[1] webhooks (zset id -> due ms)   KEYS[2] jobs   KEYS[3] events (channel)
 -- ARGV[1] id   ARGV[2] token   ARGV[3] HTTP status of the answer (0: none)   ARGV[4] error ('' if delivered)
--- ARGV[5] delivered: 1, else 0   ARGV[6] retry delay (ms)   ARGV[7] most attempts
--- Returns 'delivered', 'retry', 'failed', or 'stale'.
+-- ARGV[5] '1' delivered, '0' not delivered, 'r' released: the attempt was cut short before any answer (its worker
+-- stops), so it does not count and the delivery is due again now   ARGV[6] retry delay (ms)   ARGV[7] most attempts
+-- Returns 'delivered', 'retry', 'failed', 'released', or 'stale'.
 --#include clock.lua
 --#include events.lua
 
@@ -17,6 +18,13 @@ if not webhook or webhook.status ~= 'pending' or webhook.token ~= ARGV[2] then
   return 'stale'
 end
 local now = now_ms()
+if ARGV[5] == 'r' then
+  webhook.attempts = math.max((webhook.attempts or 1) - 1, 0)
+  webhook.token = nil
+  redis.call('HSET', KEYS[2], id, cjson.encode(job))
+  redis.call('ZADD', KEYS[1], now, id)
+  return 'released'
+end
 local status = tonumber(ARGV[3])
 webhook.last_status = status > 0 and status or nil
 webhook.last_error = ARGV[4] ~= '' and ARGV[4] or nil

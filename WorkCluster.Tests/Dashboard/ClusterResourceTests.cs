@@ -115,6 +115,26 @@ public sealed class ClusterResourceTests(ClusterAppFixture app, ITestOutputHelpe
         return cluster.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("id").GetString()!).ToArray();
     }
 
+    [Fact]
+    public async Task The_cluster_resource_links_to_the_live_stream_of_the_cluster_events_through_the_gateway()
+    {
+        var snapshot = await WaitForClusterAsync(s => s.Urls.Any(u => u.Name == "events"), "a link to the live events");
+        var link = new Uri(snapshot.Urls.Single(u => u.Name == "events").Url);
+        Assert.Equal("/api/v1/events", link.AbsolutePath);
+        Assert.Equal(app.Gateway.BaseAddress!.Port, link.Port);
+
+        await using var stream = await SseClient.OpenAsync(app.Gateway, link.PathAndQuery + "?type=accepted");
+        var id = (await app.Work.SubmitAsync("echo", "1")).Id;
+        SseClient.Event? accepted;
+        do
+        {
+            accepted = await stream.NextAsync();
+            Assert.NotNull(accepted);
+        }
+        while (accepted.Json.GetProperty("id").GetString() != id);
+        Assert.Equal("accepted", accepted.Name);
+    }
+
     private static string? Property(CustomResourceSnapshot snapshot, string name) =>
         snapshot.Properties.FirstOrDefault(p => p.Name == name)?.Value?.ToString();
 

@@ -175,11 +175,48 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         }
         await Task.Delay(Options.ResultTtl + TimeSpan.FromMilliseconds(100));
 
+        Assert.Null(await queue.GetAsync(plain));
+        Assert.NotNull(await queue.GetAsync(id)); // readable past its TTL while its webhook is pending, not gone and back
         Assert.Equal(1, await queue.PurgeExpiredAsync()); // the plain job; the other is held while its webhook is pending
         Assert.False(await Db.HashExistsAsync(queue.Keys.Jobs, plain));
         Assert.True(await Db.HashExistsAsync(queue.Keys.Jobs, id));
-        var attempt = Assert.Single(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromSeconds(5), 3));
+        Assert.NotNull(await queue.GetAsync(id));
+
+        // A worker stopping mid-attempt hands it back uncounted, due at once.
+        var cut = Assert.Single(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromSeconds(5), 3));
+        Assert.True(await queue.ReleaseWebhookAsync(cut));
+        Assert.False(await queue.ReleaseWebhookAsync(cut)); // stale now
+        var attempt = Assert.Single(await queue.ClaimWebhooksAsync("w2", 10, TimeSpan.FromSeconds(5), 3));
+        Assert.Equal(1, attempt.Attempt);
         Assert.Equal(WebhookOutcome.Delivered, await queue.RecordWebhookAsync(attempt, true, 200, null, TimeSpan.Zero, 3));
+        // Delivered: kept until the time the purge last held it to (at most a minute), then gone like any other.
+        Assert.Equal(WebhookStatus.Delivered, (await queue.GetAsync(id))!.Record.Webhook!.Status);
+        var heldUntil = (await Db.SortedSetScoreAsync(queue.Keys.Expiry, id))!.Value;
+        Assert.InRange(heldUntil - DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, 60_000);
+    }
+
+    [Fact]
+    public async Task A_failed_job_retried_from_the_dead_letter_drops_its_pending_delivery_and_runs_without_the_last_progress()
+    {
+        var queue = redis.NewSpace(new QueueOptions { LeaseTtl = Options.LeaseTtl, LeaseOutageGrace = TimeSpan.Zero, MaxAttempts = 1 }).Queue;
+        var id = (await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { CallbackUrl = "http://example.com/" })).Id!;
+        var job = Assert.Single(await queue.ClaimAsync("w1", 1));
+        Assert.True(await queue.ReportProgressAsync(job.Lease, 90, "nearly"));
+        Assert.Equal(FailOutcome.DeadLettered, await queue.FailAsync(job.Lease, 1, "boom"));
+        var failed = (await queue.GetAsync(id))!.Record;
+        Assert.Null(failed.Progress);
+        Assert.Equal(WebhookStatus.Pending, failed.Webhook!.Status);
+
+        Assert.Equal(RetryOutcome.Queued, await queue.RetryFailedAsync(id));
+        Assert.Null((await queue.GetAsync(id))!.Record.Webhook);
+        Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Webhooks));
+        Assert.Empty(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromSeconds(5), 3));
+
+        job = Assert.Single(await queue.ClaimAsync("w1", 1));
+        Assert.Null(job.Record.Progress);
+        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, "2"));
+        var attempt = Assert.Single(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromSeconds(5), 3));
+        Assert.Equal((JobStatus.Worked, 1), (attempt.Job.Record.Status, attempt.Attempt));
     }
 
     /// <summary>A subscription of the test's own to an event channel: every event, in order (arrays unpacked).</summary>

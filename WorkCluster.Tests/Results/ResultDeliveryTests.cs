@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using Aspire.Hosting;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkCluster.Cluster;
+using WorkCluster.Redis;
 using WorkCluster.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -185,6 +188,42 @@ public sealed class ResultDeliveryTests(ClusterAppFixture app, ITestOutputHelper
             using var response = await app.Gateway.GetAsync($"/api/v1/events?{query}");
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
+    public async Task Members_joining_leaving_and_expiring_show_on_the_cluster_stream()
+    {
+        await using var stream = await SseClient.OpenAsync(app.Gateway, "/api/v1/events?type=member.left,member.joined");
+        await Task.Delay(200);
+        // A member of the test's own, through the real registry scripts: no process of the app is disturbed.
+        var registry = new ClusterRegistry((await app.RegistryAsync()).Multiplexer, new ClusterScripts(), new ClusterKeys(new RedisKeyspace("wc")),
+            Options.Create(new ClusterOptions { HeartbeatTtl = TimeSpan.FromSeconds(1) }));
+        var node = new NodeInfo { Id = $"test-member-{Guid.NewGuid():N}", Host = "test", Pid = Environment.ProcessId };
+
+        await registry.HeartbeatAsync(node);
+        var joined = await NextForAsync(stream, "member.joined", node.Id);
+        Assert.Equal("test", joined.GetProperty("member").GetProperty("host").GetString());
+        await registry.LeaveAsync(node.Id);
+        Assert.Equal("stopped", (await NextForAsync(stream, "member.left", node.Id)).GetProperty("reason").GetString());
+
+        // One that stops beating: the next heartbeat of any member (the workers') notices its key has expired.
+        var silent = node with { Id = node.Id + "-silent" };
+        await registry.HeartbeatAsync(silent);
+        await NextForAsync(stream, "member.joined", silent.Id);
+        Assert.Equal("heartbeat expired", (await NextForAsync(stream, "member.left", silent.Id)).GetProperty("reason").GetString());
+    }
+
+    private static async Task<JsonElement> NextForAsync(SseClient stream, string type, string node)
+    {
+        while (true)
+        {
+            var e = await stream.NextAsync(TimeSpan.FromSeconds(30));
+            Assert.NotNull(e);
+            if (e.Name == type && e.Json.GetProperty("node").GetString() == node)
+            {
+                return e.Json;
+            }
         }
     }
 

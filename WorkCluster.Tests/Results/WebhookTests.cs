@@ -86,36 +86,6 @@ public sealed class WebhookTests(ThreeWorkersAppFixture app, ITestOutputHelper o
             $"{killed.Elapsed.TotalMilliseconds:F0} ms after the kill (lease: Webhooks:TimeoutMs {ThreeWorkersAppFixture.WebhookTimeoutMs} ms + 2 s)");
     }
 
-    [Fact]
-    public async Task Members_leaving_and_joining_show_on_the_cluster_stream()
-    {
-        await using var stream = await SseClient.OpenAsync(app.Gateway, "/api/v1/events?type=member.left,member.joined");
-        var workers = await app.WaitForHealthyReplicasAsync("worker", app.WorkerReplicas, Eventually.DefaultPatience);
-        var node = await app.NodeIdOfAsync(app.GetProcess(workers[0]).Id);
-
-        await app.ExecuteCommandAsync(workers[0], "stop");
-        var left = await NextForAsync(stream, "member.left", e => e.GetProperty("node").GetString() == node);
-        Assert.Equal("stopped", left.GetProperty("reason").GetString());
-
-        await app.ExecuteCommandAsync(workers[0], "start");
-        var joined = await NextForAsync(stream, "member.joined", _ => true);
-        Assert.StartsWith("worker", joined.GetProperty("node").GetString());
-        Assert.True(joined.GetProperty("member").TryGetProperty("mesh_address", out _));
-    }
-
-    private static async Task<JsonElement> NextForAsync(SseClient stream, string type, Func<JsonElement, bool> match)
-    {
-        while (true)
-        {
-            var e = await stream.NextAsync(TimeSpan.FromSeconds(60));
-            Assert.NotNull(e);
-            if (e.Name == type && match(e.Json))
-            {
-                return e.Json;
-            }
-        }
-    }
-
     private async Task<string> SubmitWithCallbackAsync(string url, string type, string data)
     {
         using var response = await app.Work.PostRawAsync($$"""{"type":"{{type}}","data":{{data}},"callback_url":"{{url}}"}""");

@@ -51,6 +51,7 @@ local function dead_letter(K, id, job, now, ttl, max_count, max_bytes)
   job.finished_at = now
   job.retry_at = nil
   job.lease = nil
+  job.progress = nil
   on_end(K, id, job, now)
   redis.call('HSET', K.jobs, id, cjson.encode(job))
   publish_event(K.events, job_event('failed', id, job, now, { error = job.last_error }))
@@ -87,6 +88,7 @@ local function end_cancelled(K, id, job, now, ttl)
   job.finished_at = now
   job.retry_at = nil
   job.lease = nil
+  job.progress = nil
   on_end(K, id, job, now)
   redis.call('HSET', K.jobs, id, cjson.encode(job))
   publish_event(K.events, job_event('cancelled', id, job, now))
