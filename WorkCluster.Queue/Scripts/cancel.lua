@@ -37,7 +37,7 @@ if job.status == 'working' then
     job.cancel_requested_at = now
     redis.call('HSET', K.jobs, id, cjson.encode(job))
     redis.call('ZADD', K.cancels, now + tonumber(ARGV[3]), id)
-    publish_event(K.events, job_event('cancelling', id, job, now))
+    announce(K.events, 'cancelling', id, job, now)
   end
   return { 'cancelling', job.worker or '', job.lease or '' }
 end

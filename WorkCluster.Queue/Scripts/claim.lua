@@ -27,7 +27,8 @@ promote_due(K, now, 1000, tonumber(ARGV[6]))
 
 local deadline = now + tonumber(ARGV[3])
 local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
-local claimed, count, bytes, sequence, started = { 0 }, 0, 0, nil, {}
+local claimed, count, bytes, sequence = { 0 }, 0, 0, nil
+local started = listened(K.events) and {} or nil -- events are built only while anybody listens
 while count < most do
   local head = redis.call('ZPOPMIN', KEYS[1])
   if #head == 0 then
@@ -64,13 +65,15 @@ while count < most do
     claimed[#claimed + 1] = token
     claimed[#claimed + 1] = raw
     claimed[#claimed + 1] = data
-    started[count] = job_event('started', id, job, now)
+    if started then
+      started[count] = job_event('started', id, job, now)
+    end
   end
   -- Anything else is a stale entry (its job already moved on): dropped.
 end
 
-if count > 0 then
-  publish_event(K.events, started) -- one message for the batch
+if started and count > 0 then
+  redis.call('PUBLISH', K.events, cjson.encode(started)) -- one message for the batch
 end
 claimed[1] = next_due_in(K.scheduled, now)
 pass_signal(KEYS[1], KEYS[6])

@@ -33,7 +33,7 @@ on_end(K, id, job, now)
 -- The result first: were it refused, the job would still be working under this lease, with nothing half written.
 redis.call('HSET', KEYS[3], id, ARGV[3])
 redis.call('HSET', K.jobs, id, cjson.encode(job))
-publish_event(K.events, job_event('worked', id, job, now))
+announce(K.events, 'worked', id, job, now)
 count_bytes(K, 'unfinished_bytes', -redis.call('HSTRLEN', K.payloads, id))
 redis.call('HDEL', K.payloads, id)
 redis.call('ZREM', KEYS[4], id)

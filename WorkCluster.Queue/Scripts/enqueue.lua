@@ -75,7 +75,7 @@ if ARGV[15] ~= '' then
   job.callback_url = ARGV[15]
 end
 create_job(K, id, job, ARGV[4], due, now, tonumber(ARGV[13]))
-publish_event(KEYS[11], job_event('accepted', id, job, now, { status = job.status, priority = job.priority, run_at = job.run_at }))
+announce(KEYS[11], 'accepted', id, job, now, { status = job.status, priority = job.priority, run_at = job.run_at })
 if idem_key ~= '' then
   redis.call('HSET', KEYS[5], idem_key, id .. ' ' .. fingerprint)
 end

@@ -37,7 +37,7 @@ if (job.attempts or 0) < tonumber(ARGV[5]) then
   job.retry_at = now + tonumber(ARGV[4])
   redis.call('HSET', K.jobs, id, cjson.encode(job))
   redis.call('ZADD', KEYS[5], job.retry_at, id)
-  publish_event(K.events, job_event('retried', id, job, now, { error = job.last_error, retry_at = job.retry_at }))
+  announce(K.events, 'retried', id, job, now, { error = job.last_error, retry_at = job.retry_at })
   return 1
 end
 

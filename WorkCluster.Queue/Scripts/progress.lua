@@ -24,5 +24,5 @@ if ARGV[4] ~= '' then
 end
 job.progress = progress
 redis.call('HSET', KEYS[1], id, cjson.encode(job))
-publish_event(KEYS[2], job_event('progress', id, job, now, { percent = progress.percent, message = progress.message }))
+announce(KEYS[2], 'progress', id, job, now, { percent = progress.percent, message = progress.message })
 return 1

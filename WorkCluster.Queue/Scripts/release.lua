@@ -35,5 +35,5 @@ redis.call('HSET', KEYS[1], id, cjson.encode(job))
 redis.call('ZREM', KEYS[2], id)
 make_ready_again(KEYS[3], id, job, tonumber(ARGV[3]))
 pass_signal(KEYS[3], KEYS[4])
-publish_event(KEYS[11], job_event('released', id, job, now_ms(), { worker = worker }))
+announce(KEYS[11], 'released', id, job, now_ms(), { worker = worker })
 return 1

@@ -51,7 +51,7 @@ for i = 4, #ARGV do
       count_bytes(K, 'unfinished_bytes', size)
       redis.call('ZREM', KEYS[4], id)
       outcomes[i - 3] = 'queued'
-      publish_event(KEYS[11], job_event('requeued', id, job, now))
+      announce(KEYS[11], 'requeued', id, job, now)
     end
   end
 end

@@ -58,7 +58,7 @@ if occurrence >= 0 then
       job.priority = schedule.priority
     end
     create_job(K, id, job, schedule.data, nil, now, tonumber(ARGV[9]))
-    publish_event(KEYS[11], job_event('accepted', id, job, now, { status = job.status, priority = job.priority, schedule = name }))
+    announce(KEYS[11], 'accepted', id, job, now, { status = job.status, priority = job.priority, schedule = name })
     outcome = 'fired'
     schedule.fired = (schedule.fired or 0) + 1
     schedule.last_job = id

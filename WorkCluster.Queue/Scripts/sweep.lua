@@ -60,7 +60,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
       job.progress = nil
       redis.call('HSET', K.jobs, id, cjson.encode(job))
       make_ready_again(KEYS[5], id, job, tonumber(ARGV[8]))
-      publish_event(K.events, job_event('retried', id, job, now, { worker = worker, error = job.last_error }))
+      announce(K.events, 'retried', id, job, now, { worker = worker, error = job.last_error })
       requeued = requeued + 1
     end
   end

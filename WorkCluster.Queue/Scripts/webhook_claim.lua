@@ -26,7 +26,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
     webhook.last_error = webhook.last_error or 'the delivering process stopped before it recorded an answer'
     redis.call('ZREM', KEYS[1], id)
     redis.call('HSET', KEYS[2], id, cjson.encode(job))
-    publish_event(KEYS[4], job_event('webhook.failed', id, job, now, { attempts = webhook.attempts }))
+    announce(KEYS[4], 'webhook.failed', id, job, now, { attempts = webhook.attempts })
   else
     webhook.attempts = (webhook.attempts or 0) + 1
     webhook.token = string.format('%d', webhook.attempts) .. '-' .. ARGV[3]

@@ -46,7 +46,7 @@ else
 end
 redis.call('HSET', KEYS[2], id, cjson.encode(job))
 if outcome ~= 'retry' then
-  publish_event(KEYS[3], job_event('webhook.' .. outcome, id, job, now,
-    { attempts = webhook.attempts, status = webhook.last_status }))
+  announce(KEYS[3], 'webhook.' .. outcome, id, job, now,
+    { attempts = webhook.attempts, status = webhook.last_status })
 end
 return outcome

@@ -3,7 +3,7 @@
 -- events. Returns the number moved. Needs events.lua.
 local function promote_due(K, now, most, aging)
   local due = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, most)
-  local ready = {}
+  local ready = listened(K.events) and {} or nil -- events are built only while anybody listens
   for i = 1, #due, 2 do
     local id, at = due[i], tonumber(due[i + 1])
     redis.call('ZREM', K.scheduled, id)
@@ -16,11 +16,13 @@ local function promote_due(K, now, most, aging)
       end
       make_ready(K.ready, id, rank_of(at, job.priority or 5, aging, K.sequence))
       redis.call('HSET', K.jobs, id, cjson.encode(job))
-      ready[#ready + 1] = job_event('pending', id, job, now)
+      if ready then
+        ready[#ready + 1] = job_event('pending', id, job, now)
+      end
     end
   end
-  if #ready > 0 then
-    publish_event(K.events, ready)
+  if ready and #ready > 0 then
+    redis.call('PUBLISH', K.events, cjson.encode(ready))
   end
   return #due / 2
 end
