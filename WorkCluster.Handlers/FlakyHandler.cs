@@ -6,8 +6,22 @@ namespace WorkCluster.Handlers;
 /// <c>flaky</c>: fails its first <c>fail_times</c> attempts (default: every attempt) with the data's <c>error</c>,
 /// then returns the attempt that succeeded. Shows retries and the dead letter at work.
 /// </summary>
-public sealed class FlakyHandler : IWorkHandler
+public sealed class FlakyHandler : IWorkHandler, IValidatesWorkData
 {
+    public string? Validate(string type, JsonElement data)
+    {
+        if (data.ValueKind == JsonValueKind.Object && data.TryGetProperty("fail_times", out var times)
+            && (times.ValueKind != JsonValueKind.Number || !times.TryGetInt32(out var n) || n < 0))
+        {
+            return "'fail_times' must be a whole number, 0 or more.";
+        }
+        if (data.ValueKind == JsonValueKind.Object && data.TryGetProperty("error", out var error) && error.ValueKind != JsonValueKind.String)
+        {
+            return "'error' must be a string.";
+        }
+        return null;
+    }
+
     public Task<object?> HandleAsync(WorkItem item, CancellationToken cancellationToken)
     {
         var failTimes = int.MaxValue;

@@ -23,6 +23,16 @@ public sealed record WorkItem(string JobId, string Type, JsonElement Data, strin
     public ValueTask ReportProgressAsync(double? percent, string? message = null) => Progress.ReportAsync(percent, message);
 }
 
+/// <summary>
+/// A handler that checks its data before the work is accepted: the API asks it at submission, so that data the handler
+/// could never do (or would do harm with) is a 400 at once rather than a failed job later.
+/// </summary>
+public interface IValidatesWorkData
+{
+    /// <summary>Why <paramref name="data"/> cannot be work of <paramref name="type"/> (this handler's), or null if it can.</summary>
+    string? Validate(string type, JsonElement data);
+}
+
 /// <summary>Takes a running job's progress reports.</summary>
 public interface IProgressReporter
 {

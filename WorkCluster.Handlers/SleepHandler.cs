@@ -18,8 +18,21 @@ public sealed class SleepOptions
 /// The demo workload: it stands for any I/O-bound job. With <c>"ignore_cancellation": true</c> it sleeps on when
 /// cancelled, as a badly written handler would (to see a cancelled job's lease revoked after the grace).
 /// </summary>
-public sealed class SleepHandler(IOptions<SleepOptions> options) : IWorkHandler
+public sealed class SleepHandler(IOptions<SleepOptions> options, IOptions<WorkTypeOptions> types) : IWorkHandler, IValidatesWorkData
 {
+    /// <summary><c>sleep_ms</c>, if given, is a whole number of milliseconds no longer than the type's timeout.</summary>
+    public string? Validate(string type, JsonElement data)
+    {
+        if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("sleep_ms", out var requested))
+        {
+            return null;
+        }
+        var most = (long)Math.Min(types.Value.TimeoutFor(type).TotalMilliseconds, int.MaxValue);
+        return requested.ValueKind == JsonValueKind.Number && requested.TryGetInt64(out var ms) && ms >= 0 && ms <= most
+            ? null
+            : $"'sleep_ms' must be a whole number of milliseconds from 0 to {most} (the type's timeout, Work:Timeout).";
+    }
+
     public async Task<object?> HandleAsync(WorkItem item, CancellationToken cancellationToken)
     {
         var sleepMs = options.Value.SleepMs;

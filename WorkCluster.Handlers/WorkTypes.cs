@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -48,6 +49,10 @@ public sealed class WorkTypes
     public string DefaultType { get; }
 
     public bool Contains(string name) => _names.Contains(name);
+
+    /// <summary>Why <paramref name="data"/> cannot be work of type <paramref name="name"/> (its handler says), or null.</summary>
+    public string? Validate(string name, JsonElement data) =>
+        GetHandler(name) is IValidatesWorkData validates ? validates.Validate(name, data) : null;
 
     /// <summary>The handler for <paramref name="name"/>, or null if no such type is registered.</summary>
     public IWorkHandler? GetHandler(string name) =>

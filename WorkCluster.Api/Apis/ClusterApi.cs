@@ -67,14 +67,23 @@ public static class ClusterApi
         string? node = null;
         if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
         {
-            try
+            // The same rules as every body (content type, size, depth, valid text); this one only ever names a node.
+            var (document, _, problem) = await WorkRequestReader.ReadJsonObjectAsync(context, MaxPingBodyBytes, $"{MaxPingBodyBytes} bytes for a ping");
+            if (document is null)
             {
-                var body = await JsonSerializer.DeserializeAsync<PingRequest>(context.Request.Body, cancellationToken: context.RequestAborted);
-                node = body?.Node;
+                return problem!;
             }
-            catch (JsonException e)
+            using (document)
             {
-                return Problems.Create(StatusCodes.Status400BadRequest, "Malformed JSON", $"The body is not valid JSON: {e.Message}");
+                if (document.RootElement.TryGetProperty("node", out var named) && named.ValueKind != JsonValueKind.Null)
+                {
+                    if (named.ValueKind != JsonValueKind.String || named.GetString() is not { Length: > 0 } id)
+                    {
+                        return Problems.Create(StatusCodes.Status400BadRequest, "'node' must be a node id",
+                            "Name a member listed by GET /api/v1/cluster, or leave 'node' out to let the cluster choose.");
+                    }
+                    node = id;
+                }
             }
         }
 
@@ -141,7 +150,8 @@ public static class ClusterApi
         Problems.Create(StatusCodes.Status503ServiceUnavailable, "No worker is available",
             "No live worker is known that can do this; try again when workers have joined.");
 
-    private sealed record PingRequest([property: JsonPropertyName("node")] string? Node);
+    /// <summary>The largest body a ping takes: it only ever names a node.</summary>
+    public const int MaxPingBodyBytes = 4096;
 }
 
 /// <summary>The cluster's live members.</summary>

@@ -33,38 +33,15 @@ public static partial class WorkRequestReader
     public static async Task<(WorkSubmission? Work, ProblemHttpResult? Problem)> ReadAsync(HttpContext context, WorkTypes types,
         int maxBytes, bool allowNode = false, QueueOptions? queue = null, CallbackPolicy? callbacks = null)
     {
-        if (!IsJsonContentType(context.Request.ContentType))
+        var (document, body, bodyProblem) = await ReadJsonObjectAsync(context, maxBytes, "Work:MaxPayloadBytes");
+        if (document is null)
         {
-            return (null, Problems.Create(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
-                $"The body must be JSON, sent as application/json (or without a content type, or as " +
-                $"application/x-www-form-urlencoded as curl -d does), not '{context.Request.ContentType}'."));
-        }
-
-        var body = await ReadBodyAsync(context, maxBytes);
-        if (body is null)
-        {
-            return (null, Problems.Create(StatusCodes.Status413PayloadTooLarge, "Payload too large",
-                $"The body is larger than the limit of {maxBytes} bytes (Work:MaxPayloadBytes)."));
-        }
-
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(body.Value);
-        }
-        catch (JsonException e)
-        {
-            return (null, Problems.Create(StatusCodes.Status400BadRequest, "Malformed JSON", $"The body is not valid JSON: {e.Message}"));
+            return (null, bodyProblem);
         }
 
         using (document)
         {
             var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return (null, Problems.Create(StatusCodes.Status400BadRequest, "The body must be a JSON object",
-                    """Send an object such as {"data": "foo", "type": "echo"}."""));
-            }
             if (!root.TryGetProperty("data", out var data))
             {
                 return (null, Problems.Create(StatusCodes.Status400BadRequest, "Missing 'data'",
@@ -72,7 +49,7 @@ public static partial class WorkRequestReader
             }
 
             var type = types.DefaultType;
-            if (root.TryGetProperty("type", out var typeElement) && typeElement.ValueKind != JsonValueKind.Null)
+            if (root.TryGetProperty("type", out var typeElement))
             {
                 if (typeElement.ValueKind != JsonValueKind.String)
                 {
@@ -86,6 +63,11 @@ public static partial class WorkRequestReader
                         $"There is no work type '{type}'. Known work types: {string.Join(", ", types.Names)}.",
                         new() { ["known_types"] = types.Names }));
                 }
+            }
+
+            if (types.Validate(type, data) is { } invalid)
+            {
+                return (null, Problems.Create(StatusCodes.Status400BadRequest, $"Invalid data for work type '{type}'", invalid));
             }
 
             string? node = null;
@@ -110,7 +92,102 @@ public static partial class WorkRequestReader
                 options = read!;
             }
 
-            return (new WorkSubmission(type, data.GetRawText(), body.Value, node, options), null);
+            return (new WorkSubmission(type, data.GetRawText(), body, node, options), null);
+        }
+    }
+
+    /// <summary>How deep a body may nest (the work's data one level less): within what the mesh and the workers read.</summary>
+    public const int MaxDepth = 33;
+
+    /// <summary>
+    /// Reads a body that must be a JSON object, with the rules every endpoint shares: a JSON content type, at most
+    /// <paramref name="maxBytes"/>, well-formed, nested at most <see cref="MaxDepth"/> deep, and every string and name
+    /// valid Unicode (no invalid UTF-8, no lone surrogate). The caller disposes the document.
+    /// </summary>
+    public static async Task<(JsonDocument? Document, ReadOnlyMemory<byte> Body, ProblemHttpResult? Problem)> ReadJsonObjectAsync(
+        HttpContext context, int maxBytes, string limitSetting)
+    {
+        if (!IsJsonContentType(context.Request.ContentType))
+        {
+            return (null, default, Problems.Create(StatusCodes.Status415UnsupportedMediaType, "Unsupported content type",
+                $"The body must be JSON, sent as application/json (or without a content type, or as " +
+                $"application/x-www-form-urlencoded as curl -d does), not '{ErrorText.Bound(context.Request.ContentType)}'."));
+        }
+
+        var body = await ReadBodyAsync(context, maxBytes);
+        if (body is null)
+        {
+            return (null, default, Problems.Create(StatusCodes.Status413PayloadTooLarge, "Payload too large",
+                $"The body is larger than the limit of {maxBytes} bytes ({limitSetting})."));
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body.Value, new JsonDocumentOptions { MaxDepth = MaxDepth });
+        }
+        catch (JsonException e) when (e.Message.Contains("maximum configured depth", StringComparison.Ordinal))
+        {
+            return (null, default, Problems.Create(StatusCodes.Status400BadRequest, "JSON nested too deeply",
+                $"The body nests deeper than {MaxDepth} levels (the work's data {MaxDepth - 1})."));
+        }
+        catch (JsonException e)
+        {
+            return (null, default, Problems.Create(StatusCodes.Status400BadRequest, "Malformed JSON", $"The body is not valid JSON: {e.Message}"));
+        }
+
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            document.Dispose();
+            return (null, default, Problems.Create(StatusCodes.Status400BadRequest, "The body must be a JSON object",
+                """Send an object such as {"data": "foo", "type": "echo"}."""));
+        }
+        if (!IsValidText(document.RootElement))
+        {
+            document.Dispose();
+            return (null, default, Problems.Create(StatusCodes.Status400BadRequest, "Invalid text in JSON",
+                "A string or a member name in the body is not valid Unicode: it holds bytes that are not UTF-8, or an escaped " +
+                "lone surrogate (such as \\ud800 without its pair)."));
+        }
+        return (document, body.Value, null);
+    }
+
+    /// <summary>Whether every string and member name in <paramref name="element"/> is valid Unicode.</summary>
+    private static bool IsValidText(JsonElement element)
+    {
+        try
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = element.GetString();
+                    return true;
+                case JsonValueKind.Object:
+                    foreach (var member in element.EnumerateObject())
+                    {
+                        _ = member.Name;
+                        if (!IsValidText(member.Value))
+                        {
+                            return false;
+                        }
+                    }
+                    return true;
+                case JsonValueKind.Array:
+                    foreach (var item in element.EnumerateArray())
+                    {
+                        if (!IsValidText(item))
+                        {
+                            return false;
+                        }
+                    }
+                    return true;
+                default:
+                    return true;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // "Cannot transcode invalid UTF-8 JSON text to UTF-16", or a lone surrogate
         }
     }
 
