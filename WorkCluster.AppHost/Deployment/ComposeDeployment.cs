@@ -2,6 +2,7 @@
 
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Pipelines;
@@ -70,7 +71,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
     public const int StatsPort = 8404;
     private const string Header = "Generated from the AppHost model by: dotnet run --project WorkCluster.AppHost -- --operation publish --step deploy-compose";
     private const string DashboardImage = "mcr.microsoft.com/dotnet/aspire-dashboard:13.6";
-    private const string HaproxyImage = "docker.io/library/haproxy:2.9-alpine";
+    private const string HaproxyImage = "docker.io/library/haproxy:3.0-alpine"; // an LTS release (2.9 is end of life)
     private const string UriEncodedSuffix = "-uri-encoded";
 
     private readonly string _repositoryRoot = Path.GetFullPath(Path.Combine(appHostDirectory, ".."));
@@ -83,7 +84,15 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
         [
             ("docker-compose.yml", compose),
             ("haproxy/haproxy.cfg", Haproxy()),
+            ("haproxy/errors/400.http", ErrorFile(400, "Bad Request", "Bad request", "The request is not valid HTTP, or its headers are too large.")),
+            ("haproxy/errors/408.http", ErrorFile(408, "Request Timeout", "Request timeout",
+                "The request (headers and body) did not arrive within 10 s.")),
+            ("haproxy/errors/429.http", ErrorFile(429, "Too Many Requests", "Too many requests",
+                $"This address sent more than {RateLimitPer10s} requests in 10 s. Retry in 10 s.", retryAfter: 10)),
+            ("haproxy/errors/502.http", ErrorFile(502, "Bad Gateway", "Bad gateway", "An API replica answered with something that is not HTTP, or went away mid-answer.")),
             ("haproxy/errors/503.http", ServiceUnavailable()),
+            ("haproxy/errors/504.http", ErrorFile(504, "Gateway Timeout", "Gateway timeout",
+                "An API replica did not answer in time.")),
             (".env.example", EnvExample()),
         ];
     }
@@ -353,7 +362,15 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 retries 2
                 option redispatch
                 retry-on conn-failure
+                # The whole request (up to a buffer) before a replica is bothered: a slow client holds HAProxy, not the API.
+                option http-buffer-request
+                # Its own answers are problems (application/problem+json), like the API's.
+                errorfile 400 errors/400.http
+                errorfile 408 errors/408.http
+                errorfile 429 errors/429.http
+                errorfile 502 errors/502.http
                 errorfile 503 errors/503.http
+                errorfile 504 errors/504.http
 
             resolvers docker
                 nameserver dns 127.0.0.11:53
@@ -366,15 +383,29 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
 
             frontend http
                 bind :80
+                # At most {{RateLimitPer10s}} requests per client address in 10 s (429 past it).
+                stick-table type ip size 100k expire 30s store http_req_rate(10s)
+                http-request track-sc0 src
+                http-request deny deny_status 429 if { sc_http_req_rate(0) gt {{RateLimitPer10s}} }
+                # What a client says about where it came from is not believed: HAProxy says it (X-Forwarded-For from
+                # option forwardfor, the source address it saw).
+                http-request del-header X-Forwarded-For
+                http-request del-header Forwarded
+                http-request del-header X-Forwarded-Host
+                http-request del-header X-Real-IP
                 http-request set-header X-Forwarded-Proto http
+                # Traces start here, not at the client: a client's traceparent could force sampling or join another's trace.
+                http-request del-header traceparent
+                http-request del-header tracestate
                 default_backend {{api}}
 
             backend {{api}}
                 balance roundrobin
                 option httpchk GET {{topology.HealthPath}}
                 http-check expect status 200
-                # Checked every 2 s; out after 2 failures, back after 2 successes.
-                default-server inter 2s fall 2 rise 2
+                # Checked every 2 s; out after 2 failures, back after 2 successes. At most {{MaxConnPerServer}} requests
+                # at once per replica; the rest wait in HAProxy's queue (timeout queue).
+                default-server inter 2s fall 2 rise 2 maxconn {{MaxConnPerServer}}
                 server-template {{api}}- {{slots}} {{api}}:{{ServicePort}} check resolvers docker init-addr none
 
             listen stats
@@ -386,6 +417,43 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
 
             """;
     }
+
+    /// <summary>Requests one client address may send in 10 s before HAProxy answers 429.</summary>
+    private const int RateLimitPer10s = 2000;
+
+    /// <summary>Requests HAProxy sends one API replica at once.</summary>
+    private const int MaxConnPerServer = 500;
+
+    /// <summary>An HAProxy error file: its own answer with <paramref name="status"/>, as a problem.</summary>
+    private static string ErrorFile(int status, string reason, string title, string detail, int? retryAfter = null)
+    {
+        var body = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["type"] = status == 429 ? "https://www.rfc-editor.org/rfc/rfc6585#section-4"
+                : $"https://tools.ietf.org/html/rfc9110#section-15.{(status < 500 ? 5 : 6)}.{StatusSection(status)}",
+            ["title"] = title,
+            ["status"] = status,
+            ["detail"] = detail,
+        }) + "\n";
+        return $"HTTP/1.1 {status} {reason}\r\n" +
+               "Content-Type: application/problem+json\r\n" +
+               "Cache-Control: no-cache\r\n" +
+               (retryAfter is { } seconds ? $"Retry-After: {seconds}\r\n" : "") +
+               "Connection: close\r\n" +
+               $"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\n" +
+               "\r\n" +
+               body;
+    }
+
+    /// <summary>The section of RFC 9110 (15.5.x, 15.6.x) that defines <paramref name="status"/>.</summary>
+    private static int StatusSection(int status) => status switch
+    {
+        400 => 1,
+        408 => 9,
+        502 => 3,
+        504 => 5,
+        _ => 1,
+    };
 
     private static string ServiceUnavailable()
     {

@@ -6,7 +6,11 @@ namespace WorkCluster.Tests.Deployment;
 /// <summary>The deployment files are the AppHost model's output, and the real tools accept them.</summary>
 public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
 {
-    public static readonly string[] GeneratedFiles = ["docker-compose.yml", "haproxy/haproxy.cfg", "haproxy/errors/503.http", ".env.example"];
+    public static readonly string[] GeneratedFiles =
+    [
+        "docker-compose.yml", "haproxy/haproxy.cfg", "haproxy/errors/400.http", "haproxy/errors/408.http", "haproxy/errors/429.http",
+        "haproxy/errors/502.http", "haproxy/errors/503.http", "haproxy/errors/504.http", ".env.example",
+    ];
 
     /// <summary>Values for the variables .env.example asks for, as an operator's .env would give them.</summary>
     public static Dictionary<string, string> ExampleEnvironment() =>

@@ -70,6 +70,55 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         Assert.Equal(503, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
     }
 
+    [Fact]
+    public async Task Haproxy_refuses_bad_http_and_answers_a_flood_from_one_address_with_429_problems()
+    {
+        var ports = app.ApiReplicaPorts();
+        await using var haproxy = await RunningHaproxy.StartAsync(ports, output);
+
+        // Malformed HTTP: HAProxy's own 400, never forwarded. (Its body is HAProxy's built-in page, not errors/400.http:
+        // HAProxy ignores errorfile for errors its HTTP/1 parser finds, haproxy/haproxy#3032, fixed in 3.2.)
+        using (var socket = new TcpClient())
+        {
+            await socket.ConnectAsync("127.0.0.1", haproxy.Port);
+            var stream = socket.GetStream();
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes("GE T /api/v1/work HTTP/1.1\r\nHost: x\r\n\r\n"));
+            var answer = await new StreamReader(stream).ReadToEndAsync();
+            output.WriteLine(answer);
+            Assert.StartsWith("HTTP/1.1 400", answer);
+        }
+
+        // More than the limit (2,000) from one address in 10 s: 429 problems with Retry-After.
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 })
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{haproxy.Port}"),
+            Timeout = TimeSpan.FromSeconds(10),
+        };
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
+        HttpResponseMessage? refused = null;
+        await Parallel.ForEachAsync(Enumerable.Range(0, 2300), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (_, ct) =>
+        {
+            var response = await http.GetAsync("/health", ct);
+            statuses.Add((int)response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                Interlocked.CompareExchange(ref refused, response, null);
+            }
+            else
+            {
+                response.Dispose();
+            }
+        });
+        output.WriteLine($"2,300 requests from one address: {string.Join(", ", statuses.GroupBy(s => s).OrderBy(g => g.Key).Select(g => $"{g.Key}×{g.Count()}"))}");
+        // HAProxy's rate over 10 s is a sliding estimate: about 2,000 pass, the rest are refused.
+        Assert.InRange(statuses.Count(s => s == 200), 1900, 2299);
+        Assert.Equal(2300, statuses.Count(s => s is 200 or 429));
+        Assert.NotNull(refused);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(TimeSpan.FromSeconds(10), refused.Headers.RetryAfter?.Delta);
+        refused.Dispose();
+    }
+
     /// <summary>The name the replica listening on <paramref name="port"/> answers with (accepted_by).</summary>
     private static async Task<string> NameAtAsync(int port)
     {
@@ -106,7 +155,10 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
 
             var directory = Directory.CreateTempSubdirectory("workcluster-haproxy-");
             Directory.CreateDirectory(Path.Combine(directory.FullName, "errors"));
-            File.Copy(Repository.PathOf("haproxy/errors/503.http"), Path.Combine(directory.FullName, "errors", "503.http"));
+            foreach (var errorFile in Directory.GetFiles(Repository.PathOf("haproxy/errors"), "*.http"))
+            {
+                File.Copy(errorFile, Path.Combine(directory.FullName, "errors", Path.GetFileName(errorFile)));
+            }
             var path = Path.Combine(directory.FullName, "haproxy.cfg");
             await File.WriteAllTextAsync(path, config);
 
