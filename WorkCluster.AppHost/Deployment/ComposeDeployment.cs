@@ -84,9 +84,9 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
         [
             ("docker-compose.yml", compose),
             ("haproxy/haproxy.cfg", Haproxy()),
-            ("haproxy/errors/400.http", ErrorFile(400, "Bad Request", "Bad request", "The request is not valid HTTP, or its headers are too large.")),
+            ("haproxy/errors/400.http", ErrorFile(400, "Bad Request", "Bad request", "The load balancer refused the request.")),
             ("haproxy/errors/408.http", ErrorFile(408, "Request Timeout", "Request timeout",
-                "The request (headers and body) did not arrive within 10 s.")),
+                "The request's body did not arrive within 10 s.")),
             ("haproxy/errors/429.http", ErrorFile(429, "Too Many Requests", "Too many requests",
                 $"This address sent more than {RateLimitPer10s} requests in 10 s. Retry in 10 s.", retryAfter: 10)),
             ("haproxy/errors/502.http", ErrorFile(502, "Bad Gateway", "Bad gateway", "An API replica answered with something that is not HTTP, or went away mid-answer.")),
@@ -362,7 +362,8 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 retries 2
                 option redispatch
                 retry-on conn-failure
-                # The whole request (up to a buffer) before a replica is bothered: a slow client holds HAProxy, not the API.
+                # The start of a request (its headers and its body's first buffer, about 15 KB: all of most requests) before
+                # a replica is bothered: a slow client holds HAProxy, not the API.
                 option http-buffer-request
                 # Its own answers are problems (application/problem+json), like the API's.
                 errorfile 400 errors/400.http
@@ -394,9 +395,11 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 http-request del-header X-Forwarded-Host
                 http-request del-header X-Real-IP
                 http-request set-header X-Forwarded-Proto http
-                # Traces start here, not at the client: a client's traceparent could force sampling or join another's trace.
+                # Traces start here, not at the client: a client's traceparent could force sampling or join another's trace,
+                # and its baggage would travel with the work.
                 http-request del-header traceparent
                 http-request del-header tracestate
+                http-request del-header baggage
                 default_backend {{api}}
 
             backend {{api}}
