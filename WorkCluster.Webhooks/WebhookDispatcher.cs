@@ -64,20 +64,14 @@ public sealed partial class WebhookDispatcher : BackgroundService
             LogDisabled();
             return;
         }
-        var concurrency = _options.Concurrency;
-        var slots = new SemaphoreSlim(concurrency, concurrency);
+        var slots = new ClaimSlots(_options.Concurrency);
         var running = new List<Task>();
         var backoff = new Backoff(TimeSpan.FromMilliseconds(100), RedisHostingExtensions.MaxReconnectDelay);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                await slots.WaitAsync(stoppingToken);
-                var free = 1;
-                while (free < concurrency && slots.Wait(0))
-                {
-                    free++;
-                }
+                var free = await slots.TakeAsync(stoppingToken);
                 IReadOnlyList<WebhookAttempt> attempts;
                 try
                 {
@@ -86,15 +80,12 @@ public sealed partial class WebhookDispatcher : BackgroundService
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException)
                 {
-                    slots.Release(free);
+                    slots.Return(free);
                     LogRedisUnavailable(e.Message);
                     await backoff.DelayAsync(stoppingToken);
                     continue;
                 }
-                if (attempts.Count < free)
-                {
-                    slots.Release(free - attempts.Count);
-                }
+                slots.Return(free - attempts.Count);
                 running.RemoveAll(t => t.IsCompleted);
                 foreach (var attempt in attempts)
                 {
@@ -106,7 +97,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
                         }
                         finally
                         {
-                            slots.Release();
+                            slots.Free();
                         }
                     }, CancellationToken.None));
                 }

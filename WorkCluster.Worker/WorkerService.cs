@@ -47,9 +47,7 @@ public sealed partial class WorkerService(
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, _stopClaiming.Token);
         var stoppingToken = stopping.Token;
         var concurrency = options.Value.Concurrency;
-        // Not disposed here: jobs still running when this loop ends (on stop) release their slot later.
-        // (A SemaphoreSlim holds nothing to dispose unless its wait handle is used.)
-        var slots = new SemaphoreSlim(concurrency, concurrency);
+        var slots = new ClaimSlots(concurrency);
         _renewing = leases.RunAsync(_stopRenewing.Token);
         LogStarted(identity.Id, concurrency);
 
@@ -57,12 +55,7 @@ public sealed partial class WorkerService(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                await slots.WaitAsync(stoppingToken);
-                var free = 1;
-                while (free < concurrency && slots.Wait(0))
-                {
-                    free++;
-                }
+                var free = await slots.TakeAsync(stoppingToken);
 
                 ClaimBatch jobs;
                 try
@@ -73,16 +66,13 @@ public sealed partial class WorkerService(
                 catch (Exception e) when (e is RedisException or TimeoutException)
                 {
                     // Had the claim taken jobs and its reply been lost, their leases lapse and the sweep takes them back.
-                    slots.Release(free);
+                    slots.Return(free);
                     LogRedisUnavailable(e.Message);
                     await _redisBackoff.DelayAsync(stoppingToken);
                     continue;
                 }
 
-                if (jobs.Count < free)
-                {
-                    slots.Release(free - jobs.Count);
-                }
+                slots.Return(free - jobs.Count);
                 foreach (var job in jobs)
                 {
                     // Held and registered before it starts, so that a job finishing at once cannot unregister first.
@@ -171,7 +161,7 @@ public sealed partial class WorkerService(
         }
     }
 
-    private async Task RunAsync(RunningJob running, SemaphoreSlim slots)
+    private async Task RunAsync(RunningJob running, ClaimSlots slots)
     {
         var job = running.Job;
         status.Started();
@@ -240,7 +230,7 @@ public sealed partial class WorkerService(
             running.Dispose();
             status.Ended(finished);
             _running.TryRemove(running, out _);
-            slots.Release();
+            slots.Free();
         }
     }
 

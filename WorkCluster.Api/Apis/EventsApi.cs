@@ -61,7 +61,7 @@ public static partial class EventsApi
     {
         if (!JobId.IsWellFormed(id))
         {
-            return NoSuchWork(id);
+            return WorkApi.NoSuchWork(id);
         }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         // Listening first, reading next: a change after the read cannot be missed.
@@ -69,7 +69,7 @@ public static partial class EventsApi
         var job = await queue.GetAsync(id);
         if (job is null)
         {
-            return NoSuchWork(id);
+            return WorkApi.NoSuchWork(id);
         }
 
         var status = WorkStatus.From(job);
@@ -187,10 +187,6 @@ public static partial class EventsApi
     /// <summary>An event's id: where the job stands (attempt, status, last progress). The stream always starts from the current state.</summary>
     private static string EventId(WorkStatus status) =>
         $"{status.Attempts}.{(int)status.Status}.{status.Progress?.At.ToUnixTimeMilliseconds() ?? 0}";
-
-    private static IResult NoSuchWork(string id) =>
-        Problems.Create(StatusCodes.Status404NotFound, "No such work",
-            $"There is no work '{id}': the id is unknown, or its time to live has passed.");
 
     /// <summary>Writes server-sent events: unbuffered, each flushed as it is written.</summary>
     private sealed class SseStream(HttpResponse response)

@@ -278,7 +278,7 @@ public static partial class WorkApi
         return Problem(StatusCodes.Status429TooManyRequests, "The work queue is full", $"{detail} Retry in {QueueFullRetryAfterSeconds} s.");
     }
 
-    private static ProblemHttpResult NoSuchWork(string id) =>
+    internal static ProblemHttpResult NoSuchWork(string id) =>
         Problem(StatusCodes.Status404NotFound, "No such work",
             $"There is no work '{id}': the id is unknown, or its time to live has passed.");
 
