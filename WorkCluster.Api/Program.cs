@@ -2,6 +2,7 @@ using Scalar.AspNetCore;
 using WorkCluster.Api;
 using WorkCluster.Api.Apis;
 using WorkCluster.Api.Events;
+using WorkCluster.Api.Security;
 using WorkCluster.Cluster;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
@@ -30,6 +31,10 @@ builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
 builder.AddScheduleRunner(builder.GetInstanceName());
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
 builder.Services.AddSingleton<EventHub>();
+builder.AddApiKeys();
+builder.Services.AddSingleton<ApiScripts>();
+builder.Services.AddSingleton<WorkCluster.Redis.IRedisScriptSet>(sp => sp.GetRequiredService<ApiScripts>());
+builder.Services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimits").ValidateDataAnnotations().ValidateOnStart();
 builder.AddWebhookOptions();
 builder.Services.AddSingleton(sp =>
 {
@@ -47,6 +52,9 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseMiddleware<RateLimitMiddleware>();
+app.UseAuthorization();
 
 if (app.Environment.IsDevelopment())
 {

@@ -13,12 +13,17 @@ var registry = builder.Configuration["Cluster:Store"] is { Length: > 0 } store &
 var clusterSecret = builder.AddParameter("cluster-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
 // Signs every webhook (Standard Webhooks, HMAC-SHA256); receivers verify with the same secret.
 var webhookSecret = builder.AddParameter("webhook-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
+// The API's keys (README, Security): the operators' key may do everything; the clients' key submits work and reads its own.
+var adminKey = builder.AddParameter("admin-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
+var clientKey = builder.AddParameter("client-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
 
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithStores(redis, registry)
-    .WithConfigurationSections("Work", "Cluster", "Schedules", "Webhooks", "Logging:LogLevel:WorkCluster")
+    .WithConfigurationSections("Work", "Cluster", "Schedules", "Webhooks", "Auth", "RateLimits", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithEnvironment("Webhooks__Secret", webhookSecret)
+    .WithApiKey("admin", adminKey, "admin read submit")
+    .WithApiKey("client", clientKey, "submit")
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 

@@ -29,6 +29,15 @@ public static class ServiceBuilderExtensions
     }
 
     /// <summary>
+    /// Gives the API a key named <paramref name="name"/> with <paramref name="scopes"/>: the key itself is the secret
+    /// parameter <paramref name="key"/> (the API keeps only its SHA-256).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithApiKey(this IResourceBuilder<ProjectResource> api, string name,
+        IResourceBuilder<ParameterResource> key, string scopes) =>
+        api.WithEnvironment($"Auth__Keys__{name}__Key", key)
+           .WithEnvironment($"Auth__Keys__{name}__Scopes", scopes);
+
+    /// <summary>
     /// Gives a service its Redis stores: the work store, which it waits for, and the cluster registry's store when
     /// it has one of its own, which it does not wait for (a service works without it; membership catches up).
     /// </summary>

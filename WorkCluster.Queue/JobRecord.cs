@@ -42,6 +42,8 @@ public sealed record JobRecord
     [JsonPropertyName("retry_at")] public long? RetryAt { get; init; }
     [JsonPropertyName("last_error")] public string? LastError { get; init; }
     [JsonPropertyName("idempotency_key")] public string? IdempotencyKey { get; init; }
+    /// <summary>Who submitted it (the API key's name), when the submitter is known.</summary>
+    [JsonPropertyName("owner")] public string? Owner { get; init; }
     [JsonPropertyName("trace")] public string? TraceParent { get; init; }
     [JsonPropertyName("lease")] public string? Lease { get; init; }
     /// <summary>As stored: the scripts leave the default priority out of the record.</summary>
@@ -137,7 +139,11 @@ public enum WebhookOutcome
     Failed,
 }
 
-public sealed record JobView(string Id, JobRecord Record, string? Result, long? LeaseExpiresAt = null);
+public sealed record JobView(string Id, JobRecord Record, string? Result, long? LeaseExpiresAt = null)
+{
+    /// <summary>Who submitted it (see <see cref="JobRecord.Owner"/>).</summary>
+    public string? Owner => Record.Owner;
+}
 
 /// <summary>
 /// One attempt's hold on a job: the job and the attempt's fencing token. Every outcome (complete, fail, release) and
@@ -187,6 +193,9 @@ public sealed record JobOptions
 
     /// <summary>Where to POST the job's final status when it ends (validated by the caller).</summary>
     public string? CallbackUrl { get; init; }
+
+    /// <summary>Who submits it (the API key's name): recorded, so that only its owner (or a key that may read all work) sees it.</summary>
+    public string? Owner { get; init; }
 
     public static JobOptions Default { get; } = new();
 }

@@ -59,7 +59,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                     options.IdempotencyKey ?? "", options.Fingerprint ?? "", options.Priority,
                     options.Delay is { } delay ? Math.Max(0, (long)delay.TotalMilliseconds) : -1,
                     options.RunAt is { } runAt ? Math.Max(0, runAt.ToUnixTimeMilliseconds()) : -1,
-                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds, options.CallbackUrl ?? ""])
+                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds, options.CallbackUrl ?? "", options.Owner ?? ""])
                 .ConfigureAwait(false))!;
             var id = (string?)result[1];
             var by = (string?)result[2];

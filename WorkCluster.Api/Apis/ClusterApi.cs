@@ -6,6 +6,8 @@ using WorkCluster.Cluster;
 using WorkCluster.Cluster.Mesh;
 using WorkCluster.Handlers;
 
+using WorkCluster.Api.Security;
+
 namespace WorkCluster.Api.Apis;
 
 /// <summary>The cluster's membership and its mesh, seen and used through the API: <c>/api/v1/cluster</c>.</summary>
@@ -15,7 +17,7 @@ public static class ClusterApi
 
     public static RouteGroupBuilder MapClusterApiV1(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup(BasePath).WithTags("Cluster");
+        var api = app.MapGroup(BasePath).WithTags("Cluster").RequireScope(ApiScopes.Admin);
 
         api.MapGet("/", GetCluster)
             .WithName("GetCluster")

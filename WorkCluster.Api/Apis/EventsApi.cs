@@ -8,6 +8,8 @@ using WorkCluster.Api.Events;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
 
+using WorkCluster.Api.Security;
+
 namespace WorkCluster.Api.Apis;
 
 /// <summary>
@@ -41,7 +43,8 @@ public static partial class EventsApi
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .Produces(StatusCodes.Status204NoContent)
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireScope(ApiScopes.Read, ApiScopes.Submit, ApiScopes.Admin);
 
         app.MapGet(ClusterEventsPath, StreamClusterEvents)
             .WithTags("Cluster")
@@ -52,7 +55,8 @@ public static partial class EventsApi
                 "Live only: no replay. A 'gap' event says events were missed (a reconnect to Redis, or a client reading too slowly).")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireScope(ApiScopes.Admin);
         return app;
     }
 
@@ -67,7 +71,7 @@ public static partial class EventsApi
         // Listening first, reading next: a change after the read cannot be missed.
         using var watch = await events.WatchJobAsync(id, stop.Token);
         var job = await queue.GetAsync(id);
-        if (job is null)
+        if (job is null || !WorkAccess.CanRead(context.User, job.Owner))
         {
             return WorkApi.NoSuchWork(id);
         }

@@ -7,6 +7,8 @@ using WorkCluster.Handlers;
 using WorkCluster.Queue;
 using WorkCluster.Queue.Schedules;
 
+using WorkCluster.Api.Security;
+
 namespace WorkCluster.Api.Apis;
 
 /// <summary>Recurring schedules: <c>/api/v1/schedules</c>.</summary>
@@ -17,7 +19,7 @@ public static partial class ScheduleApi
 
     public static RouteGroupBuilder MapScheduleApiV1(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup(BasePath).WithTags("Schedules");
+        var api = app.MapGroup(BasePath).WithTags("Schedules").RequireScope(ApiScopes.Admin);
 
         api.MapPut("/{name}", PutSchedule)
             .WithName("PutSchedule")

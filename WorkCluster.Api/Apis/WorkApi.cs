@@ -9,6 +9,7 @@ using WorkCluster.Cluster.Mesh;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
 using WorkCluster.Api.Events;
+using WorkCluster.Api.Security;
 
 namespace WorkCluster.Api.Apis;
 
@@ -38,28 +39,34 @@ public static partial class WorkApi
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireScope(ApiScopes.Submit);
 
         api.MapGet("/", ListWork)
             .WithName("ListWork")
             .WithSummary("Failed work (the dead letter, status=failed) or cancelled work (status=cancelled), newest first, paged with offset and limit.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireScope(ApiScopes.Admin);
 
         api.MapGet("/{id}", GetWork)
             .WithName("GetWork")
             .WithSummary("A job's status (scheduled, pending, working, worked, failed, cancelled) and, once worked, its result.")
             .WithDescription("With ?wait=N (seconds, at most Work:MaxWaitSeconds) the answer waits until the job has finished " +
-                "(worked, failed, cancelled) or N seconds have passed, then tells the status as it is.")
+                "(worked, failed, cancelled) or N seconds have passed, then tells the status as it is. A key with the 'submit' " +
+                "scope alone sees only the work it submitted (any other id is 404); 'read' and 'admin' see all work.")
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireScope(ApiScopes.Read, ApiScopes.Submit, ApiScopes.Admin);
 
         api.MapDelete("/{id}", CancelWork)
             .WithName("CancelWork")
             .WithSummary("Cancel work: waiting work is cancelled at once and never starts; running work's worker is told to stop it.")
+            .WithDescription("A key with the 'submit' scope cancels the work it submitted; 'admin' cancels any work.")
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireScope(ApiScopes.Submit, ApiScopes.Admin);
 
         api.MapPost("/{id}/retry", RetryWork)
             .WithName("RetryWork")
@@ -67,7 +74,8 @@ public static partial class WorkApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .RequireScope(ApiScopes.Admin);
 
         return api;
     }
@@ -111,8 +119,12 @@ public static partial class WorkApi
         }
 
         var fingerprint = idempotencyKey is null ? null : Convert.ToHexStringLower(SHA256.HashData(work.Body.Span));
-        var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name,
-            work.Options with { IdempotencyKey = idempotencyKey, Fingerprint = fingerprint });
+        var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name, work.Options with
+        {
+            IdempotencyKey = idempotencyKey is null ? null : WorkAccess.ScopedIdempotencyKey(context.User, idempotencyKey),
+            Fingerprint = fingerprint,
+            Owner = WorkAccess.Owner(context.User),
+        });
 
         switch (result.Outcome)
         {
@@ -153,7 +165,9 @@ public static partial class WorkApi
         }
         if (waitSeconds == 0)
         {
-            return await services.Queue.GetAsync(id) is { } job ? TypedResults.Ok(WorkStatus.From(job)) : NoSuchWork(id);
+            return await services.Queue.GetAsync(id) is { } job && WorkAccess.CanRead(context.User, job.Owner)
+                ? TypedResults.Ok(WorkStatus.From(job))
+                : NoSuchWork(id);
         }
 
         // Listening first, reading next: a change after the read cannot be missed.
@@ -161,7 +175,12 @@ public static partial class WorkApi
         using var watch = await services.Events.WatchJobAsync(id, stop.Token);
         var deadline = TimeSpan.FromSeconds(waitSeconds);
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        var status = await services.Queue.GetAsync(id) is { } first ? WorkStatus.From(first) : null;
+        var first = await services.Queue.GetAsync(id);
+        if (first is null || !WorkAccess.CanRead(context.User, first.Owner))
+        {
+            return NoSuchWork(id);
+        }
+        var status = WorkStatus.From(first);
         var current = true; // whether status was read after the last signal
         while (status is { IsFinal: false } && waited.Elapsed < deadline)
         {
@@ -238,8 +257,14 @@ public static partial class WorkApi
     /// <summary>How long the API waits for a worker to confirm over the mesh that it is stopping a cancelled job.</summary>
     private static readonly TimeSpan CancelNotifyTimeout = TimeSpan.FromSeconds(2);
 
-    public static async Task<Results<Accepted<WorkCancellation>, ProblemHttpResult>> CancelWork(string id, [AsParameters] WorkServices services)
+    public static async Task<Results<Accepted<WorkCancellation>, ProblemHttpResult>> CancelWork(string id, HttpContext context,
+        [AsParameters] WorkServices services)
     {
+        if (!WorkAccess.Has(context.User, ApiScopes.Admin)
+            && (!JobId.IsWellFormed(id) || await services.Queue.GetAsync(id) is not { } job || !WorkAccess.CanChange(context.User, job.Owner)))
+        {
+            return NoSuchWork(id); // another key's work is not told apart from work that does not exist
+        }
         var cancel = await services.Queue.CancelAsync(id);
         switch (cancel.Outcome)
         {

@@ -9,7 +9,7 @@
 -- ARGV[6] most unfinished jobs  ARGV[7] most unfinished payload bytes  ARGV[8] idempotency key ('' if none)
 -- ARGV[9] request fingerprint  ARGV[10] priority (0-9)  ARGV[11] delay (ms, from Redis's clock; -1 if none)
 -- ARGV[12] run at (ms since the epoch; -1 if none)  ARGV[13] priority aging (ms per level)  ARGV[14] longest delay (ms)
--- ARGV[15] callback URL ('' if none)
+-- ARGV[15] callback URL ('' if none)  ARGV[16] owner (the submitting API key's name; '' if none)
 -- Returns { code, id, accepted_by, trace parent }: code 1 created, 2 replay of the key's job, 3 key used with another
 -- request, 4 too many unfinished jobs, 5 id taken (retry with another id), 6 too many unfinished payload bytes,
 -- 7 due further ahead than the longest delay.
@@ -73,6 +73,9 @@ if idem_key ~= '' then
 end
 if ARGV[15] ~= '' then
   job.callback_url = ARGV[15]
+end
+if ARGV[16] ~= '' then
+  job.owner = ARGV[16]
 end
 create_job(K, id, job, ARGV[4], due, now, tonumber(ARGV[13]))
 announce(KEYS[11], 'accepted', id, job, now, { status = job.status, priority = job.priority, run_at = job.run_at })

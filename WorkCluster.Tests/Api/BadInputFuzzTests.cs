@@ -104,7 +104,8 @@ public sealed class BadInputFuzzTests(ClusterAppFixture app, ITestOutputHelper o
     private static FuzzRequest Generate(Random random, int i)
     {
         var headers = random.Next(6) == 0
-            ? new[] { (random.Next(2) == 0 ? "Idempotency-Key" : "Last-Event-ID", Pick(random, ["", new string('k', 300), "%ff-key", "a b", "tab\tkey", "x,y"])) }
+            ? new[] { (Pick(random, ["Idempotency-Key", "Last-Event-ID", "Authorization", "X-Api-Key"]),
+                Pick(random, ["", new string('k', 300), "%ff-key", "a b", "tab\tkey", "x,y", "Bearer", "Bearer ", "Basic Zm9vOmJhcg=="])) }
             : [];
         var endpoint = random.Next(10);
         switch (endpoint)

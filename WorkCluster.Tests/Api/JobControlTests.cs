@@ -126,7 +126,7 @@ public sealed class JobControlTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         // restarted opens them at its first request to each worker, which the first cancellation would otherwise pay).
         foreach (var port in ports)
         {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            using var http = AppFixture.UseKey(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") }, app.AdminKey);
             foreach (var worker in jobs.Select(j => j.Worker).Distinct())
             {
                 using var ping = await http.PostAsync("/api/v1/cluster/ping",
@@ -163,7 +163,7 @@ public sealed class JobControlTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         {
             for (var i = 0; i < jobs.Count; i++)
             {
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[i % ports.Length]}") };
+                using var http = AppFixture.UseKey(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[i % ports.Length]}") }, app.AdminKey);
                 var client = new WorkClient(http);
                 var clock = Stopwatch.StartNew();
                 var (status, body) = await client.CancelAsync(jobs[i].Id);
@@ -315,7 +315,7 @@ public sealed class JobControlTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             await Task.Delay(putAt.AddSeconds(10) - DateTimeOffset.UtcNow);
 
             // Through the surviving replica (the gateway notices the dead one only at its next health check).
-            using var survivor = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{survivorPort}") };
+            using var survivor = AppFixture.UseKey(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{survivorPort}") }, app.AdminKey);
             var status = JsonDocument.Parse(await survivor.GetStringAsync($"/api/v1/schedules/{name}")).RootElement;
             using var delete = await survivor.DeleteAsync($"/api/v1/schedules/{name}");
             deletedAt = DateTimeOffset.UtcNow;

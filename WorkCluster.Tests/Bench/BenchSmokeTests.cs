@@ -22,7 +22,7 @@ public sealed class BenchSmokeTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         [
             "run", "--project", Repository.PathOf("bench/WorkCluster.Bench"), "--no-build", "-c", Repository.Configuration, "--",
             "all", "--smoke", "--url", app.Gateway.BaseAddress!.ToString().TrimEnd('/'),
-        ], timeout: TimeSpan.FromMinutes(3));
+        ], environment: new Dictionary<string, string> { ["WORKCLUSTER_API_KEY"] = app.ClientKey }, timeout: TimeSpan.FromMinutes(3));
         output.WriteLine(stdout);
         output.WriteLine(stderr);
         Assert.True(exitCode == 0, stdout + stderr);

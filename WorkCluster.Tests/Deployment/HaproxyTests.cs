@@ -25,7 +25,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         var replicas = await app.WaitForHealthyReplicasAsync("api", 2, Eventually.DefaultPatience);
         var ports = app.ApiReplicaPorts();
         await using var haproxy = await RunningHaproxy.StartAsync(ports, output);
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{haproxy.Port}"), Timeout = TimeSpan.FromSeconds(10) };
+        using var http = AppFixture.UseKey(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{haproxy.Port}"), Timeout = TimeSpan.FromSeconds(10) }, app.AdminKey);
         var client = new WorkClient(http);
 
         // Round robin: consecutive submissions are taken by both replicas in turn.
@@ -42,7 +42,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         var nameAt = new Dictionary<int, string>();
         foreach (var port in ports)
         {
-            nameAt[port] = await NameAtAsync(port);
+            nameAt[port] = await NameAtAsync(port, app.AdminKey);
         }
         Assert.Equal(takers.Distinct().Order(), nameAt.Values.Order());
         var victim = app.GetProcess(replicas[0]);
@@ -89,11 +89,11 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         }
 
         // More than the limit (2,000) from one address in 10 s: 429 problems with Retry-After.
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 })
+        using var http = AppFixture.UseKey(new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 })
         {
             BaseAddress = new Uri($"http://127.0.0.1:{haproxy.Port}"),
             Timeout = TimeSpan.FromSeconds(10),
-        };
+        }, app.AdminKey);
         var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
         HttpResponseMessage? refused = null;
         await Parallel.ForEachAsync(Enumerable.Range(0, 2300), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (_, ct) =>
@@ -120,9 +120,9 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
     }
 
     /// <summary>The name the replica listening on <paramref name="port"/> answers with (accepted_by).</summary>
-    private static async Task<string> NameAtAsync(int port)
+    private static async Task<string> NameAtAsync(int port, string key)
     {
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        using var http = AppFixture.UseKey(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) }, key);
         return (await new WorkClient(http).SubmitAsync("echo", "0")).AcceptedBy;
     }
 

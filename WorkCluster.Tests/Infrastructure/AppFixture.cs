@@ -43,6 +43,26 @@ public abstract class AppFixture : IAsyncLifetime
 
     public WorkClient Work => new(Gateway);
 
+    /// <summary>The AppHost's operators' key (scopes admin, read, submit): <see cref="Gateway"/> sends it.</summary>
+    public string AdminKey { get; private set; } = null!;
+
+    /// <summary>The AppHost's clients' key (scope submit).</summary>
+    public string ClientKey { get; private set; } = null!;
+
+    /// <summary>Makes <paramref name="http"/> send <paramref name="key"/> with every request; returns it.</summary>
+    public static HttpClient UseKey(HttpClient http, string key)
+    {
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return http;
+    }
+
+    /// <summary>A client of the gateway of its own, sending <paramref name="key"/> (none: anonymous).</summary>
+    public HttpClient CreateGatewayClient(string? key)
+    {
+        var http = new HttpClient { BaseAddress = Gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        return key is null ? http : UseKey(http, key);
+    }
+
     /// <summary>
     /// Where the application's services send their traces and metrics, instead of the dashboard: a live receiver of
     /// the tests' own, as the dashboard is when the app runs (an unreachable endpoint would hold up every
@@ -75,8 +95,11 @@ public abstract class AppFixture : IAsyncLifetime
         _replicas["api"] = await WaitForHealthyReplicasAsync("api", ApiReplicas, timeout.Token);
         _replicas["worker"] = await WaitForHealthyReplicasAsync("worker", WorkerReplicas, timeout.Token);
         await App.ResourceNotifications.WaitForResourceHealthyAsync("gateway", timeout.Token);
+        AdminKey = await GetParameterAsync("admin-api-key");
+        ClientKey = await GetParameterAsync("client-api-key");
         Gateway = App.CreateHttpClient("gateway");
         Gateway.Timeout = TimeSpan.FromSeconds(30);
+        UseKey(Gateway, AdminKey);
     }
 
     /// <summary>A connection of the test's own to the application's Redis (the work store), to look at what the application wrote.</summary>

@@ -12,6 +12,11 @@ public sealed class ClusterAppFixture : AppFixture
     public const int MaxQueueLength = 20;
     public static readonly TimeSpan HandlerTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>A key of the tests' own (made afresh for each run) with a small rate limit of its own: 2 a second, bursts of 10.</summary>
+    public static readonly string LimitedKey = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+    public const int LimitedBurst = 10;
+    public const int LimitedPerSecond = 2;
+
     protected override IEnumerable<string> Settings =>
     [
         $"Work:SleepMs={SleepMs}",
@@ -28,6 +33,10 @@ public sealed class ClusterAppFixture : AppFixture
         "Webhooks:RetryBaseDelay=00:00:00.100",
         "Webhooks:RetryMaxDelay=00:00:00.500",
         "Webhooks:TimeoutMs=1000",
+        $"Auth:Keys:limited:Key={LimitedKey}",
+        "Auth:Keys:limited:Scopes=submit",
+        $"Auth:Keys:limited:RateLimit:PerSecond={LimitedPerSecond}",
+        $"Auth:Keys:limited:RateLimit:Burst={LimitedBurst}",
     ];
 }
 

@@ -139,7 +139,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             .SelectMany(name => app.WaitForHealthyReplicasAsync(name, name == "api" ? app.ApiReplicas : app.WorkerReplicas, Patience).Result)
             .Select(app.GetProcess).ToArray();
         var ids = await SubmitManyAsync(30, """{"sleep_ms":1000}""");
-        using var api = app.App.CreateHttpClient("api");
+        using var api = AppFixture.UseKey(app.App.CreateHttpClient("api"), app.AdminKey);
 
         var redisServer = app.GetProcess("redis");
         ProcessTree.Signal(redisServer, 9);
@@ -212,7 +212,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var connectionString = await app.App.GetConnectionStringAsync("redis");
         await using var admin = await ConnectionMultiplexer.ConnectAsync(connectionString + ",allowAdmin=true,syncTimeout=10000,asyncTimeout=10000");
         var db = admin.GetDatabase();
-        using var api = app.App.CreateHttpClient("api"); // straight to a replica: the gateway's health checks stay out of it
+        using var api = AppFixture.UseKey(app.App.CreateHttpClient("api"), app.AdminKey); // straight to a replica: the gateway's health checks stay out of it
 
         // A script that keeps Redis busy for 1.5 s: after the busy-reply threshold every other command is answered
         // with a BUSY error, as it is while Redis loads its data after a restart (LOADING).
@@ -346,7 +346,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
             var ids = await SubmitManyAsync(40, """{"sleep_ms":200}""");
             var jobs = await WaitForAllWorkedAsync(ids);
 
-            using var api = app.App.CreateHttpClient("api");
+            using var api = AppFixture.UseKey(app.App.CreateHttpClient("api"), app.AdminKey);
             using var health = await api.GetAsync("/health");
             using var cluster = await app.Gateway.GetAsync("/api/v1/cluster");
             output.WriteLine($"registry store down: {jobs.Count} of {ids.Count} jobs worked; an API replica's /health: " +

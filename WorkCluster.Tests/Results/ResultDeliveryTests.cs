@@ -63,11 +63,11 @@ public sealed class ResultDeliveryTests(ClusterAppFixture app, ITestOutputHelper
     {
         var redis = await app.RedisAsync();
         var port = app.ApiReplicaPorts()[0];
-        using var replica = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue })
+        using var replica = AppFixture.UseKey(new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue })
         {
             BaseAddress = new Uri($"http://127.0.0.1:{port}"),
             Timeout = TimeSpan.FromSeconds(60),
-        };
+        }, app.AdminKey);
         var jobs = new List<string>();
         for (var i = 0; i < 10; i++)
         {

@@ -21,6 +21,9 @@ public static class HttpScenario
 {
     private const int LatencySample = 2000;
 
+    /// <summary>The environment variable that holds the API key the scenario sends (the AppHost's admin-api-key or client-api-key).</summary>
+    public const string ApiKeyVariable = "WORKCLUSTER_API_KEY";
+
     public static async Task<HttpResult> RunAsync(BenchOptions options, ProgressContext progress)
     {
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
@@ -28,6 +31,11 @@ public static class HttpScenario
             BaseAddress = new Uri(options.Url!),
             Timeout = TimeSpan.FromSeconds(30),
         };
+        // The key comes from the environment, never from the command line (where every user of the machine sees it).
+        if (Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        }
         var body = Encoding.UTF8.GetBytes($$"""{"type":"noop","data":{{options.Payload}}}""");
         var memory = new ProcessMemory();
         memory.Sample();

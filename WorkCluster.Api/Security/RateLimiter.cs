@@ -1,0 +1,90 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+using WorkCluster.Redis;
+
+namespace WorkCluster.Api.Security;
+
+/// <summary>The API's own Lua scripts.</summary>
+public sealed class ApiScripts : IRedisScriptSet
+{
+    public RedisScript TokenBucket { get; } = RedisScript.Load(typeof(ApiScripts).Assembly, "WorkCluster.Api.Security.Scripts.", "token_bucket");
+
+    public IEnumerable<RedisScript> All => [TokenBucket];
+}
+
+/// <summary>
+/// Takes a token from the caller's bucket before an endpoint runs (see <see cref="RateLimitOptions"/>); answers 429
+/// with <c>Retry-After</c> when there is none. Every limited answer carries the IETF <c>RateLimit-Policy</c> and
+/// <c>RateLimit</c> headers (draft-ietf-httpapi-ratelimit-headers): <c>q</c> the bucket's size, <c>w</c> the seconds it
+/// takes to refill, <c>r</c> the requests left now, <c>t</c> the seconds until the bucket is full again. While Redis is
+/// unreachable nothing is limited (the endpoint then answers 503 itself, or serves what needs no Redis).
+/// </summary>
+public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectionMultiplexer redis, RedisKeyspace keyspace,
+    ApiScripts scripts, ApiKeyStore keys, IOptions<RateLimitOptions> options, IProblemDetailsService problems, ILogger<RateLimitMiddleware> logger)
+{
+    private readonly RateLimitOptions _options = options.Value;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (!_options.Enabled || context.GetEndpoint()?.Metadata.GetMetadata<ScopeMetadata>() is not { } scopes)
+        {
+            await next(context);
+            return;
+        }
+
+        var kind = scopes.AnyOf[0];
+        var keyName = context.User.Identity is { IsAuthenticated: true } && !AnonymousAccess.IsAnonymous(context.User)
+            ? context.User.Identity.Name
+            : null;
+        var limit = keyName is null ? _options.Anonymous : keys.ByName(keyName)?.RateLimit ?? _options.For(kind);
+        var partition = keyName is null ? $"ip:{context.Connection.RemoteIpAddress}" : $"key:{keyName}";
+
+        RedisResult[] taken;
+        try
+        {
+            taken = (RedisResult[])(await scripts.TokenBucket.EvaluateAsync(redis.GetDatabase(),
+                [keyspace.Key($"rl:{kind}:{partition}")],
+                [limit.PerSecond.ToString(CultureInfo.InvariantCulture), limit.Burst]))!;
+        }
+        catch (Exception e) when (e is RedisException or RedisTimeoutException || RedisAvailability.IsUnavailable(e))
+        {
+            LogNotLimited(logger, e.Message);
+            await next(context);
+            return;
+        }
+
+        var (allowed, remaining, waitMs, fullMs) = ((int)taken[0] == 1, (long)taken[1], (long)taken[2], (long)taken[3]);
+        var refill = (int)Math.Ceiling(limit.Burst / limit.PerSecond);
+        context.Response.Headers["RateLimit-Policy"] = $"\"{kind}\";q={limit.Burst};w={refill}";
+        context.Response.Headers["RateLimit"] = $"\"{kind}\";r={remaining};t={Seconds(fullMs)}";
+        if (allowed)
+        {
+            await next(context);
+            return;
+        }
+
+        var retryAfter = Math.Max(1, Seconds(waitMs));
+        context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = new ProblemDetails
+            {
+                Status = StatusCodes.Status429TooManyRequests,
+                Title = "Too many requests",
+                Detail = (keyName is null
+                        ? $"Callers without a key may make {limit.PerSecond:0.###} requests a second from one address (bursts of {limit.Burst}). "
+                        : $"The key '{keyName}' may make {limit.PerSecond:0.###} {kind} requests a second (bursts of {limit.Burst}). ") +
+                    $"Retry in {retryAfter} s.",
+            },
+        });
+    }
+
+    private static long Seconds(long milliseconds) => (milliseconds + 999) / 1000;
+
+    [LoggerMessage(LogLevel.Debug, "Rate limit not applied, Redis is unavailable: {Message}")]
+    private static partial void LogNotLimited(ILogger logger, string message);
+}
