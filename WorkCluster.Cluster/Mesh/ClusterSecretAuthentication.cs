@@ -8,8 +8,8 @@ namespace WorkCluster.Cluster.Mesh;
 
 /// <summary>
 /// Admits a mesh connection that proves the cluster secret (<see cref="MeshCredentials"/>), sent as
-/// <c>Authorization: Bearer</c> (or <c>access_token</c> in the query, where a client cannot set headers).
-/// Everything else gets 401, and the refusal is logged.
+/// <c>Authorization: Bearer</c> (never in the query string: URLs end up in logs). Everything else gets 401, and the
+/// refusal is logged.
 /// </summary>
 public sealed partial class ClusterSecretAuthentication(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
@@ -23,7 +23,7 @@ public sealed partial class ClusterSecretAuthentication(
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var header = Request.Headers.Authorization.ToString();
-        var token = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : Request.Query["access_token"].ToString();
+        var token = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..] : null;
         var node = credentials.Validate(token, out var failure);
         if (node is null)
         {

@@ -157,8 +157,8 @@ public sealed partial class MeshPeers(NodeIdentity identity, MeshCredentials cre
             {
                 options.Transports = HttpTransportType.WebSockets;
                 options.SkipNegotiation = true;
-                // A fresh token for every connection attempt, reconnects included.
-                options.AccessTokenProvider = () => Task.FromResult<string?>(credentials.CreateToken(identity.Id));
+                // A fresh token for every connection attempt, reconnects included: each is for this peer, and good once.
+                options.AccessTokenProvider = () => Task.FromResult<string?>(credentials.CreateToken(node.Id));
             })
             .WithAutomaticReconnect(new JitteredRetryPolicy())
             .WithServerTimeout(TimeSpan.FromSeconds(15))

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.SignalR.Client;
+using WorkCluster.Cluster;
 using WorkCluster.Cluster.Mesh;
 using WorkCluster.Tests.Infrastructure;
 using Xunit.Abstractions;
@@ -146,7 +147,8 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
     public async Task A_mesh_connection_without_the_cluster_secret_is_refused()
     {
         await FullMeshAsync();
-        var address = (await GetClusterAsync()).GetProperty("members")[0].GetProperty("mesh_address").GetString()!;
+        var first = (await GetClusterAsync()).GetProperty("members")[0];
+        var address = first.GetProperty("mesh_address").GetString()!;
         using var http = new HttpClient();
 
         using var none = await http.GetAsync(address);
@@ -169,6 +171,48 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
         output.WriteLine($"stranger refused: {refused.Message}");
         Assert.Contains("401", refused.Message);
         await stranger.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_mesh_token_opens_one_connection_to_the_node_it_names_once_and_only_from_the_authorization_header()
+    {
+        await FullMeshAsync();
+        var members = (await GetClusterAsync()).GetProperty("members").EnumerateArray()
+            .Select(m => (Id: m.GetProperty("id").GetString()!, Address: m.GetProperty("mesh_address").GetString()!)).ToArray();
+        var (target, other) = (members[0], members[1]);
+        // A caller whose node id holds characters a token's separators are made of still gets in.
+        var credentials = Credentials(await app.GetParameterAsync("cluster-secret"), "odd.node id/ü.\n.");
+        using var http = new HttpClient();
+
+        async Task<HttpStatusCode> GetHubAsync(string address, string? token, bool inQuery = false)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, inQuery ? $"{address}?access_token={Uri.EscapeDataString(token!)}" : address);
+            if (!inQuery && token is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+            using var response = await http.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        var token = credentials.CreateToken(target.Id);
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetHubAsync(other.Address, token));          // for another node
+        Assert.NotEqual(HttpStatusCode.Unauthorized, await GetHubAsync(target.Address, token));      // admitted (then not a WebSocket: 4xx)
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetHubAsync(target.Address, token));         // a replay
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetHubAsync(target.Address, credentials.CreateToken(target.Id), inQuery: true));
+
+        // A real connection with such a token works, and its caller is known by its odd id.
+        var connection = new HubConnectionBuilder()
+            .WithUrl(target.Address, o =>
+            {
+                o.Transports = Microsoft.AspNetCore.Http.Connections.HttpTransportType.WebSockets;
+                o.SkipNegotiation = true;
+                o.AccessTokenProvider = () => Task.FromResult<string?>(credentials.CreateToken(target.Id));
+            })
+            .Build();
+        await connection.StartAsync();
+        Assert.Equal(HubConnectionState.Connected, connection.State);
+        await connection.DisposeAsync();
     }
 
     [Fact]
@@ -251,9 +295,10 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
                 .SetEquals(ids.Where(id => id != m.GetProperty("id").GetString())));
     }
 
-    private static string SignWithWrongSecret(string node)
-    {
-        var payload = $"{node}.{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}";
-        return $"{payload}.{Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes("not-the-cluster-secret-at-all"), Encoding.UTF8.GetBytes(payload)))}";
-    }
+    private static string SignWithWrongSecret(string node) => Credentials("not-the-cluster-secret-at-all", "intruder").CreateToken(node);
+
+    /// <summary>Token making as node <paramref name="from"/> does it, with <paramref name="secret"/>.</summary>
+    private static MeshCredentials Credentials(string secret, string from) =>
+        new(Microsoft.Extensions.Options.Options.Create(new ClusterOptions { Secret = secret }), TimeProvider.System,
+            new NodeIdentity(from, from, DateTimeOffset.UtcNow));
 }
