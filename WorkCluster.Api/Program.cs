@@ -32,6 +32,8 @@ builder.AddScheduleRunner(builder.GetInstanceName());
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
 builder.Services.AddSingleton<EventHub>();
 builder.AddApiKeys();
+builder.Services.AddOptions<NetworkOptions>().BindConfiguration("Network");
+builder.Services.AddSingleton<TrustedProxies>();
 builder.Services.AddSingleton<ApiScripts>();
 builder.Services.AddSingleton<WorkCluster.Redis.IRedisScriptSet>(sp => sp.GetRequiredService<ApiScripts>());
 builder.Services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimits").ValidateDataAnnotations().ValidateOnStart();
@@ -50,6 +52,7 @@ builder.Services.AddOpenApi();
 
 var app = builder.Build();
 
+app.UseTrustedForwardedHeaders();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();

@@ -18,7 +18,7 @@ var adminKey = builder.AddParameter("admin-api-key", new GenerateParameterDefaul
 var clientKey = builder.AddParameter("client-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
 
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
-    .WithStores(redis, registry)
+    .WithStores(redis, registry, RedisUser.Api)
     .WithConfigurationSections("Work", "Cluster", "Schedules", "Webhooks", "Auth", "RateLimits", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithEnvironment("Webhooks__Secret", webhookSecret)
@@ -28,7 +28,7 @@ var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
 var worker = builder.AddProject<Projects.WorkCluster_Worker>("worker")
-    .WithStores(redis, registry)
+    .WithStores(redis, registry, RedisUser.Worker)
     .WithConfigurationSections("Work", "Worker", "Cluster", "Schedules", "Webhooks", "Logging:LogLevel:WorkCluster")
     .WithEnvironment("Cluster__Secret", clusterSecret)
     .WithEnvironment("Webhooks__Secret", webhookSecret)
@@ -46,7 +46,7 @@ var gateway = builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
 
 if (builder.ExecutionContext.IsRunMode)
 {
-    builder.AddClusterMonitor("cluster", redis, registry, api, gateway);
+    builder.AddClusterMonitor("cluster", redis, registry, api, gateway, adminKey);
     foreach (var service in new[] { api, worker, gateway })
     {
         service.WithTraceSampling();

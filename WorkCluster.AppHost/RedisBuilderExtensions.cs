@@ -27,16 +27,18 @@ public static class RedisBuilderExtensions
 
         // The work store's data in Redis:DataDirectory, any other store's in a folder of its own inside it.
         var dataDirectory = Path.GetFullPath(builder.Configuration["Redis:DataDirectory"] ?? ".data/redis", builder.AppHostDirectory);
-        return builder.AddRedisServer(name, name == "redis" ? dataDirectory : Path.Combine(dataDirectory, name), memory);
+        return builder.AddRedisServer(name, name == "redis" ? dataDirectory : Path.Combine(dataDirectory, name), memory,
+            RedisUsers(builder));
     }
 
     /// <summary>
-    /// Runs <c>redis-server</c> from PATH: password from a generated secret parameter (written to a 0600 config
-    /// file, never on the command line), data (AOF, fsync every second) in <paramref name="dataDirectory"/>,
-    /// <paramref name="memory"/> as its limit, listening on loopback only, health-checked with PING.
+    /// Runs <c>redis-server</c> from PATH: the default user's password from a generated secret parameter and the
+    /// <paramref name="users"/> with theirs (written to 0600 config and ACL files, never on the command line), data
+    /// (AOF, fsync every second) in <paramref name="dataDirectory"/>, <paramref name="memory"/> as its limit,
+    /// listening on loopback only, health-checked with PING.
     /// </summary>
     public static IResourceBuilder<RedisServerResource> AddRedisServer(this IDistributedApplicationBuilder builder, string name, string dataDirectory,
-        RedisMemoryLimit memory)
+        RedisMemoryLimit memory, IReadOnlyList<(string Rule, ParameterResource Password)>? users = null)
     {
         var command = FindOnPath("redis-server") ?? throw new DistributedApplicationException(
             "redis-server was not found on PATH. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; " +
@@ -57,8 +59,12 @@ public static class RedisBuilderExtensions
             .WithEndpoint(name: RedisServerResource.PrimaryEndpointName, scheme: "tcp")
             .WithArgs(async context =>
             {
-                var configFile = await WriteConfigFileAsync(dataDirectory, await password.GetValueAsync(context.CancellationToken) ?? "",
-                    memory, context.CancellationToken);
+                var acl = new List<string> { $"user default on >{await password.GetValueAsync(context.CancellationToken)} ~* &* +@all" };
+                foreach (var (rule, userPassword) in users ?? [])
+                {
+                    acl.Add(rule.Replace(PasswordPlaceholder, ">" + await userPassword.GetValueAsync(context.CancellationToken), StringComparison.Ordinal));
+                }
+                var configFile = await WriteConfigFileAsync(dataDirectory, acl, memory, context.CancellationToken);
                 context.Args.Add(configFile);
                 context.Args.Add("--port");
                 context.Args.Add(redis.PrimaryEndpoint.Property(EndpointProperty.TargetPort));
@@ -66,17 +72,27 @@ public static class RedisBuilderExtensions
             .WithHealthCheck(healthCheckKey);
     }
 
-    private static async Task<string> WriteConfigFileAsync(string dataDirectory, string password, RedisMemoryLimit memory,
+    /// <summary>Stands for a user's password in the rules handed to <see cref="AddRedisServer"/>.</summary>
+    public const string PasswordPlaceholder = "<password>";
+
+    /// <summary>WorkCluster's users (<see cref="RedisUser"/>), each with its password parameter.</summary>
+    private static (string Rule, ParameterResource Password)[] RedisUsers(IDistributedApplicationBuilder builder) =>
+        RedisUser.All.Select(user => (user.AclRule(RedisUser.KeyPrefix(builder.Configuration), PasswordPlaceholder), user.Password(builder).Resource))
+            .ToArray();
+
+    private static async Task<string> WriteConfigFileAsync(string dataDirectory, IReadOnlyList<string> users, RedisMemoryLimit memory,
         CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(dataDirectory);
+        var aclPath = Path.Combine(dataDirectory, "users.acl");
+        await WritePrivateFileAsync(aclPath, users, cancellationToken);
         var path = Path.Combine(dataDirectory, "redis.conf");
         string[] lines =
         [
             "# Written by the WorkCluster AppHost at each start; edits are overwritten.",
             "bind 127.0.0.1",
             "protected-mode yes",
-            $"requirepass {password}",
+            $"aclfile \"{aclPath}\"",
             $"dir \"{dataDirectory}\"",
             "appendonly yes",
             "appendfsync everysec",
@@ -84,12 +100,30 @@ public static class RedisBuilderExtensions
             $"maxmemory {memory.MaxMemory}",
             $"maxmemory-policy {memory.Policy}",
         ];
-        await File.WriteAllLinesAsync(path, lines, cancellationToken);
+        await WritePrivateFileAsync(path, lines, cancellationToken);
+        return path;
+    }
+
+    /// <summary>Writes a file only its owner may read (it holds passwords): created 0600, before any secret is in it.</summary>
+    private static async Task WritePrivateFileAsync(string path, IEnumerable<string> lines, CancellationToken cancellationToken)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
-        return path;
+        await using (var stream = new FileStream(path, options))
+        await using (var writer = new StreamWriter(stream))
+        {
+            foreach (var line in lines)
+            {
+                await writer.WriteLineAsync(line.AsMemory(), cancellationToken);
+            }
+        }
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // a file that was there keeps its old mode on create
+        }
     }
 
     private static string? FindOnPath(string executable) =>

@@ -38,14 +38,28 @@ public static class ServiceBuilderExtensions
            .WithEnvironment($"Auth__Keys__{name}__Scopes", scopes);
 
     /// <summary>
-    /// Gives a service its Redis stores: the work store, which it waits for, and the cluster registry's store when
-    /// it has one of its own, which it does not wait for (a service works without it; membership catches up).
+    /// Gives a service its Redis stores, connecting as <paramref name="user"/> (see <see cref="RedisUser"/>): the work
+    /// store, which it waits for, and the cluster registry's store when it has one of its own, which it does not wait
+    /// for (a service works without it; membership catches up).
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithStores(this IResourceBuilder<ProjectResource> service,
-        IResourceBuilder<IResourceWithConnectionString> work, IResourceBuilder<IResourceWithConnectionString> registry)
+        IResourceBuilder<IResourceWithConnectionString> work, IResourceBuilder<IResourceWithConnectionString> registry, RedisUser user)
     {
-        service.WithReference(work).WaitFor(work);
-        return registry == work ? service : service.WithReference(registry);
+        service.WithStore(work, user).WaitFor(work);
+        return registry == work ? service : service.WithStore(registry, user);
+    }
+
+    private static IResourceBuilder<ProjectResource> WithStore(this IResourceBuilder<ProjectResource> service,
+        IResourceBuilder<IResourceWithConnectionString> store, RedisUser user)
+    {
+        var builder = service.ApplicationBuilder;
+        if (!RedisUser.HasUsers(builder, store.Resource))
+        {
+            return service.WithReference(store);
+        }
+        return service
+            .WithEnvironment($"ConnectionStrings__{store.Resource.Name}", user.ConnectionString(builder, store.Resource))
+            .WithRelationship(store.Resource, "Reference");
     }
 
     /// <summary>

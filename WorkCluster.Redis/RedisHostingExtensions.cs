@@ -92,5 +92,20 @@ public static class RedisHostingExtensions
         options.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
         options.KeepAlive = 5;
         options.ReconnectRetryPolicy = new ExponentialRetry(250, (int)MaxReconnectDelay.TotalMilliseconds);
+        ConfigureForLeastPrivilege(options);
+    }
+
+    /// <summary>
+    /// Leaves out what a connection would send that WorkCluster's Redis users may not run (README, Security): the
+    /// client's probes of the server's configuration (CONFIG GET, which would reveal passwords), the library's
+    /// tie-breaker key and primary-change channel (outside WorkCluster's keys), and CLIENT SETINFO. Each is optional
+    /// for a single Redis server; refused, it would only fill the server's ACL log.
+    /// </summary>
+    public static void ConfigureForLeastPrivilege(ConfigurationOptions options)
+    {
+        options.CommandMap = CommandMap.Create(new HashSet<string> { "CONFIG" }, available: false);
+        options.TieBreaker = "";
+        options.ConfigurationChannel = "";
+        options.SetClientLibrary = false;
     }
 }

@@ -1,3 +1,4 @@
+using Aspire.Hosting;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
@@ -37,13 +38,13 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
     /// Reads the queue from <paramref name="redis"/> and the membership from <paramref name="registry"/> (the same
     /// resource unless the registry has a store of its own) until <paramref name="cancellationToken"/> is cancelled.
     /// </summary>
-    public async Task RunAsync(IResourceWithConnectionString redis, IResourceWithConnectionString registry, string keyPrefix,
-        QueueOptions queueOptions, IMeterFactory meters, CancellationToken cancellationToken)
+    public async Task RunAsync(IResourceWithConnectionString redis, IResourceWithConnectionString registry, ParameterResource? monitorPassword,
+        string keyPrefix, QueueOptions queueOptions, IMeterFactory meters, CancellationToken cancellationToken)
     {
         await Publish("Starting", KnownResourceStateStyles.Info, [new("Redis", "waiting")]);
         await notifications.WaitForResourceHealthyAsync(redis.Name, cancellationToken);
-        var workOptions = await ConnectionOptionsAsync(redis, cancellationToken);
-        var registryOptions = registry == redis ? null : await ConnectionOptionsAsync(registry, cancellationToken);
+        var workOptions = await ConnectionOptionsAsync(redis, monitorPassword, cancellationToken);
+        var registryOptions = registry == redis ? null : await ConnectionOptionsAsync(registry, monitorPassword, cancellationToken);
         var keyspace = new RedisKeyspace(keyPrefix);
 
         ConnectionMultiplexer? connection = null;
@@ -108,11 +109,18 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         }
     }
 
-    private static async Task<ConfigurationOptions> ConnectionOptionsAsync(IResourceWithConnectionString store, CancellationToken cancellationToken)
+    /// <summary>How to reach <paramref name="store"/>: as the monitor's own Redis user when it has a password, else as the default user.</summary>
+    private static async Task<ConfigurationOptions> ConnectionOptionsAsync(IResourceWithConnectionString store, ParameterResource? monitorPassword,
+        CancellationToken cancellationToken)
     {
         var connectionString = await store.ConnectionStringExpression.GetValueAsync(cancellationToken)
             ?? throw new InvalidOperationException($"{store.Name} has no connection string.");
         var options = ConfigurationOptions.Parse(connectionString);
+        if (monitorPassword is not null)
+        {
+            options.User = RedisUser.Monitor.Name;
+            options.Password = await monitorPassword.GetValueAsync(cancellationToken);
+        }
         RedisHostingExtensions.ConfigureForOutages(options, failFast: true); // a reading that cannot be had says so at once
         return options;
     }

@@ -24,11 +24,13 @@ public static class ClusterMonitorExtensions
     /// </summary>
     public static IResourceBuilder<ClusterResource> AddClusterMonitor(this IDistributedApplicationBuilder builder, string name,
         IResourceBuilder<IResourceWithConnectionString> redis, IResourceBuilder<IResourceWithConnectionString> registry,
-        IResourceBuilder<ProjectResource> api, IResourceBuilder<ProjectResource> gateway)
+        IResourceBuilder<ProjectResource> api, IResourceBuilder<ProjectResource> gateway, IResourceBuilder<ParameterResource> adminKey)
     {
         var cluster = new ClusterResource(name);
         ClusterMonitor? monitor = null;
-        var keyPrefix = builder.Configuration["Work:KeyPrefix"] ?? "wc";
+        var keyPrefix = RedisUser.KeyPrefix(builder.Configuration);
+        // The monitor connects as a Redis user of its own (RedisUser.Monitor) wherever the store has WorkCluster's users.
+        var monitorPassword = RedisUser.HasUsers(builder, redis.Resource) ? RedisUser.Monitor.Password(builder).Resource : null;
         // The queue's settings as the services get them (its budgets bound the requeue command).
         var queueOptions = builder.Configuration.GetSection(WorkCluster.Queue.QueueOptions.SectionName).Get<WorkCluster.Queue.QueueOptions>()
             ?? new WorkCluster.Queue.QueueOptions();
@@ -64,7 +66,7 @@ public static class ClusterMonitorExtensions
                 monitor = new ClusterMonitor(resource, e.Notifications, e.Logger);
                 try
                 {
-                    await monitor.RunAsync(redis.Resource, registry.Resource, keyPrefix, queueOptions, e.Services.GetRequiredService<IMeterFactory>(), cancellationToken);
+                    await monitor.RunAsync(redis.Resource, registry.Resource, monitorPassword, keyPrefix, queueOptions, e.Services.GetRequiredService<IMeterFactory>(), cancellationToken);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
@@ -99,7 +101,7 @@ public static class ClusterMonitorExtensions
                 UpdateState = c => IsPaused(c) ? ResourceCommandState.Enabled : ResourceCommandState.Disabled,
             })
             .WithCommand(PingCommand, "Ping mesh",
-                c => CallApiAsync(api, HttpMethod.Post, "/api/v1/cluster/ping", DescribePing, c.CancellationToken), new CommandOptions
+                c => CallApiAsync(api, adminKey, HttpMethod.Post, "/api/v1/cluster/ping", DescribePing, c.CancellationToken), new CommandOptions
             {
                 Description = "Asks a worker to ping every peer over the mesh and shows the round-trip times.",
                 IconName = "PlugConnected",
@@ -112,7 +114,7 @@ public static class ClusterMonitorExtensions
                     return CommandResults.Failure("Give the id of the job to cancel.");
                 }
                 // Through the API, so that the worker running the job is told at once over the mesh.
-                return await CallApiAsync(api, HttpMethod.Delete, $"/api/v1/work/{Uri.EscapeDataString(id)}", DescribeCancellation, c.CancellationToken);
+                return await CallApiAsync(api, adminKey, HttpMethod.Delete, $"/api/v1/work/{Uri.EscapeDataString(id)}", DescribeCancellation, c.CancellationToken);
             }, new CommandOptions
             {
                 Description = "Cancels a job by id: waiting work never starts; running work's worker is told to stop it.",
@@ -143,11 +145,14 @@ public static class ClusterMonitorExtensions
     }
 
     /// <summary>Calls the API (one of its replicas, through the orchestrator's endpoint) and describes its answer.</summary>
-    private static async Task<ExecuteCommandResult> CallApiAsync(IResourceBuilder<ProjectResource> api, HttpMethod method, string path,
-        Func<string, string> describe, CancellationToken cancellationToken)
+    private static async Task<ExecuteCommandResult> CallApiAsync(IResourceBuilder<ProjectResource> api, IResourceBuilder<ParameterResource> adminKey,
+        HttpMethod method, string path, Func<string, string> describe, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { BaseAddress = new Uri(api.GetEndpoint("http").Url), Timeout = TimeSpan.FromSeconds(30) };
         using var request = new HttpRequestMessage(method, path);
+        // The dashboard's commands act as the operators: with the admin key.
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            await adminKey.Resource.GetValueAsync(cancellationToken));
         using var response = await http.SendAsync(request, cancellationToken);
         var body = await response.Content.ReadAsStringAsync(cancellationToken);
         return response.IsSuccessStatusCode

@@ -73,6 +73,14 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
     private const string DashboardImage = "mcr.microsoft.com/dotnet/aspire-dashboard:13.6";
     private const string HaproxyImage = "docker.io/library/haproxy:3.0-alpine"; // an LTS release (2.9 is end of life)
     private const string UriEncodedSuffix = "-uri-encoded";
+    private const string EdgeNetwork = "edge";
+    private const string StoreNetwork = "store";
+    private const string MeshNetwork = "mesh";
+    private const string TelemetryNetwork = "telemetry";
+    private const string RedisUsersSecret = "redis-users";
+    private const string RedisUsersSecretFile = "secrets/redis-users.acl";
+    private const string RedisUsersTemplatePath = "redis/users.acl.template";
+    private const string HealthcheckUser = "healthcheck";
 
     private readonly string _repositoryRoot = Path.GetFullPath(Path.Combine(appHostDirectory, ".."));
     private readonly SortedSet<string> _variables = new(StringComparer.Ordinal);
@@ -85,6 +93,9 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             ("docker-compose.yml", compose),
             ("haproxy/haproxy.cfg", Haproxy()),
             ("haproxy/errors/400.http", ErrorFile(400, "Bad Request", "Bad request", "The load balancer refused the request.")),
+            ("haproxy/errors/401.http", ErrorFile(401, "Unauthorized", "API key needed",
+                "This endpoint needs an API key with the scope 'admin': send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'.",
+                wwwAuthenticate: "Bearer realm=\"WorkCluster\"")),
             ("haproxy/errors/408.http", ErrorFile(408, "Request Timeout", "Request timeout",
                 "The request's body did not arrive within 10 s.")),
             ("haproxy/errors/429.http", ErrorFile(429, "Too Many Requests", "Too many requests",
@@ -93,6 +104,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             ("haproxy/errors/503.http", ServiceUnavailable()),
             ("haproxy/errors/504.http", ErrorFile(504, "Gateway Timeout", "Gateway timeout",
                 "An API replica did not answer in time.")),
+            (RedisUsersTemplatePath, RedisUsersTemplate()),
             (".env.example", EnvExample()),
         ];
     }
@@ -127,7 +139,11 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             .AppendLine("      - ./haproxy:/usr/local/etc/haproxy:ro")
             .AppendLine("    ulimits:")
             .AppendLine("      nofile: 65536 # HAProxy sizes its connection limit from this")
-            .AppendLine("    depends_on:")
+            .AppendLine($"    networks: [{EdgeNetwork}]")
+            .AppendLine("    read_only: true")
+            .AppendLine("    tmpfs: [/tmp, /var/run]");
+        AppendHardening(yaml, cpus: "1.0", memory: "256M");
+        yaml.AppendLine("    depends_on:")
             .AppendLine($"      - {api}")
             .AppendLine("    restart: unless-stopped");
 
@@ -141,9 +157,25 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             .AppendLine("      DASHBOARD__FRONTEND__AUTHMODE: BrowserToken")
             .AppendLine("      DASHBOARD__OTLP__AUTHMODE: ApiKey")
             .AppendLine($"      DASHBOARD__OTLP__PRIMARYAPIKEY: {Quote(Required("DASHBOARD_OTLP_API_KEY"))}")
-            .AppendLine("    restart: unless-stopped");
+            .AppendLine($"    networks: [{TelemetryNetwork}]");
+        AppendHardening(yaml, cpus: "1.0", memory: "512M");
+        yaml.AppendLine("    restart: unless-stopped");
 
-        yaml.AppendLine("volumes:");
+        yaml.AppendLine("networks:")
+            .AppendLine($"  # {LoadBalancer} and the {api} replicas: the only network with a published port for the API.")
+            .AppendLine($"  {EdgeNetwork}: {{}}")
+            .AppendLine($"  # Redis and the services that use it; no way out (internal), and {LoadBalancer} is not on it.")
+            .AppendLine($"  {StoreNetwork}:")
+            .AppendLine("    internal: true")
+            .AppendLine($"  # The workers' mesh, which the {api} reaches as a mesh client (cancellations, run on a node); the workers' webhooks go out here.")
+            .AppendLine($"  {MeshNetwork}: {{}}")
+            .AppendLine("  # Traces, metrics and logs to the dashboard.")
+            .AppendLine($"  {TelemetryNetwork}: {{}}")
+            .AppendLine("secrets:")
+            .AppendLine($"  {RedisUsersSecret}:")
+            .AppendLine($"    # Redis's users and their passwords: made from {RedisUsersTemplatePath} and .env (docs/deploy.md), never committed.")
+            .AppendLine($"    file: ./{RedisUsersSecretFile}")
+            .AppendLine("volumes:");
         foreach (var store in Stores)
         {
             yaml.AppendLine($"  {store.Name}-data: {{}}");
@@ -162,19 +194,23 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
     private void AppendRedis(StringBuilder yaml, IResource redis)
     {
         var image = redis.Annotations.OfType<ContainerImageAnnotation>().Last();
-        var password = Variable((redis as RedisResource)?.PasswordParameter?.Name
-            ?? throw new InvalidOperationException($"The published Redis resource '{redis.Name}' has no password parameter."));
         var memory = RedisMemoryLimit.From(topology.Api.ApplicationBuilder.Configuration);
         yaml.AppendLine($"  {redis.Name}:")
             .AppendLine($"    image: {image.Registry}/{image.Image}:{image.Tag}")
-            .AppendLine("    command: [\"sh\", \"-c\", \"exec redis-server --requirepass \\\"$$REDIS_PASSWORD\\\" --appendonly yes --appendfsync everysec --dir /data " +
-                $"--maxmemory {memory.MaxMemory} --maxmemory-policy {memory.Policy}\"]")
-            .AppendLine("    environment:")
-            .AppendLine($"      REDIS_PASSWORD: {Quote(Required(password))}")
+            .AppendLine("    # The image's own unprivileged user; its users and passwords come from the ACL file (a secret): none on a command line.")
+            .AppendLine("    user: redis")
+            .AppendLine($"    command: [\"redis-server\", \"--aclfile\", \"/run/secrets/{RedisUsersSecret}\", \"--appendonly\", \"yes\", \"--appendfsync\", \"everysec\", " +
+                $"\"--dir\", \"/data\", \"--maxmemory\", \"{memory.MaxMemory}\", \"--maxmemory-policy\", \"{memory.Policy}\"]")
+            .AppendLine("    secrets:")
+            .AppendLine($"      - {RedisUsersSecret}")
             .AppendLine("    volumes:")
             .AppendLine($"      - {redis.Name}-data:/data")
-            .AppendLine("    healthcheck:")
-            .AppendLine("      test: [\"CMD-SHELL\", \"redis-cli -a \\\"$$REDIS_PASSWORD\\\" --no-auth-warning ping | grep -q PONG\"]")
+            .AppendLine($"    networks: [{StoreNetwork}]")
+            .AppendLine("    read_only: true");
+        AppendHardening(yaml, cpus: "1.0", memory: RedisContainerMemory(memory.MaxMemory));
+        yaml.AppendLine("    healthcheck:")
+            .AppendLine($"      # As the '{HealthcheckUser}' user, which may only PING: no secret on the command line.")
+            .AppendLine($"      test: [\"CMD-SHELL\", \"redis-cli --user {HealthcheckUser} --pass {HealthcheckUser} --no-auth-warning ping | grep -q PONG\"]")
             .AppendLine("      interval: 5s")
             .AppendLine("      timeout: 3s")
             .AppendLine("      retries: 10")
@@ -196,6 +232,12 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 environment[key] = resolved;
             }
         }
+        // Aspire's default for published projects trusts X-Forwarded-For from anyone: the API trusts the load balancer only.
+        environment.Remove("ASPNETCORE_FORWARDEDHEADERS_ENABLED");
+        if (project == topology.Api.Resource)
+        {
+            environment["Network__TrustedProxies__0"] = LoadBalancer;
+        }
         environment["HTTP_PORTS"] = ServicePort.ToString(CultureInfo.InvariantCulture);
         environment["OTEL_SERVICE_NAME"] = name;
         environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://{Dashboard}:18889";
@@ -215,9 +257,14 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
         {
             yaml.AppendLine($"      {key}: {Quote(value)}");
         }
-        yaml.AppendLine("    deploy:")
-            .AppendLine($"      replicas: {replicas}")
-            .AppendLine("    healthcheck:")
+        var networks = project == topology.Api.Resource
+            ? $"[{EdgeNetwork}, {StoreNetwork}, {MeshNetwork}, {TelemetryNetwork}]"
+            : $"[{StoreNetwork}, {MeshNetwork}, {TelemetryNetwork}]";
+        yaml.AppendLine($"    networks: {networks}")
+            .AppendLine("    read_only: true")
+            .AppendLine("    tmpfs: [/tmp]");
+        AppendHardening(yaml, cpus: "1.0", memory: "512M", replicas);
+        yaml.AppendLine("    healthcheck:")
             .AppendLine($"      test: [\"CMD\", \"dotnet\", \"{projectName}.dll\", \"--health-probe\"]")
             .AppendLine("      interval: 5s")
             .AppendLine("      timeout: 4s")
@@ -232,6 +279,57 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             yaml.AppendLine("    stop_grace_period: 40s");
         }
         yaml.AppendLine("    restart: unless-stopped");
+    }
+
+    /// <summary>
+    /// What every container gets: no privilege gained after start (setuid binaries do nothing), and its share of the
+    /// machine (a runaway replica cannot starve the others).
+    /// </summary>
+    private static void AppendHardening(StringBuilder yaml, string cpus, string memory, int? replicas = null)
+    {
+        yaml.AppendLine("    security_opt: [\"no-new-privileges:true\"]")
+            .AppendLine("    deploy:");
+        if (replicas is { } count)
+        {
+            yaml.AppendLine($"      replicas: {count}");
+        }
+        yaml.AppendLine("      resources:")
+            .AppendLine("        limits:")
+            .AppendLine($"          cpus: \"{cpus}\"")
+            .AppendLine($"          memory: {memory}");
+    }
+
+    /// <summary>Redis's container limit: its data limit (maxmemory) and room for its buffers, forks and the AOF rewrite.</summary>
+    private static string RedisContainerMemory(string maxMemory)
+    {
+        var match = Regex.Match(maxMemory, "^(?<n>[0-9]+)(?<unit>b|kb|mb|gb|k|m|g)?$");
+        var bytes = long.Parse(match.Groups["n"].Value, CultureInfo.InvariantCulture) * match.Groups["unit"].Value switch
+        {
+            "k" => 1000L, "kb" => 1024L, "m" => 1000L * 1000, "mb" => 1024L * 1024, "g" => 1000L * 1000 * 1000, "gb" => 1024L * 1024 * 1024, _ => 1L,
+        };
+        var megabytes = (long)Math.Ceiling(bytes * 1.5 / (1024 * 1024)) + 64;
+        return $"{megabytes}M";
+    }
+
+    /// <summary>
+    /// Redis's users for the deployment (see <see cref="RedisUser"/>), with <c>${VARIABLE}</c> where each password
+    /// goes: <c>envsubst</c> fills them in from <c>.env</c> (docs/deploy.md). The default user is off; <c>admin</c> is
+    /// the operators' (REDIS_PASSWORD); <c>healthcheck</c> may only PING. Made into the secret with
+    /// <c>set -a; . ./.env; set +a; envsubst &lt; redis/users.acl.template &gt; secrets/redis-users.acl</c>.
+    /// </summary>
+    private string RedisUsersTemplate()
+    {
+        var configuration = topology.Api.ApplicationBuilder.Configuration;
+        // No comments: Redis refuses any line of an ACL file that is not a user.
+        var text = new StringBuilder()
+            .AppendLine("user default off")
+            .AppendLine($"user admin on >${{{Variable(((RedisResource)topology.Redis.Resource).PasswordParameter!.Name)}}} ~* &* +@all")
+            .AppendLine($"user {HealthcheckUser} on nopass resetkeys resetchannels -@all +ping");
+        foreach (var user in new[] { RedisUser.Api, RedisUser.Worker })
+        {
+            text.AppendLine(user.AclRule(RedisUser.KeyPrefix(configuration), $">${{{Variable(user.Password(topology.Api.ApplicationBuilder).Resource.Name)}}}"));
+        }
+        return text.ToString();
     }
 
     private async Task<Dictionary<string, object>> EnvironmentAsync(IResource resource, CancellationToken cancellationToken)
@@ -347,7 +445,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 mode http
                 log global
                 option httplog
-                # X-Forwarded-For for the API (it trusts forwarded headers: ASPNETCORE_FORWARDEDHEADERS_ENABLED).
+                # X-Forwarded-For for the API (which believes it from this load balancer only: Network:TrustedProxies).
                 option forwardfor
                 timeout connect 5s
                 # Both above the API's longest wait for a result (GET ?wait=, Work:MaxWaitSeconds + 15 s); event streams
@@ -367,6 +465,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 option http-buffer-request
                 # Its own answers are problems (application/problem+json), like the API's.
                 errorfile 400 errors/400.http
+                errorfile 401 errors/401.http
                 errorfile 408 errors/408.http
                 errorfile 429 errors/429.http
                 errorfile 502 errors/502.http
@@ -400,6 +499,11 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 http-request del-header traceparent
                 http-request del-header tracestate
                 http-request del-header baggage
+                # The operators' endpoints are not even forwarded without a key (the API checks the key and its scope).
+                acl admin_path path_beg /api/v1/cluster /api/v1/schedules /api/v1/events
+                acl has_key req.hdr(authorization) -m found
+                acl has_key req.hdr(x-api-key) -m found
+                http-request deny deny_status 401 if admin_path !has_key
                 default_backend {{api}}
 
             backend {{api}}
@@ -428,7 +532,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
     private const int MaxConnPerServer = 500;
 
     /// <summary>An HAProxy error file: its own answer with <paramref name="status"/>, as a problem.</summary>
-    private static string ErrorFile(int status, string reason, string title, string detail, int? retryAfter = null)
+    private static string ErrorFile(int status, string reason, string title, string detail, int? retryAfter = null, string? wwwAuthenticate = null)
     {
         var body = JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -442,6 +546,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                "Content-Type: application/problem+json\r\n" +
                "Cache-Control: no-cache\r\n" +
                (retryAfter is { } seconds ? $"Retry-After: {seconds}\r\n" : "") +
+               (wwwAuthenticate is { } challenge ? $"WWW-Authenticate: {challenge}\r\n" : "") +
                "Connection: close\r\n" +
                $"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\n" +
                "\r\n" +
@@ -452,6 +557,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
     private static int StatusSection(int status) => status switch
     {
         400 => 1,
+        401 => 2,
         408 => 9,
         502 => 3,
         504 => 5,

@@ -8,8 +8,9 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
 {
     public static readonly string[] GeneratedFiles =
     [
-        "docker-compose.yml", "haproxy/haproxy.cfg", "haproxy/errors/400.http", "haproxy/errors/408.http", "haproxy/errors/429.http",
-        "haproxy/errors/502.http", "haproxy/errors/503.http", "haproxy/errors/504.http", ".env.example",
+        "docker-compose.yml", "haproxy/haproxy.cfg", "haproxy/errors/400.http", "haproxy/errors/401.http", "haproxy/errors/408.http",
+        "haproxy/errors/429.http", "haproxy/errors/502.http", "haproxy/errors/503.http", "haproxy/errors/504.http", "redis/users.acl.template",
+        ".env.example",
     ];
 
     /// <summary>Values for the variables .env.example asks for, as an operator's .env would give them.</summary>
@@ -49,6 +50,56 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
         finally
         {
             generated.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_generated_redis_users_load_in_a_real_redis_server_and_hold()
+    {
+        // The secret as docs/deploy.md makes it: the template with .env's values put in (envsubst).
+        var environment = ExampleEnvironment();
+        var acl = System.Text.RegularExpressions.Regex.Replace(await File.ReadAllTextAsync(Repository.PathOf("redis/users.acl.template")),
+            @"\$\{(?<name>[A-Z_]+)\}", m => environment[m.Groups["name"].Value]);
+        var directory = Directory.CreateTempSubdirectory("workcluster-acl-");
+        var aclFile = Path.Combine(directory.FullName, "redis-users.acl");
+        await File.WriteAllTextAsync(aclFile, acl);
+        var port = FreePorts.Next();
+        using var redis = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("redis-server")
+        {
+            ArgumentList = { "--port", port.ToString(), "--bind", "127.0.0.1", "--dir", directory.FullName, "--save", "", "--aclfile", aclFile,
+                "--logfile", Path.Combine(directory.FullName, "redis.log") },
+        })!;
+        try
+        {
+            // The compose health check, as it runs there: the healthcheck user, no secret.
+            var healthy = false;
+            for (var i = 0; i < 50 && !healthy; i++)
+            {
+                var (_, pong) = await Repository.RunAsync("redis-cli", ["-p", port.ToString(), "--user", "healthcheck", "--pass", "healthcheck", "--no-auth-warning", "ping"]);
+                healthy = pong.Trim() == "PONG";
+                await Task.Delay(healthy ? 0 : 100);
+            }
+            Assert.True(healthy, redis.HasExited ? File.ReadAllText(Path.Combine(directory.FullName, "redis.log")) : "no PONG in 5 s");
+            var (_, anonymous) = await Repository.RunAsync("redis-cli", ["-p", port.ToString(), "ping"]);
+            Assert.StartsWith("NOAUTH", anonymous.Trim()); // the default user is off
+
+            var options = StackExchange.Redis.ConfigurationOptions.Parse($"127.0.0.1:{port}");
+            (options.User, options.Password, options.AllowAdmin) = ("api", environment["REDIS_API_PASSWORD"], true);
+            WorkCluster.Redis.RedisHostingExtensions.ConfigureForLeastPrivilege(options);
+            await using var api = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(options);
+            var db = api.GetDatabase();
+            Assert.Equal(1, (int)await db.ScriptEvaluateAsync("return redis.call('HSET', KEYS[1], 'f', 'v')", [(StackExchange.Redis.RedisKey)"{wc}:jobs"]));
+            foreach (var (command, args) in new (string, object[])[] { ("FLUSHALL", []), ("KEYS", ["*"]), ("ACL", ["LIST"]), ("SET", ["elsewhere", "x"]) })
+            {
+                var refused = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => db.ExecuteAsync(command, args));
+                Assert.StartsWith("NOPERM", refused.Message);
+            }
+        }
+        finally
+        {
+            redis.Kill();
+            await redis.WaitForExitAsync();
+            directory.Delete(recursive: true);
         }
     }
 

@@ -88,6 +88,22 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
             Assert.StartsWith("HTTP/1.1 400", answer);
         }
 
+        // The operators' endpoints without a key: HAProxy's own 401 problem, never forwarded; with a key: forwarded.
+        using (var anonymous = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{haproxy.Port}"), Timeout = TimeSpan.FromSeconds(10) })
+        {
+            foreach (var path in new[] { "/api/v1/cluster", "/api/v1/schedules", "/api/v1/events" })
+            {
+                using var noKey = await anonymous.GetAsync(path);
+                Assert.Equal(HttpStatusCode.Unauthorized, noKey.StatusCode);
+                Assert.Equal("application/problem+json", noKey.Content.Headers.ContentType?.MediaType);
+                Assert.Equal("Bearer", noKey.Headers.WwwAuthenticate.Single().Scheme);
+            }
+            using var withKey = new HttpRequestMessage(HttpMethod.Get, "/api/v1/cluster");
+            withKey.Headers.Add("X-Api-Key", app.AdminKey);
+            using var forwarded = await anonymous.SendAsync(withKey);
+            Assert.Equal(HttpStatusCode.OK, forwarded.StatusCode);
+        }
+
         // More than the limit (2,000) from one address in 10 s: 429 problems with Retry-After.
         using var http = AppFixture.UseKey(new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 })
         {
