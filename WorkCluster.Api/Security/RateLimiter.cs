@@ -57,8 +57,9 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
 
         var (allowed, remaining, waitMs, fullMs) = ((int)taken[0] == 1, (long)taken[1], (long)taken[2], (long)taken[3]);
         var refill = (int)Math.Ceiling(limit.Burst / limit.PerSecond);
-        context.Response.Headers["RateLimit-Policy"] = $"\"{kind}\";q={limit.Burst};w={refill}";
-        context.Response.Headers["RateLimit"] = $"\"{kind}\";r={remaining};t={Seconds(fullMs)}";
+        var policy = keyName is null ? "anonymous" : kind;
+        context.Response.Headers["RateLimit-Policy"] = $"\"{policy}\";q={limit.Burst};w={refill}";
+        context.Response.Headers["RateLimit"] = $"\"{policy}\";r={remaining};t={Seconds(fullMs)}";
         if (allowed)
         {
             await next(context);
