@@ -36,7 +36,11 @@ builder.Services.AddOptions<NetworkOptions>().BindConfiguration("Network");
 builder.Services.AddSingleton<TrustedProxies>();
 builder.Services.AddSingleton<ApiScripts>();
 builder.Services.AddSingleton<WorkCluster.Redis.IRedisScriptSet>(sp => sp.GetRequiredService<ApiScripts>());
-builder.Services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimits").ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddOptions<RateLimitOptions>().BindConfiguration("RateLimits").ValidateOnStart();
+builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>();
+// The host's own forwarded-headers handling (ASPNETCORE_FORWARDEDHEADERS_ENABLED, which Aspire sets when publishing)
+// would believe X-Forwarded-For from anyone, before UseTrustedForwardedHeaders decides whom to believe: it stays off.
+builder.Configuration.AddInMemoryCollection([new("FORWARDEDHEADERS_ENABLED", "false")]);
 builder.AddWebhookOptions();
 builder.Services.AddSingleton(sp =>
 {

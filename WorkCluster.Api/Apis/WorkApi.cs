@@ -121,7 +121,7 @@ public static partial class WorkApi
         var fingerprint = idempotencyKey is null ? null : Convert.ToHexStringLower(SHA256.HashData(work.Body.Span));
         var result = await services.Queue.EnqueueAsync(work.Type, work.Data, services.Instance.Name, work.Options with
         {
-            IdempotencyKey = idempotencyKey is null ? null : WorkAccess.ScopedIdempotencyKey(context.User, idempotencyKey),
+            IdempotencyKey = idempotencyKey is null ? null : WorkAccess.ScopedIdempotencyKey(context, idempotencyKey),
             Fingerprint = fingerprint,
             Owner = WorkAccess.Owner(context.User),
         });

@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 
 namespace WorkCluster.Api.Security;
@@ -90,12 +89,7 @@ public sealed partial class ApiKeyAuthentication(
             ? needed.AnyOf.Count == 1 ? $"the scope '{needed.AnyOf[0]}'" : $"one of the scopes {string.Join(", ", needed.AnyOf.Select(s => $"'{s}'"))}"
             : "the scope this endpoint needs";
 
-    private async Task WriteAsync(int status, string title, string detail) =>
-        await problems.TryWriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = Context,
-            ProblemDetails = new ProblemDetails { Status = status, Title = title, Detail = detail },
-        });
+    private Task WriteAsync(int status, string title, string detail) => ProblemWriter.WriteAsync(Context, problems, status, title, detail);
 
     [LoggerMessage(LogLevel.Information, "Request from {Remote} refused: unknown API key")]
     private static partial void LogUnknownKey(ILogger logger, string? remote);

@@ -30,6 +30,14 @@ public sealed class ApiKeyOptions
     /// <summary>Its scopes, separated by commas or spaces: submit, read, admin, worker.</summary>
     public string? Scopes { get; set; }
 
+    /// <summary>
+    /// The key it replaces (or its SHA-256), still accepted under the same name while clients move to the new one:
+    /// rotation keeps the name, so the work a client submitted stays its own.
+    /// </summary>
+    public string? PreviousKey { get; set; }
+
+    public string? PreviousHash { get; set; }
+
     /// <summary>This key's own rate limit for every kind of request, instead of the <c>RateLimits</c> section's per scope (e.g. a customer's plan).</summary>
     public RateLimit? RateLimit { get; set; }
 }
@@ -66,9 +74,17 @@ public sealed partial class AuthOptionsValidator : IValidateOptions<AuthOptions>
             {
                 failures.Add($"Auth:Keys:{keyName}:Scopes is empty: give one or more of {string.Join(", ", ApiScopes.All)}.");
             }
-            if (key.RateLimit is { } limit && (limit.PerSecond is <= 0 or > 1_000_000 || limit.Burst is < 1 or > 10_000_000))
+            if (key.RateLimit?.Problem($"Auth:Keys:{keyName}:RateLimit") is { } limitProblem)
             {
-                failures.Add($"Auth:Keys:{keyName}:RateLimit: PerSecond must be above 0 (at most 1,000,000) and Burst from 1 to 10,000,000.");
+                failures.Add(limitProblem);
+            }
+            if (key.PreviousKey is { Length: > 0 and < MinKeyLength })
+            {
+                failures.Add($"Auth:Keys:{keyName}:PreviousKey is shorter than {MinKeyLength} characters.");
+            }
+            if (key.PreviousHash is { Length: > 0 } previousHash && !Sha256Hex().IsMatch(previousHash))
+            {
+                failures.Add($"Auth:Keys:{keyName}:PreviousHash must be a SHA-256 in 64 hex digits.");
             }
             foreach (var unknown in scopes.Where(s => !ApiScopes.All.Contains(s)))
             {
@@ -99,11 +115,22 @@ public sealed class ApiKeyStore
 
     public ApiKeyStore(IOptions<AuthOptions> options)
     {
-        _keys = options.Value.Keys.Select(entry => (
-                entry.Value.Hash is { Length: > 0 } hash ? Convert.FromHexString(hash) : Hash(entry.Value.Key!),
-                new ApiKey(entry.Key, ParseScopes(entry.Value.Scopes), entry.Value.RateLimit)))
-            .ToArray();
-        _byName = _keys.ToDictionary(k => k.Key.Name, k => k.Key, StringComparer.Ordinal);
+        var keys = new List<(byte[], ApiKey)>();
+        foreach (var (name, entry) in options.Value.Keys)
+        {
+            var key = new ApiKey(name, ParseScopes(entry.Scopes), entry.RateLimit);
+            keys.Add((entry.Hash is { Length: > 0 } hash ? Convert.FromHexString(hash) : Hash(entry.Key!), key));
+            if (entry.PreviousHash is { Length: > 0 } previousHash)
+            {
+                keys.Add((Convert.FromHexString(previousHash), key));
+            }
+            else if (entry.PreviousKey is { Length: > 0 } previous)
+            {
+                keys.Add((Hash(previous), key));
+            }
+        }
+        _keys = keys.ToArray();
+        _byName = _keys.Select(k => k.Key).DistinctBy(k => k.Name).ToDictionary(k => k.Name, StringComparer.Ordinal);
     }
 
     private readonly Dictionary<string, ApiKey> _byName;

@@ -1,4 +1,4 @@
-using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace WorkCluster.Api.Security;
 
@@ -37,9 +37,27 @@ public sealed class RateLimitOptions
 /// <summary>A token bucket: <see cref="PerSecond"/> requests a second on average, up to <see cref="Burst"/> at once.</summary>
 public sealed class RateLimit
 {
-    [Range(0.001, 1_000_000)]
     public double PerSecond { get; set; }
 
-    [Range(1, 10_000_000)]
     public int Burst { get; set; }
+
+    /// <summary>Why this limit is not one, or null.</summary>
+    public string? Problem(string name) =>
+        PerSecond is >= 0.001 and <= 1_000_000 && Burst is >= 1 and <= 10_000_000
+            ? null
+            : $"{name}: PerSecond must be from 0.001 to 1,000,000 and Burst from 1 to 10,000,000.";
+}
+
+/// <summary>Refuses, at start, a limit that is not one (the nested limits are not seen by data annotations).</summary>
+public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RateLimitOptions options)
+    {
+        var failures = new[]
+        {
+            options.Submit.Problem("RateLimits:Submit"), options.Read.Problem("RateLimits:Read"), options.Admin.Problem("RateLimits:Admin"),
+            options.Worker.Problem("RateLimits:Worker"), options.Anonymous.Problem("RateLimits:Anonymous"),
+        }.OfType<string>().ToArray();
+        return failures.Length == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
 }

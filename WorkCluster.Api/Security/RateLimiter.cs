@@ -1,5 +1,4 @@
 using System.Globalization;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using WorkCluster.Redis;
@@ -39,7 +38,7 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
             ? context.User.Identity.Name
             : null;
         var limit = keyName is null ? _options.Anonymous : keys.ByName(keyName)?.RateLimit ?? _options.For(kind);
-        var partition = keyName is null ? $"ip:{context.Connection.RemoteIpAddress}" : $"key:{keyName}";
+        var partition = keyName is null ? $"ip:{AddressPartition(context.Connection.RemoteIpAddress)}" : $"key:{keyName}";
 
         RedisResult[] taken;
         try
@@ -48,8 +47,10 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
                 [keyspace.Key($"rl:{kind}:{partition}")],
                 [limit.PerSecond.ToString(CultureInfo.InvariantCulture), limit.Burst]))!;
         }
-        catch (Exception e) when (e is RedisException or RedisTimeoutException || RedisAvailability.IsUnavailable(e))
+        catch (Exception e) when (RedisAvailability.IsUnavailable(e))
         {
+            // Redis is away: the request is not limited (the endpoint answers 503 itself, or serves what needs no Redis).
+            // Anything else (a script error, a refused command) is a bug to see, not a reason to stop limiting.
             LogNotLimited(logger, e.Message);
             await next(context);
             return;
@@ -69,23 +70,35 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
         var retryAfter = Math.Max(1, Seconds(waitMs));
         context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
         context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-        await problems.TryWriteAsync(new ProblemDetailsContext
+        await ProblemWriter.WriteAsync(context, problems, StatusCodes.Status429TooManyRequests, "Too many requests",
+            (keyName is null
+                ? $"Callers without a key may make {limit.PerSecond:0.###} {kind} requests a second from one address (bursts of {limit.Burst}). "
+                : $"The key '{keyName}' may make {limit.PerSecond:0.###} {kind} requests a second (bursts of {limit.Burst}). ") +
+            $"Retry in {retryAfter} s.");
+    }
+
+    /// <summary>The address a caller without a key is counted on: IPv4 as it is, IPv6 by its /64 (one host's usual share).</summary>
+    private static string AddressPartition(System.Net.IPAddress? address)
+    {
+        if (address is null)
         {
-            HttpContext = context,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status429TooManyRequests,
-                Title = "Too many requests",
-                Detail = (keyName is null
-                        ? $"Callers without a key may make {limit.PerSecond:0.###} requests a second from one address (bursts of {limit.Burst}). "
-                        : $"The key '{keyName}' may make {limit.PerSecond:0.###} {kind} requests a second (bursts of {limit.Burst}). ") +
-                    $"Retry in {retryAfter} s.",
-            },
-        });
+            return "unknown";
+        }
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4().ToString();
+        }
+        if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return address.ToString();
+        }
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new System.Net.IPAddress(bytes) + "/64";
     }
 
     private static long Seconds(long milliseconds) => (milliseconds + 999) / 1000;
 
-    [LoggerMessage(LogLevel.Debug, "Rate limit not applied, Redis is unavailable: {Message}")]
+    [LoggerMessage(LogLevel.Warning, "Rate limit not applied, Redis is unavailable: {Message}")]
     private static partial void LogNotLimited(ILogger logger, string message);
 }

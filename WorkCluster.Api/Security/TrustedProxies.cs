@@ -20,11 +20,13 @@ public sealed class NetworkOptions
 public sealed partial class TrustedProxies
 {
     private static readonly TimeSpan Refresh = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan RetryUnresolved = TimeSpan.FromSeconds(2);
     private readonly IPNetwork[] _networks;
     private readonly string[] _hosts;
     private readonly ILogger<TrustedProxies> _logger;
     private volatile IPAddress[] _resolved = [];
-    private long _resolvedAt = long.MinValue;
+    private readonly Dictionary<string, IPAddress[]> _lastGood = new(StringComparer.OrdinalIgnoreCase);
+    private long _nextResolve;
     private int _resolving;
 
     public TrustedProxies(IOptions<NetworkOptions> options, ILogger<TrustedProxies> logger)
@@ -74,7 +76,7 @@ public sealed partial class TrustedProxies
         {
             return false;
         }
-        if (Environment.TickCount64 - Interlocked.Read(ref _resolvedAt) > Refresh.TotalMilliseconds)
+        if (Environment.TickCount64 >= Interlocked.Read(ref _nextResolve))
         {
             _ = ResolveAsync(); // the answer for this request comes from the last resolution; the next ones from the new
         }
@@ -90,20 +92,23 @@ public sealed partial class TrustedProxies
         }
         try
         {
-            var addresses = new List<IPAddress>();
+            var failed = false;
             foreach (var host in _hosts)
             {
                 try
                 {
-                    addresses.AddRange((await Dns.GetHostAddressesAsync(host)).Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a));
+                    _lastGood[host] = (await Dns.GetHostAddressesAsync(host)).Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToArray();
                 }
                 catch (SocketException e)
                 {
-                    LogUnresolved(_logger, host, e.Message); // not up yet (compose starts the lb after the API): try again later
+                    // Not up yet (compose starts the lb after the API), or DNS failed for a moment: the last good answer
+                    // stands, and the name is asked again soon.
+                    failed = true;
+                    LogUnresolved(_logger, host, e.Message);
                 }
             }
-            _resolved = addresses.ToArray();
-            Interlocked.Exchange(ref _resolvedAt, Environment.TickCount64);
+            _resolved = _lastGood.Values.SelectMany(a => a).ToArray();
+            Interlocked.Exchange(ref _nextResolve, Environment.TickCount64 + (long)(failed ? RetryUnresolved : Refresh).TotalMilliseconds);
         }
         finally
         {

@@ -14,15 +14,23 @@ public static class WorkAccess
     public static bool CanRead(ClaimsPrincipal user, string? owner) =>
         Has(user, ApiScopes.Read) || Has(user, ApiScopes.Admin) || IsOwner(user, owner);
 
-    /// <summary>Whether the caller may cancel work owned by <paramref name="owner"/>.</summary>
-    public static bool CanChange(ClaimsPrincipal user, string? owner) => Has(user, ApiScopes.Admin) || IsOwner(user, owner);
+    /// <summary>
+    /// Whether the caller may cancel work owned by <paramref name="owner"/>: its owner, or an admin key. Callers without
+    /// a key all share the owner "anonymous", so they may not: one could cancel another's work.
+    /// </summary>
+    public static bool CanChange(ClaimsPrincipal user, string? owner) =>
+        Has(user, ApiScopes.Admin) || (!AnonymousAccess.IsAnonymous(user) && IsOwner(user, owner));
 
     private static bool IsOwner(ClaimsPrincipal user, string? owner) =>
         owner is not null && Has(user, ApiScopes.Submit) && string.Equals(owner, Owner(user), StringComparison.Ordinal);
 
     /// <summary>
-    /// The Idempotency-Key as stored: per owner, so one client's key never replays (or reveals) another's job. Key names
-    /// have no space and Idempotency-Keys are visible ASCII, so the pair is unambiguous.
+    /// The Idempotency-Key as stored: per owner, so one client's key never replays (or reveals) another's job; for
+    /// callers without a key, per client address as well. Key names and addresses have no space and Idempotency-Keys
+    /// are visible ASCII, so the parts are unambiguous.
     /// </summary>
-    public static string ScopedIdempotencyKey(ClaimsPrincipal user, string key) => $"{Owner(user)} {key}";
+    public static string ScopedIdempotencyKey(HttpContext context, string key) =>
+        AnonymousAccess.IsAnonymous(context.User)
+            ? $"{ApiScopes.AnonymousOwner}@{context.Connection.RemoteIpAddress} {key}"
+            : $"{Owner(context.User)} {key}";
 }

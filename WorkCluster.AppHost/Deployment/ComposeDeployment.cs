@@ -500,10 +500,15 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
                 http-request del-header tracestate
                 http-request del-header baggage
                 # The operators' endpoints are not even forwarded without a key (the API checks the key and its scope).
-                acl admin_path path_beg /api/v1/cluster /api/v1/schedules /api/v1/events
+                # Paths compared decoded and in any case, as the API routes them.
+                acl admin_path path,url_dec -m beg -i /api/v1/cluster /api/v1/schedules /api/v1/events
+                acl dead_letter path,url_dec -m str -i /api/v1/work /api/v1/work/
+                acl retry_path path,url_dec -m end -i /retry
                 acl has_key req.hdr(authorization) -m found
                 acl has_key req.hdr(x-api-key) -m found
                 http-request deny deny_status 401 if admin_path !has_key
+                http-request deny deny_status 401 if METH_GET dead_letter !has_key
+                http-request deny deny_status 401 if retry_path !has_key
                 default_backend {{api}}
 
             backend {{api}}

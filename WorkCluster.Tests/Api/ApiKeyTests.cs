@@ -100,6 +100,40 @@ public sealed class ApiKeyTests(ClusterAppFixture app, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_read_key_given_by_its_hash_reads_any_work_and_may_not_submit()
+    {
+        var theirs = await app.Work.SubmitAsync("echo", "\"for the reader\"");
+        using var reader = app.CreateGatewayClient(ClusterAppFixture.ReaderKey);
+        Assert.NotNull(await new WorkClient(reader).GetAsync(theirs.Id));
+        using var submit = await reader.PostAsync("/api/v1/work", Json("""{"type":"echo","data":1}"""));
+        var problem = await AssertProblemAsync(submit, HttpStatusCode.Forbidden, "Scope missing");
+        Assert.Contains("'submit'", problem.GetProperty("detail").GetString());
+        var (cancel, _) = await new WorkClient(reader).CancelAsync(theirs.Id);
+        Assert.Equal(HttpStatusCode.Forbidden, cancel);
+    }
+
+    [Fact]
+    public async Task A_key_in_rotation_and_the_key_it_replaces_are_one_owner()
+    {
+        using var oldKey = app.CreateGatewayClient(ClusterAppFixture.RotatingPreviousKey);
+        using var newKey = app.CreateGatewayClient(ClusterAppFixture.RotatingKey);
+        var submitted = await SubmitLaterAsync(oldKey);
+        Assert.NotNull(await new WorkClient(newKey).GetAsync(submitted.Id)); // the client moved to the new key keeps its work
+        var (cancel, _) = await new WorkClient(newKey).CancelAsync(submitted.Id);
+        Assert.Equal(HttpStatusCode.Accepted, cancel);
+    }
+
+    [Fact]
+    public async Task Callers_without_a_key_may_not_cancel_work_even_anonymous_work()
+    {
+        using var anonymous = app.CreateGatewayClient(key: null);
+        var submitted = await SubmitLaterAsync(anonymous);
+        var (cancel, _) = await new WorkClient(anonymous).CancelAsync(submitted.Id);
+        Assert.Equal(HttpStatusCode.NotFound, cancel);
+        Assert.Equal(HttpStatusCode.Accepted, (await app.Work.CancelAsync(submitted.Id)).Status);
+    }
+
+    [Fact]
     public async Task Idempotency_keys_are_per_api_key()
     {
         var idempotencyKey = $"order-{Guid.NewGuid():N}";

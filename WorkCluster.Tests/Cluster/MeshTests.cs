@@ -200,6 +200,10 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
         Assert.NotEqual(HttpStatusCode.Unauthorized, await GetHubAsync(target.Address, token));      // admitted (then not a WebSocket: 4xx)
         Assert.Equal(HttpStatusCode.Unauthorized, await GetHubAsync(target.Address, token));         // a replay
         Assert.Equal(HttpStatusCode.Unauthorized, await GetHubAsync(target.Address, credentials.CreateToken(target.Id), inQuery: true));
+        // Made more than the allowed skew ago (a captured token kept for later): refused.
+        var stale = Credentials(await app.GetParameterAsync("cluster-secret"), "odd.node id/ü.\n.",
+            new ShiftedClock(-MeshCredentials.MaxClockSkew - TimeSpan.FromSeconds(5))).CreateToken(target.Id);
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetHubAsync(target.Address, stale));
 
         // A real connection with such a token works, and its caller is known by its odd id.
         var connection = new HubConnectionBuilder()
@@ -298,7 +302,13 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
     private static string SignWithWrongSecret(string node) => Credentials("not-the-cluster-secret-at-all", "intruder").CreateToken(node);
 
     /// <summary>Token making as node <paramref name="from"/> does it, with <paramref name="secret"/>.</summary>
-    private static MeshCredentials Credentials(string secret, string from) =>
-        new(Microsoft.Extensions.Options.Options.Create(new ClusterOptions { Secret = secret }), TimeProvider.System,
+    private static MeshCredentials Credentials(string secret, string from, TimeProvider? clock = null) =>
+        new(Microsoft.Extensions.Options.Options.Create(new ClusterOptions { Secret = secret }), clock ?? TimeProvider.System,
             new NodeIdentity(from, from, DateTimeOffset.UtcNow));
+
+    /// <summary>This machine's clock, moved by <paramref name="shift"/>.</summary>
+    private sealed class ShiftedClock(TimeSpan shift) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + shift;
+    }
 }

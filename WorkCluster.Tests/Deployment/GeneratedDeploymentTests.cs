@@ -83,16 +83,24 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
             var (_, anonymous) = await Repository.RunAsync("redis-cli", ["-p", port.ToString(), "ping"]);
             Assert.StartsWith("NOAUTH", anonymous.Trim()); // the default user is off
 
-            var options = StackExchange.Redis.ConfigurationOptions.Parse($"127.0.0.1:{port}");
-            (options.User, options.Password, options.AllowAdmin) = ("api", environment["REDIS_API_PASSWORD"], true);
-            WorkCluster.Redis.RedisHostingExtensions.ConfigureForLeastPrivilege(options);
-            await using var api = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(options);
-            var db = api.GetDatabase();
-            Assert.Equal(1, (int)await db.ScriptEvaluateAsync("return redis.call('HSET', KEYS[1], 'f', 'v')", [(StackExchange.Redis.RedisKey)"{wc}:jobs"]));
-            foreach (var (command, args) in new (string, object[])[] { ("FLUSHALL", []), ("KEYS", ["*"]), ("ACL", ["LIST"]), ("SET", ["elsewhere", "x"]) })
+            var (_, healthcheckGet) = await Repository.RunAsync("redis-cli",
+                ["-p", port.ToString(), "--user", "healthcheck", "--pass", "healthcheck", "--no-auth-warning", "get", "{wc}:jobs"]);
+            Assert.StartsWith("NOPERM", healthcheckGet.Trim()); // PING only
+
+            foreach (var (user, variable) in new[] { ("api", "REDIS_API_PASSWORD"), ("worker", "REDIS_WORKER_PASSWORD") })
             {
-                var refused = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => db.ExecuteAsync(command, args));
-                Assert.StartsWith("NOPERM", refused.Message);
+                var options = StackExchange.Redis.ConfigurationOptions.Parse($"127.0.0.1:{port}");
+                (options.User, options.Password, options.AllowAdmin) = (user, environment[variable], true);
+                WorkCluster.Redis.RedisHostingExtensions.ConfigureForLeastPrivilege(options);
+                await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(options);
+                var db = connection.GetDatabase();
+                Assert.Equal(1L, (long)await db.ScriptEvaluateAsync("return redis.call('HSET', KEYS[1], ARGV[1], 'v')",
+                    [(StackExchange.Redis.RedisKey)"{wc}:jobs"], [(StackExchange.Redis.RedisValue)user]));
+                foreach (var (command, args) in new (string, object[])[] { ("FLUSHALL", []), ("KEYS", ["*"]), ("ACL", ["LIST"]), ("SET", ["elsewhere", "x"]) })
+                {
+                    var refused = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => db.ExecuteAsync(command, args));
+                    Assert.StartsWith("NOPERM", refused.Message);
+                }
             }
         }
         finally

@@ -32,6 +32,9 @@ public sealed class RedisUsersTests(ClusterAppFixture app, ITestOutputHelper out
             var refused = await Assert.ThrowsAsync<RedisServerException>(() => db.ExecuteAsync(command, args));
             Assert.StartsWith("NOPERM", refused.Message);
         }
+        // Not through a script either: Redis checks the commands a script calls as well.
+        var scripted = await Assert.ThrowsAsync<RedisServerException>(() => db.ScriptEvaluateAsync("return redis.call('FLUSHALL')"));
+        Assert.Contains("can't run this command", scripted.Message);
         var outside = await Assert.ThrowsAsync<RedisServerException>(() => db.StringSetAsync("not-workclusters:key", "x"));
         Assert.StartsWith("NOPERM", outside.Message);
         var otherChannel = await Assert.ThrowsAsync<RedisServerException>(() => db.PublishAsync(RedisChannel.Literal("other-channel"), "x"));

@@ -15,6 +15,13 @@ public sealed class ClusterAppFixture : AppFixture
     /// <summary>A key of the tests' own (made afresh for each run) with a small rate limit of its own: 2 a second, bursts of 10.</summary>
     public static readonly string LimitedKey = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
     public const int LimitedBurst = 10;
+
+    /// <summary>A key of the tests' own with the scope read only, configured by its SHA-256 (the API never sees it).</summary>
+    public static readonly string ReaderKey = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+
+    /// <summary>A submit key in rotation: the new key and the one it replaces, both accepted under the one name.</summary>
+    public static readonly string RotatingKey = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
+    public static readonly string RotatingPreviousKey = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24));
     public const int LimitedPerSecond = 2;
 
     protected override IEnumerable<string> Settings =>
@@ -37,6 +44,11 @@ public sealed class ClusterAppFixture : AppFixture
         "Auth:Keys:limited:Scopes=submit",
         $"Auth:Keys:limited:RateLimit:PerSecond={LimitedPerSecond}",
         $"Auth:Keys:limited:RateLimit:Burst={LimitedBurst}",
+        $"Auth:Keys:reader:Hash={Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ReaderKey)))}",
+        "Auth:Keys:reader:Scopes=read",
+        $"Auth:Keys:rotating:Key={RotatingKey}",
+        $"Auth:Keys:rotating:PreviousKey={RotatingPreviousKey}",
+        "Auth:Keys:rotating:Scopes=submit",
     ];
 }
 

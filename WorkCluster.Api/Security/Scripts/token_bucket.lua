@@ -12,6 +12,7 @@ if not tokens or not at then
 end
 if now > at then
   tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+  at = now
 end
 local allowed, wait = 0, 0
 if tokens >= 1 then
@@ -21,7 +22,10 @@ else
   wait = math.ceil((1 - tokens) * 1000 / rate)
 end
 local full = math.ceil((burst - tokens) * 1000 / rate)
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.4f', tokens), 'at', string.format('%d', now))
--- A bucket left alone refills: once full it says nothing a fresh one would not, so it goes.
-redis.call('PEXPIRE', KEYS[1], full + 1000)
+if allowed == 1 then
+  -- A refusal changes nothing: the refill goes on from the last token taken, so no rounding is ever lost.
+  redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', string.format('%d', now))
+  -- A bucket left alone refills: once full it says nothing a fresh one would not, so it goes.
+  redis.call('PEXPIRE', KEYS[1], full + 1000)
+end
 return { allowed, math.floor(tokens), wait, full }
