@@ -1,6 +1,7 @@
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Aspire.Hosting;
 
@@ -8,27 +9,158 @@ public static class RedisBuilderExtensions
 {
     /// <summary>
     /// A Redis of WorkCluster: the work store (<c>redis</c>), or the cluster registry's own store. Publishing: the Redis
-    /// container (<c>AddRedis</c>). Running: the local <c>redis-server</c> executable, unless <c>Redis:Mode</c> is
-    /// <c>container</c> (needs a container runtime). Either way it runs with <c>Redis:MaxMemory</c> and
-    /// <c>Redis:MaxMemoryPolicy</c> (see <see cref="RedisMemoryLimit"/>).
+    /// container (<c>AddRedis</c>). Running: by <c>Redis:Mode</c>, <c>auto</c> by default (see <see cref="ChooseStore"/>):
+    /// the local <c>redis-server</c> executable, the Redis container, or the embedded Garnet store. Each runs with
+    /// <c>Redis:MaxMemory</c> (and redis-server and the container with <c>Redis:MaxMemoryPolicy</c>, see <see cref="RedisMemoryLimit"/>).
     /// </summary>
     public static IResourceBuilder<IResourceWithConnectionString> AddWorkClusterRedis(this IDistributedApplicationBuilder builder, string name)
     {
-        var mode = builder.Configuration["Redis:Mode"] ?? "executable";
         var memory = RedisMemoryLimit.From(builder.Configuration);
-        if (builder.ExecutionContext.IsPublishMode || mode.Equals("container", StringComparison.OrdinalIgnoreCase))
+        var (mode, why) = builder.ExecutionContext.IsPublishMode ? ("container", "publishing") : ChooseStore(builder.Configuration["Redis:Mode"]);
+        LogStore(builder, name, mode, why);
+        if (mode == "container")
         {
             return builder.AddRedis(name).WithArgs("--maxmemory", memory.MaxMemory, "--maxmemory-policy", memory.Policy);
-        }
-        if (!mode.Equals("executable", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new DistributedApplicationException($"Redis:Mode must be 'executable' or 'container', not '{mode}'.");
         }
 
         // The work store's data in Redis:DataDirectory, any other store's in a folder of its own inside it.
         var dataDirectory = Path.GetFullPath(builder.Configuration["Redis:DataDirectory"] ?? ".data/redis", builder.AppHostDirectory);
-        return builder.AddRedisServer(name, name == "redis" ? dataDirectory : Path.Combine(dataDirectory, name), memory,
-            RedisUsers(builder));
+        var storeDirectory = name == "redis" ? dataDirectory : Path.Combine(dataDirectory, name);
+        return mode == "garnet"
+            ? builder.AddGarnetStore(name, Path.Combine(storeDirectory, "garnet"), memory)
+            : builder.AddRedisServer(name, storeDirectory, memory, RedisUsers(builder));
+    }
+
+    /// <summary>
+    /// The store to run, and why: <c>Redis:Mode</c> <c>executable</c>, <c>container</c> or <c>garnet</c> as asked; <c>auto</c>
+    /// (or unset): redis-server when it is on the PATH, else the Redis container when a container runtime answers, else
+    /// the embedded Garnet store (a machine with only the .NET SDK).
+    /// </summary>
+    public static (string Mode, string Why) ChooseStore(string? configured)
+    {
+        var mode = (configured ?? "auto").ToLowerInvariant();
+        switch (mode)
+        {
+            case "executable" or "container" or "garnet":
+                return (mode, $"Redis:Mode={mode}");
+            case "auto":
+                if (FindOnPath("redis-server") is { } redisServer)
+                {
+                    return ("executable", $"Redis:Mode=auto, and redis-server is at {redisServer}");
+                }
+                if (ContainerRuntimeAnswers() is { } runtime)
+                {
+                    return ("container", $"Redis:Mode=auto, no redis-server on the PATH, and {runtime} answers");
+                }
+                return ("garnet", "Redis:Mode=auto, no redis-server on the PATH and no container runtime");
+            default:
+                throw new DistributedApplicationException($"Redis:Mode must be auto, executable, container or garnet, not '{configured}'.");
+        }
+    }
+
+    /// <summary>The container runtime (docker or podman) whose engine answers within 5 s, or null: a client alone is not enough.</summary>
+    private static string? ContainerRuntimeAnswers()
+    {
+        foreach (var runtime in new[] { "docker", "podman" })
+        {
+            if (FindOnPath(runtime) is null)
+            {
+                continue;
+            }
+            try
+            {
+                using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(runtime, "info")
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                })!;
+                process.StandardOutput.ReadToEndAsync();
+                process.StandardError.ReadToEndAsync();
+                if (process.WaitForExit(5000) && process.ExitCode == 0)
+                {
+                    return runtime;
+                }
+                if (!process.HasExited)
+                {
+                    process.Kill();
+                }
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // Not runnable: as good as absent.
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Says which store runs and why: in the AppHost's log, and on the resource in the dashboard (property "Store").</summary>
+    private static void LogStore(IDistributedApplicationBuilder builder, string name, string mode, string why)
+    {
+        var store = mode switch { "executable" => "redis-server", "container" => "the Redis container", _ => "Garnet (embedded, WorkCluster.Store)" };
+        builder.Eventing.Subscribe<BeforeStartEvent>((e, _) =>
+        {
+            e.Services.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>().CreateLogger("WorkCluster.AppHost.Store")
+                .LogInformation("Store '{Name}': {Store} ({Why})", name, store, why);
+            return Task.CompletedTask;
+        });
+        builder.Eventing.Subscribe<ResourceEndpointsAllocatedEvent>(async (e, _) =>
+        {
+            if (e.Resource.Name == name)
+            {
+                await e.Services.GetRequiredService<ResourceNotificationService>().PublishUpdateAsync(e.Resource, s => s with
+                {
+                    Properties = [.. s.Properties.Where(p => p.Name != "workcluster.store"), new ResourcePropertySnapshot("workcluster.store", $"{store}: {why}") { DisplayName = "Store" }],
+                });
+            }
+        });
+    }
+
+    /// <summary>
+    /// Runs the embedded store, Garnet (<c>WorkCluster.Store</c>, built with the AppHost), as its own process: the same
+    /// name, connection string, password (in a 0600 config file, never on the command line), health check and
+    /// start/stop/restart as <see cref="AddRedisServer"/>; its data (append-only file and checkpoints, recovered at
+    /// start) in <paramref name="dataDirectory"/>; Lua scripts run as transactions (without it, read-then-write scripts
+    /// lose updates); records beyond <paramref name="memory"/> spill to disk (Garnet's storage tier) rather than being
+    /// dropped. No Redis users: it runs with its default user.
+    /// </summary>
+    public static IResourceBuilder<RedisServerResource> AddGarnetStore(this IDistributedApplicationBuilder builder, string name, string dataDirectory,
+        RedisMemoryLimit memory)
+    {
+        var projectDirectory = Path.GetDirectoryName(new Projects.WorkCluster_Store().ProjectPath)!;
+        var configuration = typeof(RedisServerResource).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyConfigurationAttribute), false)
+            .OfType<System.Reflection.AssemblyConfigurationAttribute>().FirstOrDefault()?.Configuration ?? "Debug";
+        var assembly = Path.Combine(projectDirectory, "bin", configuration, "net10.0", "WorkCluster.Store.dll");
+        if (!File.Exists(assembly))
+        {
+            throw new DistributedApplicationException($"The embedded store is not built ({assembly}): build the solution first.");
+        }
+
+        var password = ParameterResourceBuilderExtensions.CreateDefaultPasswordParameter(builder, $"{name}-password", special: false);
+        var store = new RedisServerResource(name, "dotnet", builder.AppHostDirectory, password, hasUsers: false);
+        var resource = builder.AddResource(store)
+            .WithEndpoint(name: RedisServerResource.PrimaryEndpointName, scheme: "tcp")
+            .WithArgs(async context =>
+            {
+                Directory.CreateDirectory(dataDirectory);
+                var configFile = Path.Combine(dataDirectory, "garnet.conf");
+                var settings = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+                {
+                    ["AuthenticationMode"] = "Password",
+                    ["Password"] = await password.GetValueAsync(context.CancellationToken) ?? "",
+                });
+                await WritePrivateFileAsync(configFile, [settings], context.CancellationToken);
+                foreach (var arg in new object[]
+                {
+                    assembly, "--config-import-path", configFile, "--bind", "127.0.0.1", "--port", store.PrimaryEndpoint.Property(EndpointProperty.TargetPort),
+                    "--lua", "--lua-transaction-mode", "--aof", "--device-type", "RandomAccess", "--checkpointdir", dataDirectory, "--recover",
+                    "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"), "-m", memory.GarnetSize, "-p", memory.GarnetPage, "-i", "16m",
+                })
+                {
+                    context.Args.Add(arg);
+                }
+            });
+        return resource.WithRedisHealthCheck(store);
     }
 
     /// <summary>
@@ -47,14 +179,6 @@ public static class RedisBuilderExtensions
         var password = ParameterResourceBuilderExtensions.CreateDefaultPasswordParameter(builder, $"{name}-password", special: false);
         var redis = new RedisServerResource(name, command, builder.AppHostDirectory, password);
 
-        string? connectionString = null;
-        builder.Eventing.Subscribe<ConnectionStringAvailableEvent>(redis, async (_, ct) =>
-            connectionString = await ((IResourceWithConnectionString)redis).GetConnectionStringAsync(ct));
-        var healthCheckKey = $"{name}_check";
-        builder.Services.AddHealthChecks().AddRedis(
-            _ => connectionString ?? throw new InvalidOperationException($"The connection string of '{name}' is not known yet."),
-            name: healthCheckKey);
-
         return builder.AddResource(redis)
             .WithEndpoint(name: RedisServerResource.PrimaryEndpointName, scheme: "tcp")
             .WithArgs(async context =>
@@ -69,7 +193,21 @@ public static class RedisBuilderExtensions
                 context.Args.Add("--port");
                 context.Args.Add(redis.PrimaryEndpoint.Property(EndpointProperty.TargetPort));
             })
-            .WithHealthCheck(healthCheckKey);
+            .WithRedisHealthCheck(redis);
+    }
+
+    /// <summary>Healthy once the store answers PING with its password (the same check for redis-server and Garnet).</summary>
+    private static IResourceBuilder<RedisServerResource> WithRedisHealthCheck(this IResourceBuilder<RedisServerResource> resource, RedisServerResource store)
+    {
+        var builder = resource.ApplicationBuilder;
+        string? connectionString = null;
+        builder.Eventing.Subscribe<ConnectionStringAvailableEvent>(store, async (_, ct) =>
+            connectionString = await ((IResourceWithConnectionString)store).GetConnectionStringAsync(ct));
+        var healthCheckKey = $"{store.Name}_check";
+        builder.Services.AddHealthChecks().AddRedis(
+            _ => connectionString ?? throw new InvalidOperationException($"The connection string of '{store.Name}' is not known yet."),
+            name: healthCheckKey);
+        return resource.WithHealthCheck(healthCheckKey);
     }
 
     /// <summary>Stands for a user's password in the rules handed to <see cref="AddRedisServer"/>.</summary>
@@ -158,4 +296,26 @@ public sealed record RedisMemoryLimit(string MaxMemory, string Policy)
         }
         return new RedisMemoryLimit(maxMemory.ToLowerInvariant(), policy);
     }
+
+    /// <summary>The limit in bytes.</summary>
+    public long Bytes
+    {
+        get
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(MaxMemory, "^(?<n>[0-9]+)(?<unit>b|kb|mb|gb|k|m|g)?$");
+            return long.Parse(match.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture) * match.Groups["unit"].Value switch
+            {
+                "k" => 1000L, "kb" => 1024L, "m" => 1000L * 1000, "mb" => 1024L * 1024, "g" => 1000L * 1000 * 1000, "gb" => 1024L * 1024 * 1024, _ => 1L,
+            };
+        }
+    }
+
+    /// <summary>
+    /// The embedded store's log page: a sixteenth of the limit (Garnet needs at least four pages), as a power of two
+    /// from 1 MB to 16 MB (its append-only file's pages, 32 MB, must hold two).
+    /// </summary>
+    public string GarnetPage => $"{Math.Clamp(System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, Bytes / 16 / (1024 * 1024)) + 1) / 2, 1UL, 16UL)}m";
+
+    /// <summary>The limit in Garnet's syntax (<c>1gb</c> → <c>1g</c>): the embedded store's in-memory log size.</summary>
+    public string GarnetSize => MaxMemory.EndsWith('b') && MaxMemory.Length > 1 && !char.IsDigit(MaxMemory[^2]) ? MaxMemory[..^1] : MaxMemory;
 }

@@ -4,9 +4,12 @@ namespace Aspire.Hosting.ApplicationModel;
 /// Redis run as the local <c>redis-server</c> executable (no container runtime needed), password-protected.
 /// Its connection string has the same shape as the Redis container's: <c>host:port,password=...</c>.
 /// </summary>
-public sealed class RedisServerResource(string name, string command, string workingDirectory, ParameterResource password)
+public sealed class RedisServerResource(string name, string command, string workingDirectory, ParameterResource password, bool hasUsers = true)
     : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
 {
+    /// <summary>Whether it has WorkCluster's Redis users (redis-server does; the embedded Garnet store runs with its default user only).</summary>
+    public bool HasUsers { get; } = hasUsers;
+
     public const string PrimaryEndpointName = "tcp";
 
     private EndpointReference? _primaryEndpoint;

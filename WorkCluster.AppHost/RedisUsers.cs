@@ -50,10 +50,10 @@ public sealed record RedisUser(string Name, string Commands)
     /// <summary>
     /// Whether <paramref name="store"/> has WorkCluster's users: the run-mode redis-server (the AppHost writes its ACL
     /// file) and every published Redis (the deployment gives it one). A Redis container in run mode
-    /// (<c>Redis:Mode=container</c>) has only its default user, with the password.
+    /// (<c>Redis:Mode=container</c>) and the embedded Garnet store have only their default user, with the password.
     /// </summary>
     public static bool HasUsers(IDistributedApplicationBuilder builder, IResource store) =>
-        store is RedisServerResource || builder.ExecutionContext.IsPublishMode;
+        store is RedisServerResource { HasUsers: true } || builder.ExecutionContext.IsPublishMode;
 
     /// <summary>
     /// The connection string of <paramref name="store"/> as this user: the store's address and this user's password.

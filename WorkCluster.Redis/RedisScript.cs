@@ -19,7 +19,25 @@ public sealed class RedisScript
         Name = name;
         Text = text;
         _sha1 = SHA1.HashData(Encoding.UTF8.GetBytes(text));
+        if (text.StartsWith(ShebangPrefix, StringComparison.Ordinal))
+        {
+            // The same script for a server that has no script flags (Garnet): the flags line turned into a comment, so
+            // that line numbers in errors stay the same.
+            var newline = text.IndexOf('\n');
+            _flagless = "-- " + text[2..newline] + " (flags: not supported by this server)" + text[newline..];
+            _flaglessSha1 = SHA1.HashData(Encoding.UTF8.GetBytes(_flagless));
+        }
     }
+
+    private const string ShebangPrefix = "#!lua";
+    private readonly string? _flagless;
+    private readonly byte[]? _flaglessSha1;
+
+    /// <summary>Set once the server refused the flags line (<c>#!lua flags=…</c>): from then on the script is sent without it.</summary>
+    private volatile bool _withoutFlags;
+
+    private static bool RefusesFlags(RedisServerException e) =>
+        e.Message.Contains("near '#'", StringComparison.Ordinal) || e.Message.Contains("unexpected symbol near '#", StringComparison.Ordinal);
 
     /// <summary>The script's file name without extension, e.g. <c>claim</c>.</summary>
     public string Name { get; }
@@ -56,18 +74,43 @@ public sealed class RedisScript
 
     public async Task<RedisResult> EvaluateAsync(IDatabaseAsync database, RedisKey[] keys, RedisValue[] values)
     {
+        var withoutFlags = _withoutFlags;
         try
         {
-            return await database.ScriptEvaluateAsync(_sha1, keys, values).ConfigureAwait(false);
+            return await database.ScriptEvaluateAsync(withoutFlags ? _flaglessSha1! : _sha1, keys, values).ConfigureAwait(false);
         }
         catch (RedisServerException e) when (e.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
-            return await database.ScriptEvaluateAsync(Text, keys, values).ConfigureAwait(false);
+            try
+            {
+                return await database.ScriptEvaluateAsync(withoutFlags ? _flagless! : Text, keys, values).ConfigureAwait(false);
+            }
+            catch (RedisServerException refused) when (!withoutFlags && _flagless is not null && RefusesFlags(refused))
+            {
+                _withoutFlags = true;
+                return await database.ScriptEvaluateAsync(_flagless, keys, values).ConfigureAwait(false);
+            }
         }
     }
 
     /// <summary>Puts the script into the server's cache (SCRIPT LOAD), so that the first EVALSHA finds it.</summary>
-    public Task LoadAsync(IServer server) => server.ScriptLoadAsync(Text);
+    public async Task LoadAsync(IServer server)
+    {
+        if (_withoutFlags)
+        {
+            await server.ScriptLoadAsync(_flagless!).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await server.ScriptLoadAsync(Text).ConfigureAwait(false);
+        }
+        catch (RedisServerException refused) when (_flagless is not null && RefusesFlags(refused))
+        {
+            _withoutFlags = true;
+            await server.ScriptLoadAsync(_flagless).ConfigureAwait(false);
+        }
+    }
 
     private static string ReadResource(Assembly assembly, string resourceName) =>
         TryReadResource(assembly, resourceName) ?? throw new InvalidOperationException($"Embedded script '{resourceName}' not found.");

@@ -207,7 +207,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             .AppendLine($"      - {redis.Name}-data:/data")
             .AppendLine($"    networks: [{StoreNetwork}]")
             .AppendLine("    read_only: true");
-        AppendHardening(yaml, cpus: "1.0", memory: RedisContainerMemory(memory.MaxMemory));
+        AppendHardening(yaml, cpus: "1.0", memory: RedisContainerMemory(memory));
         yaml.AppendLine("    healthcheck:")
             .AppendLine($"      # As the '{HealthcheckUser}' user, which may only PING: no secret on the command line.")
             .AppendLine($"      test: [\"CMD-SHELL\", \"redis-cli --user {HealthcheckUser} --pass {HealthcheckUser} --no-auth-warning ping | grep -q PONG\"]")
@@ -300,16 +300,8 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
     }
 
     /// <summary>Redis's container limit: its data limit (maxmemory) and room for its buffers, forks and the AOF rewrite.</summary>
-    private static string RedisContainerMemory(string maxMemory)
-    {
-        var match = Regex.Match(maxMemory, "^(?<n>[0-9]+)(?<unit>b|kb|mb|gb|k|m|g)?$");
-        var bytes = long.Parse(match.Groups["n"].Value, CultureInfo.InvariantCulture) * match.Groups["unit"].Value switch
-        {
-            "k" => 1000L, "kb" => 1024L, "m" => 1000L * 1000, "mb" => 1024L * 1024, "g" => 1000L * 1000 * 1000, "gb" => 1024L * 1024 * 1024, _ => 1L,
-        };
-        var megabytes = (long)Math.Ceiling(bytes * 1.5 / (1024 * 1024)) + 64;
-        return $"{megabytes}M";
-    }
+    private static string RedisContainerMemory(RedisMemoryLimit memory) =>
+        $"{(long)Math.Ceiling(memory.Bytes * 1.5 / (1024 * 1024)) + 64}M";
 
     /// <summary>
     /// Redis's users for the deployment (see <see cref="RedisUser"/>), with <c>${VARIABLE}</c> where each password

@@ -27,6 +27,8 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
         return path;
     }
 
+    private const string ComposeInstall = "install docker-compose (Debian/Ubuntu: sudo apt-get install -y docker-compose; or Docker Desktop)";
+
     [Fact]
     public async Task The_committed_deployment_is_exactly_what_the_apphost_generates()
     {
@@ -53,9 +55,10 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task The_generated_redis_users_load_in_a_real_redis_server_and_hold()
     {
+        Tools.Need("redis-server", "install Redis (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis)");
         // The secret as docs/deploy.md makes it: the template with .env's values put in (envsubst).
         var environment = ExampleEnvironment();
         var acl = System.Text.RegularExpressions.Regex.Replace(await File.ReadAllTextAsync(Repository.PathOf("redis/users.acl.template")),
@@ -111,9 +114,10 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Haproxy_accepts_the_generated_configuration()
     {
+        Tools.Need("haproxy", HaproxyTests.HaproxyInstall);
         var (exitCode, log) = await Repository.RunAsync("haproxy", ["-c", "-f", Repository.PathOf("haproxy/haproxy.cfg")],
             new Dictionary<string, string> { ["HAPROXY_STATS_PASSWORD"] = "test" });
 
@@ -121,9 +125,10 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
         Assert.True(exitCode == 0, log);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Docker_compose_accepts_the_generated_file()
     {
+        Tools.Need("docker-compose", ComposeInstall);
         var (exitCode, log) = await Repository.RunAsync("docker-compose",
             ["--env-file", EmptyEnvFile(), "-f", Repository.PathOf("docker-compose.yml"), "config", "-q"], ExampleEnvironment());
 
@@ -131,9 +136,10 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
         Assert.True(exitCode == 0, log);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Docker_compose_refuses_to_start_without_the_secrets()
     {
+        Tools.Need("docker-compose", ComposeInstall);
         // No .env (an operator's own file in the checkout must not count here).
         var (exitCode, log) = await Repository.RunAsync("docker-compose",
             ["--env-file", EmptyEnvFile(), "-f", Repository.PathOf("docker-compose.yml"), "config", "-q"]);

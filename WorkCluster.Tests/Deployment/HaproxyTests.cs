@@ -15,13 +15,16 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
 {
     private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(2); // "inter 2s" in the generated backend
 
+    public const string HaproxyInstall = "install HAProxy (Debian/Ubuntu: sudo apt-get install -y haproxy; macOS: brew install haproxy)";
+
     public Task InitializeAsync() => app.RestoreAsync();
 
     public Task DisposeAsync() => app.RestoreAsync();
 
-    [Fact]
+    [SkippableFact]
     public async Task Haproxy_balances_the_api_replicas_survives_losing_one_and_answers_503_when_none_is_left()
     {
+        Tools.Need("haproxy", HaproxyInstall);
         var replicas = await app.WaitForHealthyReplicasAsync("api", 2, Eventually.DefaultPatience);
         var ports = app.ApiReplicaPorts();
         await using var haproxy = await RunningHaproxy.StartAsync(ports, output);
@@ -70,9 +73,10 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         Assert.Equal(503, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Haproxy_refuses_bad_http_and_answers_a_flood_from_one_address_with_429_problems()
     {
+        Tools.Need("haproxy", HaproxyInstall);
         var ports = app.ApiReplicaPorts();
         await using var haproxy = await RunningHaproxy.StartAsync(ports, output);
 

@@ -81,6 +81,7 @@ public abstract class AppFixture : IAsyncLifetime
             $"--Redis:DataDirectory={_redisData.FullName}",
             $"--ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL={Telemetry.Endpoint}",
             "--Gateway:Port=0", // any free port: never the 8080 of an app a developer is running
+            $"--Redis:Mode={(TestStore.IsGarnet ? "garnet" : "executable")}", // the store this run is for (TestStore)
             .. Settings.Select(s => "--" + s),
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.WorkCluster_AppHost>(args, timeout.Token);

@@ -27,13 +27,24 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async Task StartProcessAsync()
     {
-        var start = new ProcessStartInfo("redis-server")
+        var start = TestStore.IsGarnet
+            ? new ProcessStartInfo("dotnet")
+            {
+                // The embedded store with the options the AppHost gives it (see RedisBuilderExtensions.AddGarnetStore).
+                ArgumentList = { TestStore.GarnetAssembly, "--port", Port.ToString(), "--bind", "127.0.0.1", "--lua", "--lua-transaction-mode",
+                    "--aof", "--device-type", "RandomAccess", "--checkpointdir", _dataDirectory.FullName, "--recover", "-i", "16m" },
+            }
+            : new ProcessStartInfo("redis-server")
+            {
+                ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", _dataDirectory.FullName,
+                    "--save", "", "--appendonly", "yes", "--appendfsync", "everysec" },
+            };
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        if (_settings.Length > 0 && TestStore.IsGarnet)
         {
-            ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", _dataDirectory.FullName,
-                "--save", "", "--appendonly", "yes", "--appendfsync", "everysec" },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+            throw new InvalidOperationException($"redis-server settings ({string.Join(' ', _settings)}) have no Garnet form: skip the test on Garnet.");
+        }
         foreach (var setting in _settings)
         {
             start.ArgumentList.Add(setting);

@@ -12,6 +12,9 @@ public sealed record BenchOptions
     public int Concurrency { get; init; } = 32;
     public int PayloadBytes { get; init; } = 100;
     public string? Redis { get; init; }
+
+    /// <summary>The store the benchmark starts when no --redis is given: redis-server, or garnet (the embedded store); default: redis-server if installed.</summary>
+    public string? Store { get; init; }
     public string? Url { get; init; }
     public int Clients { get; init; } = 64;
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
@@ -32,7 +35,9 @@ public sealed record BenchOptions
           --workers W         in-process worker hosts                   (1)
           --concurrency C     jobs each worker runs at once; baseline consumers (32)
           --payload-bytes B   size of each job's data                   (100)
-          --redis CONN        use this Redis (StackExchange.Redis syntax) instead of starting a redis-server
+          --redis CONN        use this Redis (StackExchange.Redis syntax) instead of starting a store
+          --store S           the store to start: redis (redis-server) or garnet (WorkCluster.Store)
+                              (redis when redis-server is installed, else garnet)
           --url URL           the app for `http` (the gateway, e.g. http://localhost:8080)
           --clients N         concurrent HTTP clients at the maximum rate (64)
           --duration SECONDS  length of each HTTP phase                 (10)
@@ -60,6 +65,7 @@ public sealed record BenchOptions
                 "--concurrency" => options with { Concurrency = Number() },
                 "--payload-bytes" => options with { PayloadBytes = Number() },
                 "--redis" => options with { Redis = Value() },
+                "--store" => options with { Store = Value() switch { "redis" => "redis", "garnet" => "garnet", _ => throw new ArgumentException("--store is redis or garnet.") } },
                 "--url" => options with { Url = Value() },
                 "--clients" => options with { Clients = Number() },
                 "--duration" => options with { Duration = TimeSpan.FromSeconds(Number()) },

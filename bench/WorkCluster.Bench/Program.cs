@@ -21,8 +21,9 @@ var run = new BenchRun(
     options.Scenario, options.Smoke, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription,
     RuntimeInformation.OSDescription, DateTimeOffset.UtcNow);
 
-await using (var redis = await RedisServerProcess.StartOrUseAsync(options.Redis))
+await using (var redis = await RedisServerProcess.StartOrUseAsync(options.Redis, options.Store))
 {
+    run.Store = redis.Store ?? "given";
     await AnsiConsole.Progress()
         .AutoClear(false)
         .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -62,6 +63,9 @@ namespace WorkCluster.Bench
 
         public string Scenario { get; } = scenario;
         public bool Smoke { get; } = smoke;
+
+        /// <summary>The store the run used: redis (redis-server) or garnet when the benchmark started it; given (--redis) otherwise.</summary>
+        public string? Store { get; set; }
         public int Cores { get; } = cores;
         public string Runtime { get; } = runtime;
         public string Os { get; } = os;
@@ -99,7 +103,8 @@ namespace WorkCluster.Bench
                 }
                 Row("queue", "submit → worked p50 / p99 (ms)", $"{q.SubmitToWorked.P50Ms} / {q.SubmitToWorked.P99Ms}");
                 Row("queue", "Redis round trips per job (counted)", q.RoundTripsPerJob.ToString("0.000", CultureInfo.InvariantCulture));
-                Row("queue", "Redis bytes per worked job (held until its TTL)", N(q.RedisBytesPerWorkedJob));
+                Row("queue", "Redis bytes per worked job (held until its TTL)",
+                    q.RedisBytesPerWorkedJob is { } bytes ? N(bytes) : "n/a (the store reports no used_memory)");
             }
             if (run.BurnDown is { } d)
             {

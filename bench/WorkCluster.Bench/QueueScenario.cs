@@ -22,7 +22,7 @@ public sealed record QueueResult(
     double CompletionSeconds, double CompletedPerSecond,
     LatencySummary SubmitToWorked,
     double RoundTripsPerJob, long Operations,
-    double RedisBytesPerWorkedJob);
+    double? RedisBytesPerWorkedJob);
 
 public sealed record BurnDownResult(int Jobs, double PrefillSeconds, double PrefilledPerSecond, double DrainSeconds, double DrainedPerSecond);
 
@@ -58,7 +58,7 @@ public static class QueueScenario
             Math.Round(completionSeconds, 3), Math.Round(options.Jobs / completionSeconds, 1),
             latency.Summary(),
             Math.Round((double)operations / options.Jobs, 3), operations,
-            Math.Round((double)(memoryAfter - memoryBefore) / options.Jobs, 1));
+            memoryAfter is { } after && memoryBefore is { } before ? Math.Round((double)(after - before) / options.Jobs, 1) : null);
     }
 
     /// <summary>The queue pre-filled with N jobs while no worker runs, then drained.</summary>
@@ -168,11 +168,12 @@ public static class QueueScenario
         return latency;
     }
 
-    private static async Task<long> UsedMemoryAsync(IConnectionMultiplexer connection)
+    /// <summary>The store's used_memory, or null where it reports none (Garnet's INFO memory has no used_memory).</summary>
+    private static async Task<long?> UsedMemoryAsync(IConnectionMultiplexer connection)
     {
         var info = (string)(await connection.GetDatabase().ExecuteAsync("INFO", "memory"))!;
-        var line = info.Split('\n').First(l => l.StartsWith("used_memory:", StringComparison.Ordinal));
-        return long.Parse(line["used_memory:".Length..].Trim(), CultureInfo.InvariantCulture);
+        var line = info.Split('\n').FirstOrDefault(l => l.StartsWith("used_memory:", StringComparison.Ordinal));
+        return line is null ? null : long.Parse(line["used_memory:".Length..].Trim(), CultureInfo.InvariantCulture);
     }
 
     private static long OperationCount(IHost worker) =>

@@ -20,24 +20,36 @@ public sealed class RedisServerProcess : IAsyncDisposable
 
     public string ConnectionString { get; }
 
-    public static async Task<RedisServerProcess> StartOrUseAsync(string? given)
+    /// <summary>The store started (redis-server or garnet), or null when a given one is used.</summary>
+    public string? Store { get; private init; }
+
+    public static async Task<RedisServerProcess> StartOrUseAsync(string? given, string? store = null)
     {
         if (given is not null)
         {
             return new RedisServerProcess(given, null);
         }
+        store ??= OnPath("redis-server") ? "redis" : "garnet";
         for (var attempt = 0; ; attempt++)
         {
             // Below the ephemeral range: a port the system hands out for "any port" cannot be taken from us
             // between the pick and redis-server's bind. Should it be taken anyway, redis-server exits: pick again.
             var port = Random.Shared.Next(10_000, Math.Max(EphemeralStart, 20_000));
-            var process = Process.Start(new ProcessStartInfo("redis-server")
-            {
-                ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
-                RedirectStandardOutput = true,
-            }) ?? throw new InvalidOperationException("redis-server did not start (is it installed?).");
+            var start = store == "garnet"
+                ? new ProcessStartInfo("dotnet")
+                {
+                    // The embedded store as the AppHost runs it, without persistence (as the redis-server here).
+                    ArgumentList = { GarnetAssembly(), "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
+                        "--lua", "--lua-transaction-mode", "-i", "16m" },
+                }
+                : new ProcessStartInfo("redis-server")
+                {
+                    ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
+                };
+            start.RedirectStandardOutput = true;
+            var process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start (is it installed?).");
             process.BeginOutputReadLine();
-            var server = new RedisServerProcess($"127.0.0.1:{port}", process);
+            var server = new RedisServerProcess($"127.0.0.1:{port}", process) { Store = store };
             if (await server.AnswersAsync())
             {
                 // Ctrl+C or SIGTERM skip the await-using disposal: the redis-server must not outlive the benchmark.
@@ -62,7 +74,8 @@ public sealed class RedisServerProcess : IAsyncDisposable
                 // Ours, not another server that was already listening there: its process id says so.
                 await using var probe = await ConnectionMultiplexer.ConnectAsync(ConnectionString + ",connectTimeout=500");
                 var info = (string?)await probe.GetDatabase().ExecuteAsync("INFO", "server") ?? "";
-                return info.Contains($"process_id:{_process.Id}\r\n", StringComparison.Ordinal);
+                // Garnet's INFO has no process id: there, a PONG while our process lives has to do.
+                return Store == "garnet" ? !_process.HasExited : info.Contains($"process_id:{_process.Id}\r\n", StringComparison.Ordinal);
             }
             catch (RedisException)
             {
@@ -85,6 +98,25 @@ public sealed class RedisServerProcess : IAsyncDisposable
         {
             // Already gone.
         }
+    }
+
+    private static bool OnPath(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Any(directory => File.Exists(Path.Combine(directory, tool)));
+
+    /// <summary>WorkCluster.Store's assembly, built beside this benchmark (same configuration) in the repository.</summary>
+    private static string GarnetAssembly()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "WorkCluster.sln")))
+        {
+            directory = directory.Parent;
+        }
+        var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
+        var assembly = directory is null ? null : Path.Combine(directory.FullName, "WorkCluster.Store", "bin", configuration, "net10.0", "WorkCluster.Store.dll");
+        return assembly is not null && File.Exists(assembly)
+            ? assembly
+            : throw new InvalidOperationException($"WorkCluster.Store is not built ({assembly}): build the solution first.");
     }
 
     private static readonly int EphemeralStart = File.Exists("/proc/sys/net/ipv4/ip_local_port_range")

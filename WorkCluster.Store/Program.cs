@@ -1,0 +1,32 @@
+using Garnet;
+
+// Runs Garnet with the options it is given (see the AppHost's AddGarnetStore) until SIGTERM or Ctrl+C. Garnet reports
+// a bad option by printing it and returning: exit 2 then, so that whoever started this sees the failure.
+var stop = new CancellationTokenSource(); // not disposed: ProcessExit may fire after Main returns
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+
+GarnetServer server;
+try
+{
+    server = new GarnetServer(args);
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"The store did not start: {e.Message}");
+    return 2;
+}
+using (server)
+{
+    server.Start();
+    Console.WriteLine("Garnet is serving.");
+    try
+    {
+        await Task.Delay(Timeout.Infinite, stop.Token);
+    }
+    catch (OperationCanceledException)
+    {
+        // Stopping.
+    }
+}
+return 0;
