@@ -235,12 +235,15 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>
     /// Stores how far the attempt holding <paramref name="lease"/> has come (shown with the job, published as a
-    /// <c>progress</c> event). Returns false if the attempt is stale. The caller bounds how often it reports.
+    /// <c>progress</c> event). Returns false if the attempt is stale. The caller bounds how often it reports; the message
+    /// is kept as at most 1 KiB on one line (<see cref="ErrorText.Bound"/>): a handler's text may be anything, and a
+    /// control character must not reach a store whose JSON encoder leaves it raw (Garnet).
     /// </summary>
     public async Task<bool> ReportProgressAsync(JobLease lease, double? percent, string? message)
     {
         var stored = await scripts.Progress.EvaluateAsync(Db, [Keys.Jobs, Keys.Events],
-            [lease.JobId, lease.Token, percent is { } p ? Math.Clamp(p, 0, 100) : "", message ?? ""]).ConfigureAwait(false);
+            [lease.JobId, lease.Token, percent is { } p ? Math.Clamp(p, 0, 100) : "", message is null ? "" : ErrorText.Bound(message)])
+            .ConfigureAwait(false);
         return (long)stored == 1;
     }
 

@@ -95,6 +95,21 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task A_progress_message_of_any_text_is_kept_on_one_line_within_a_kib_and_the_job_still_reads()
+    {
+        var queue = redis.NewSpace(Options).Queue;
+        var id = await queue.SubmitAsync();
+        var job = Assert.Single(await queue.ClaimAsync("w1", 1));
+
+        Assert.True(await queue.ReportProgressAsync(job.Lease, 50, "line one\nline two\r\n\tand a bell \u0007" + new string('x', 5000)));
+        var message = (await queue.GetAsync(id))!.Record.Progress!.Message!;
+        Assert.StartsWith("line one line two", message);
+        Assert.DoesNotContain(message, c => char.IsControl(c));
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(message) <= ErrorText.MaxBytes);
+        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
+    }
+
+    [Fact]
     public async Task A_job_with_a_callback_gets_a_delivery_when_it_ends_that_is_retried_fenced_and_delivered()
     {
         var queue = redis.NewSpace(Options).Queue;

@@ -60,7 +60,11 @@ public sealed class WebhookTests(ThreeWorkersAppFixture app, ITestOutputHelper o
         Assert.Equal(ThreeWorkersAppFixture.WebhookMaxAttempts, webhook.GetProperty("attempts").GetInt32());
         Assert.Contains("No answer within", webhook.GetProperty("last_error").GetString());
         Assert.False(webhook.TryGetProperty("last_status", out _));
-        Assert.Equal(ThreeWorkersAppFixture.WebhookMaxAttempts, receiver.All.Count);
+        // One request per counted attempt, and at most one more: an attempt that a stopping worker cuts short is
+        // released uncounted (it "did not happen"), though its request may have reached the receiver already (at
+        // least once). Seen once in a full run on Garnet, where a worker restarted by the test before was still stopping.
+        Assert.InRange(receiver.All.Count, ThreeWorkersAppFixture.WebhookMaxAttempts, ThreeWorkersAppFixture.WebhookMaxAttempts + 1);
+        Assert.Single(receiver.All.Select(r => r.Headers["webhook-id"]).Distinct()); // one delivery, whatever the count
         Assert.Equal("worked", job.GetProperty("status").GetString());
     }
 
