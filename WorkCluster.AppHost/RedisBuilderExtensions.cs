@@ -36,9 +36,14 @@ public static class RedisBuilderExtensions
     /// (or unset): redis-server when it is on the PATH, else the Redis container when a container runtime answers, else
     /// the embedded Garnet store (a machine with only the .NET SDK).
     /// </summary>
-    public static (string Mode, string Why) ChooseStore(string? configured)
+    public static (string Mode, string Why) ChooseStore(string? configured) =>
+        s_choices.GetOrAdd((configured ?? "auto").ToLowerInvariant(), Choose); // once per AppHost: every store the same
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string, string)> s_choices = new();
+
+    private static (string Mode, string Why) Choose(string mode)
     {
-        var mode = (configured ?? "auto").ToLowerInvariant();
+        var configured = mode;
         switch (mode)
         {
             case "executable" or "container" or "garnet":
@@ -154,7 +159,10 @@ public static class RedisBuilderExtensions
                 {
                     assembly, "--config-import-path", configFile, "--bind", "127.0.0.1", "--port", store.PrimaryEndpoint.Property(EndpointProperty.TargetPort),
                     "--lua", "--lua-transaction-mode", "--aof", "--device-type", "RandomAccess", "--checkpointdir", dataDirectory, "--recover",
-                    "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"), "-m", memory.GarnetSize, "-p", memory.GarnetPage, "-i", "16m",
+                    "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"), "-m", memory.GarnetMemory, "-p", memory.GarnetPage, "-i", "16m",
+                    // A checkpoint whenever the append-only file passes 128 MB (then the file starts over), and the spilled
+                    // log compacted every 5 minutes: neither grows without bound, and a restart replays little.
+                    "--aof-size-limit", "128m", "--compaction-freq", "300", "--compaction-type", "Lookup",
                 })
                 {
                     context.Args.Add(arg);
@@ -174,7 +182,7 @@ public static class RedisBuilderExtensions
     {
         var command = FindOnPath("redis-server") ?? throw new DistributedApplicationException(
             "redis-server was not found on PATH. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; " +
-            "macOS: brew install redis), or set Redis:Mode=container where a container runtime (Docker, Podman) runs.");
+            "macOS: brew install redis), or set Redis:Mode=garnet (the embedded store), container (where a container runtime runs) or auto.");
 
         var password = ParameterResourceBuilderExtensions.CreateDefaultPasswordParameter(builder, $"{name}-password", special: false);
         var redis = new RedisServerResource(name, command, builder.AppHostDirectory, password);
@@ -310,12 +318,20 @@ public sealed record RedisMemoryLimit(string MaxMemory, string Policy)
         }
     }
 
-    /// <summary>
-    /// The embedded store's log page: a sixteenth of the limit (Garnet needs at least four pages), as a power of two
-    /// from 1 MB to 16 MB (its append-only file's pages, 32 MB, must hold two).
-    /// </summary>
-    public string GarnetPage => $"{Math.Clamp(System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, Bytes / 16 / (1024 * 1024)) + 1) / 2, 1UL, 16UL)}m";
+    /// <summary>The embedded store's in-memory log size, in bytes (Garnet reads k, m and g as powers of 1024; Redis does not).</summary>
+    public string GarnetMemory => Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>The limit in Garnet's syntax (<c>1gb</c> → <c>1g</c>): the embedded store's in-memory log size.</summary>
-    public string GarnetSize => MaxMemory.EndsWith('b') && MaxMemory.Length > 1 && !char.IsDigit(MaxMemory[^2]) ? MaxMemory[..^1] : MaxMemory;
+    /// <summary>
+    /// The embedded store's log page, in bytes: the largest power of two at most a sixteenth of the limit (Garnet needs
+    /// four pages at least), from 512 bytes to 16 MB (its append-only file's pages, 32 MB, must hold two).
+    /// </summary>
+    public string GarnetPage
+    {
+        get
+        {
+            var page = (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, Bytes / 16) + 1) / 2;
+            return Math.Clamp(page, 512, 16L * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
 }

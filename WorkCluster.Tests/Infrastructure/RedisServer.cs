@@ -30,7 +30,7 @@ public sealed class RedisServer : IAsyncDisposable
         var start = TestStore.IsGarnet
             ? new ProcessStartInfo("dotnet")
             {
-                // The embedded store with the options the AppHost gives it (see RedisBuilderExtensions.AddGarnetStore).
+                // The embedded store with the script and persistence options the AppHost gives it (RedisBuilderExtensions.AddGarnetStore).
                 ArgumentList = { TestStore.GarnetAssembly, "--port", Port.ToString(), "--bind", "127.0.0.1", "--lua", "--lua-transaction-mode",
                     "--aof", "--device-type", "RandomAccess", "--checkpointdir", _dataDirectory.FullName, "--recover", "-i", "16m" },
             }

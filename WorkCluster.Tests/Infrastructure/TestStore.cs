@@ -2,13 +2,19 @@ namespace WorkCluster.Tests.Infrastructure;
 
 /// <summary>
 /// Which store the suite runs on: redis-server, or the embedded Garnet store (<c>WorkCluster.Store</c>) when
-/// <c>WORKCLUSTER_STORE=garnet</c> or no redis-server is installed.
+/// <c>WORKCLUSTER_STORE=garnet</c> or no redis-server is installed (<c>WORKCLUSTER_STORE=redis-server</c> insists on it).
 /// </summary>
 public static class TestStore
 {
-    public static bool IsGarnet { get; } =
-        string.Equals(Environment.GetEnvironmentVariable("WORKCLUSTER_STORE"), "garnet", StringComparison.OrdinalIgnoreCase)
-        || !Tools.IsInstalled("redis-server");
+    public static bool IsGarnet { get; } = Environment.GetEnvironmentVariable("WORKCLUSTER_STORE")?.ToLowerInvariant() switch
+    {
+        "garnet" => true,
+        // Asked for by name (as .ci/run does): a missing redis-server is an error, not a quiet switch to Garnet.
+        "redis-server" => Tools.IsInstalled("redis-server")
+            ? false
+            : throw new InvalidOperationException("WORKCLUSTER_STORE=redis-server, but redis-server is not installed."),
+        _ => !Tools.IsInstalled("redis-server"),
+    };
 
     public static string Name => IsGarnet ? "garnet" : "redis-server";
 
