@@ -12,6 +12,17 @@ public sealed class ClusterResourceTests(ClusterAppFixture app, ITestOutputHelpe
     private const string Cluster = "cluster";
 
     [Fact]
+    public void The_stores_resource_says_which_store_runs_and_why()
+    {
+        Assert.True(app.App.ResourceNotifications.TryGetCurrentState("redis", out var state));
+        var store = state.Snapshot.Properties.SingleOrDefault(p => p.Name == "workcluster.store")?.Value as string;
+        output.WriteLine($"Store: {store}");
+        Assert.NotNull(store);
+        // The fixture names the store it wants (Redis:Mode), so the reason given is that setting.
+        Assert.Equal(TestStore.IsGarnet ? "Garnet (embedded, WorkCluster.Store): Redis:Mode=garnet" : "redis-server: Redis:Mode=executable", store);
+    }
+
+    [Fact]
     public async Task The_cluster_resource_shows_the_members_as_children_and_a_queue_depth_that_follows_the_work()
     {
         var snapshot = await WaitForClusterAsync(s => s.State?.Text == "Running" && Property(s, "Live members") == "2", "two live members");
