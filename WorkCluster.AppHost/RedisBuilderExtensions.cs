@@ -123,7 +123,7 @@ public static class RedisBuilderExtensions
     /// <summary>
     /// Runs the embedded store, Garnet (<c>WorkCluster.Store</c>, built with the AppHost), as its own process: the same
     /// name, connection string, password (in a 0600 config file, never on the command line), health check and
-    /// start/stop/restart as <see cref="AddRedisServer"/>; its data (append-only file and checkpoints, recovered at
+    /// start/stop/restart as <see cref="AddRedisServer"/>; its data (the append-only file, replayed at
     /// start) in <paramref name="dataDirectory"/>; Lua scripts run as transactions (without it, read-then-write scripts
     /// lose updates); records beyond <paramref name="memory"/> spill to disk (Garnet's storage tier) rather than being
     /// dropped. No Redis users: it runs with its default user.
@@ -160,7 +160,6 @@ public static class RedisBuilderExtensions
                     assembly, "--config-import-path", configFile, "--bind", "127.0.0.1", "--port", store.PrimaryEndpoint.Property(EndpointProperty.TargetPort),
                     "--lua", "--lua-transaction-mode", "--aof", "--device-type", "RandomAccess", "--checkpointdir", dataDirectory, "--recover",
                     "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"), "-m", memory.GarnetMemory, "-p", memory.GarnetPage, "-i", "16m",
-
                 })
                 {
                     context.Args.Add(arg);
