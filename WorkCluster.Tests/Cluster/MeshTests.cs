@@ -29,7 +29,7 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
         var victim = workers[2];
         var process = app.GetProcess(victim);
         ProcessTree.Signal(process, 15);
-        await process.WaitForExitAsync();
+        await ProcessTree.WaitForExitAsync(process);
         await Eventually.HoldsAsync(async () => (await GetClusterAsync()).GetProperty("count").GetInt32() == 2, "the stopped worker stayed a member");
 
         await app.ExecuteCommandAsync(victim, "start");
@@ -258,7 +258,7 @@ public sealed class MeshTests(ThreeWorkersAppFixture app, ITestOutputHelper outp
         // The Redis that membership lives in (this app gives the registry a store of its own).
         var registry = app.GetProcess(app.RegistryResource);
         ProcessTree.Signal(registry, 9);
-        await registry.WaitForExitAsync();
+        await ProcessTree.WaitForExitAsync(registry);
         await Task.Delay(Ttl); // long enough for every liveness key to lapse
 
         using var ping = await app.Gateway.PostAsync($"{ClusterPath}/ping", null);

@@ -109,7 +109,7 @@ public sealed class GeneratedDeploymentTests(ITestOutputHelper output)
         finally
         {
             redis.Kill();
-            await redis.WaitForExitAsync();
+            await ProcessTree.WaitForExitAsync(redis);
             directory.Delete(recursive: true);
         }
     }

@@ -50,7 +50,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         Assert.Equal(takers.Distinct().Order(), nameAt.Values.Order());
         var victim = app.GetProcess(replicas[0]);
         ProcessTree.Signal(victim, 9);
-        await victim.WaitForExitAsync();
+        await ProcessTree.WaitForExitAsync(victim);
         var victimName = nameAt.Single(p => !FreePorts.Listens(p.Key)).Value;
         await Task.Delay(2 * CheckInterval);
         var survivors = new List<string>();
@@ -63,7 +63,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
         // None left: HAProxy's own 503, a problem with Retry-After.
         var last = app.GetProcess(replicas[1]);
         ProcessTree.Signal(last, 9);
-        await last.WaitForExitAsync();
+        await ProcessTree.WaitForExitAsync(last);
         using var response = await client.PostRawAsync("""{"type":"echo","data":1}""");
         var body = await response.Content.ReadAsStringAsync();
         output.WriteLine($"with no replica: {(int)response.StatusCode} {body}");
@@ -213,7 +213,7 @@ public sealed partial class HaproxyTests(ThreeWorkersAppFixture app, ITestOutput
             if (!_process.HasExited)
             {
                 _process.Kill();
-                await _process.WaitForExitAsync();
+                await ProcessTree.WaitForExitAsync(_process);
             }
             _process.Dispose();
             _directory.Delete(recursive: true);

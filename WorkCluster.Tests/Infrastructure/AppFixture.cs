@@ -270,7 +270,8 @@ public abstract class AppFixture : IAsyncLifetime
     /// <summary>Runs a dashboard command (start, stop, restart) on a resource and checks it succeeded.</summary>
     public async Task ExecuteCommandAsync(string resourceId, string command)
     {
-        var result = await App.ResourceCommands.ExecuteCommandAsync(resourceId, command);
+        // Bounded: a command the orchestrator never answers fails the test instead of holding up the whole run.
+        var result = await App.ResourceCommands.ExecuteCommandAsync(resourceId, command).WaitAsync(TimeSpan.FromMinutes(1));
         Assert.True(result.Success, $"{command} {resourceId}: {result.Message}");
     }
 

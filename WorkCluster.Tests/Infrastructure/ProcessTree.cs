@@ -36,6 +36,23 @@ public static class ProcessTree
         Assert.Equal(0, kill.ExitCode);
     }
 
+    /// <summary>
+    /// Waits for <paramref name="process"/> to exit, at most <paramref name="timeout"/> (default 1 minute); a process
+    /// that does not fails the test instead of holding up the run.
+    /// </summary>
+    public static async Task WaitForExitAsync(Process process, TimeSpan? timeout = null)
+    {
+        using var cancel = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(1));
+        try
+        {
+            await process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            Assert.Fail($"process {process.Id} did not exit within {timeout ?? TimeSpan.FromMinutes(1)}");
+        }
+    }
+
     private static bool IsDotnetRun(int pid)
     {
         var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);

@@ -79,7 +79,7 @@ public sealed class RedisServer : IAsyncDisposable
         if (_process is { HasExited: false })
         {
             _process.Kill();
-            await _process.WaitForExitAsync();
+            await ProcessTree.WaitForExitAsync(_process);
         }
         _process?.Dispose();
         try

@@ -33,7 +33,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
 
         ProcessTree.Signal(process, 9);
         var killed = Stopwatch.StartNew();
-        await process.WaitForExitAsync();
+        Assert.True(await WaitForExitAsync(process, Patience), "the killed process did not exit");
         var orphans = (await app.LeasedJobsOfAsync(node)).ToHashSet();
         await Eventually.HoldsAsync(async () => (await app.LeasedJobsOfAsync(node)).Length == 0, "the dead worker's jobs were never taken back");
         var recoveredAfter = killed.Elapsed;
@@ -64,8 +64,10 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var workersSeen = new HashSet<string>();
         var leaseDeadlines = new HashSet<DateTimeOffset>();
         JsonElement current;
+        var deadline = DateTime.UtcNow + Patience;
         do
         {
+            Assert.True(DateTime.UtcNow < deadline, $"the job was not worked within {Patience}; it went through {string.Join(", ", statuses)}");
             current = (await app.Work.GetAsync(job.Id))!.Value;
             var status = current.GetProperty("status").GetString()!;
             if (statuses.Count == 0 || statuses[^1] != status)
@@ -143,7 +145,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
 
         var redisServer = app.GetProcess("redis");
         ProcessTree.Signal(redisServer, 9);
-        await redisServer.WaitForExitAsync();
+        Assert.True(await WaitForExitAsync(redisServer, Patience), "the killed store did not exit");
 
         var answers = new List<(string Request, int Status, string? MediaType, bool RetryAfter, TimeSpan Took)>();
         var outage = Stopwatch.StartNew();
@@ -341,7 +343,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         await app.WaitForHealthyReplicasAsync("worker", 3, Patience);
         var registry = app.GetProcess(app.RegistryResource);
         ProcessTree.Signal(registry, 9);
-        await registry.WaitForExitAsync();
+        Assert.True(await WaitForExitAsync(registry, Patience), "the killed registry store did not exit");
         try
         {
             var ids = await SubmitManyAsync(40, """{"sleep_ms":200}""");
@@ -380,7 +382,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var answers = new List<int>();
         var lateProcess = app.GetProcess(late);
         ProcessTree.Signal(lateProcess, 15);
-        await lateProcess.WaitForExitAsync();
+        Assert.True(await WaitForExitAsync(lateProcess, Patience), "the stopped worker did not exit");
         await app.ExecuteCommandAsync("cluster", ClusterMonitorExtensions.PauseCommand);
         try
         {

