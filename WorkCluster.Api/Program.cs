@@ -31,6 +31,7 @@ builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
 builder.AddScheduleRunner(builder.GetInstanceName());
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
 builder.Services.AddSingleton<EventHub>();
+builder.Services.AddSingleton<HttpWorkerTypes>();
 builder.AddApiKeys();
 builder.Services.AddOptions<NetworkOptions>().BindConfiguration("Network");
 builder.Services.AddSingleton<TrustedProxies>();
@@ -73,6 +74,7 @@ app.MapWorkApiV1();
 app.MapEventsApiV1();
 app.MapScheduleApiV1();
 app.MapClusterApiV1();
+app.MapLeasesApiV1();
 app.MapDefaultEndpoints();
 
 await app.RunAsync();

@@ -16,6 +16,8 @@ var webhookSecret = builder.AddParameter("webhook-secret", new GenerateParameter
 // The API's keys (README, Security): the operators' key may do everything; the clients' key submits work and reads its own.
 var adminKey = builder.AddParameter("admin-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
 var clientKey = builder.AddParameter("client-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
+// Workers of the HTTP lease protocol (any language, e.g. the Python worker) lease work with this key.
+var workerKey = builder.AddParameter("worker-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
 
 var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithStores(redis, registry, RedisUser.Api)
@@ -24,6 +26,7 @@ var api = builder.AddProject<Projects.WorkCluster_Api>("api")
     .WithEnvironment("Webhooks__Secret", webhookSecret)
     .WithApiKey("admin", adminKey, "admin read submit")
     .WithApiKey("client", clientKey, "submit")
+    .WithApiKey("worker", workerKey, "worker")
     .WithHttpHealthCheck(healthPath)
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", 2));
 
@@ -47,6 +50,7 @@ var gateway = builder.AddProject<Projects.WorkCluster_Gateway>("gateway")
 if (builder.ExecutionContext.IsRunMode)
 {
     builder.AddClusterMonitor("cluster", redis, registry, api, gateway, adminKey);
+    builder.AddPythonWorkers(gateway, workerKey);
     foreach (var service in new[] { api, worker, gateway })
     {
         service.WithTraceSampling();
@@ -54,7 +58,7 @@ if (builder.ExecutionContext.IsRunMode)
 }
 else
 {
-    builder.AddComposeDeployment(new ComposeTopology(redis, registry, api, worker, gateway, healthPath));
+    builder.AddComposeDeployment(new ComposeTopology(redis, registry, api, worker, gateway, healthPath, workerKey));
 }
 
 builder.Build().Run();

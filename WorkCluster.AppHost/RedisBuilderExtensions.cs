@@ -269,7 +269,13 @@ public static class RedisBuilderExtensions
         }
     }
 
-    private static string? FindOnPath(string executable) =>
+    private static string? FindOnPath(string executable) => ExecutablePath.Find(executable);
+}
+
+/// <summary>Where an executable is on the PATH.</summary>
+internal static class ExecutablePath
+{
+    public static string? Find(string executable) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "")
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(directory => Path.Combine(directory, executable))

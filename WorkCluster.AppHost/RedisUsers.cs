@@ -16,12 +16,12 @@ public sealed record RedisUser(string Name, string Commands)
 
     /// <summary>The API: submits, reads, cancels and retries work, keeps schedules and rate limits, listens to events.</summary>
     public static readonly RedisUser Api = new("api", Connection +
-        " +mget +subscribe +unsubscribe +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hmget +hincrby +hkeys +hlen" +
+        " +get +mget +subscribe +unsubscribe +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hmget +hincrby +hkeys +hlen" +
         " +hset +hstrlen +incr +incrby +llen +rpush +rpop +pexpire +zadd +zcard +zpopmin +zrange +zrangebyscore +zrem +zremrangebyscore +zrevrange +zscore");
 
     /// <summary>The workers: claim, complete, fail, renew, sweep, promote, heartbeats, webhooks, schedules.</summary>
     public static readonly RedisUser Worker = new("worker", Connection +
-        " +mget +blpop +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hincrby +hkeys +hlen +hset +hstrlen +incr +incrby" +
+        " +get +mget +blpop +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hincrby +hkeys +hlen +hset +hstrlen +incr +incrby" +
         " +llen +rpop +rpush +zadd +zcard +zpopmin +zrange +zrangebyscore +zrem +zremrangebyscore +zrevrange +zscore");
 
     /// <summary>The AppHost's cluster monitor: reads the queue and membership; pauses, resumes and requeues from the dashboard.</summary>

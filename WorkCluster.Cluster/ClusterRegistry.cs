@@ -23,6 +23,25 @@ public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts
         return (long)existed == 1;
     }
 
+    /// <summary>
+    /// Registers or refreshes <paramref name="node"/>, a worker of the HTTP lease protocol (its
+    /// <see cref="NodeInfo.Protocol"/> is <c>http</c>), for <paramref name="ttl"/>. Returns null if its id is that of
+    /// a live node of another kind (a mesh member), which it may not replace; else whether it was registered already.
+    /// </summary>
+    public async Task<bool?> RegisterHttpWorkerAsync(NodeInfo node, TimeSpan ttl)
+    {
+        var existed = (long)await scripts.Heartbeat.EvaluateAsync(Db, [Keys.Node(node.Id), Keys.Nodes, Keys.Events],
+            [node.Id, JsonSerializer.Serialize(node with { Protocol = NodeInfo.HttpProtocol }, ClusterJson.Default.NodeInfo),
+                (long)ttl.TotalMilliseconds, NodeInfo.HttpProtocol])
+            .ConfigureAwait(false);
+        return existed < 0 ? null : existed == 1;
+    }
+
+    /// <summary>Keeps <paramref name="nodeId"/>'s registration (if it has one) for <paramref name="ttl"/> more. Returns whether it had one.</summary>
+    public async Task<bool> TouchAsync(string nodeId, TimeSpan ttl) =>
+        (long)await scripts.Touch.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes], [nodeId, (long)ttl.TotalMilliseconds])
+            .ConfigureAwait(false) == 1;
+
     /// <summary>Ends <paramref name="nodeId"/>'s membership now.</summary>
     public Task LeaveAsync(string nodeId) => scripts.Leave.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes, Keys.Events], [nodeId]);
 

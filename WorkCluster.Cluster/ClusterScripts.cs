@@ -10,8 +10,9 @@ public sealed class ClusterScripts : IRedisScriptSet
     public RedisScript Heartbeat { get; } = Load("heartbeat");
     public RedisScript Leave { get; } = Load("leave");
     public RedisScript Members { get; } = Load("members");
+    public RedisScript Touch { get; } = Load("touch");
 
-    public IEnumerable<RedisScript> All => [Heartbeat, Leave, Members];
+    public IEnumerable<RedisScript> All => [Heartbeat, Leave, Members, Touch];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(ClusterScripts).Assembly, ResourcePrefix, name);
 }

@@ -16,6 +16,17 @@ public sealed record NodeInfo
     [JsonPropertyName("in_flight")] public int InFlight { get; init; }
     [JsonPropertyName("processed")] public long Processed { get; init; }
     [JsonPropertyName("peers")] public IReadOnlyList<string> Peers { get; init; } = [];
+
+    /// <summary>The language the worker is written in, as it says (workers of the HTTP lease protocol).</summary>
+    [JsonPropertyName("language")] public string? Language { get; init; }
+
+    /// <summary><see cref="HttpProtocol"/> for a worker of the HTTP lease protocol (not a mesh member); null for a mesh member.</summary>
+    [JsonPropertyName("protocol")] public string? Protocol { get; init; }
+
+    public const string HttpProtocol = "http";
+
+    /// <summary>Whether it is a member of the mesh (a .NET node), which peers connect to and send messages.</summary>
+    [JsonIgnore] public bool InMesh => Protocol != HttpProtocol;
 }
 
 [JsonSerializable(typeof(NodeInfo))]

@@ -44,6 +44,9 @@ public sealed record JobRecord
     [JsonPropertyName("idempotency_key")] public string? IdempotencyKey { get; init; }
     /// <summary>Who submitted it (the API key's name), when the submitter is known.</summary>
     [JsonPropertyName("owner")] public string? Owner { get; init; }
+
+    /// <summary>'http' when the job waits for workers of the HTTP lease protocol (see <see cref="JobOptions.HttpLane"/>).</summary>
+    [JsonPropertyName("lane")] public string? Lane { get; init; }
     [JsonPropertyName("trace")] public string? TraceParent { get; init; }
     [JsonPropertyName("lease")] public string? Lease { get; init; }
     /// <summary>As stored: the scripts leave the default priority out of the record.</summary>
@@ -197,6 +200,12 @@ public sealed record JobOptions
     /// <summary>Who submits it (the API key's name): recorded, so that only its owner (or a key that may read all work) sees it.</summary>
     public string? Owner { get; init; }
 
+    /// <summary>
+    /// Whether only workers of the HTTP lease protocol serve its type: it then waits in their ready queue
+    /// (<see cref="QueueKeys.HttpReady"/>), never claimed by a .NET worker.
+    /// </summary>
+    public bool HttpLane { get; init; }
+
     public static JobOptions Default { get; } = new();
 }
 
@@ -331,6 +340,9 @@ public sealed record CancelResult(CancelOutcome Outcome, string? Worker = null, 
 /// the held leases of jobs whose cancellation was requested (their handlers should stop; their outcomes end the job
 /// cancelled).
 /// </summary>
+/// <summary>Jobs leased by an HTTP worker (<see cref="WorkQueue.LeaseAsync"/>), and when their leases end on Redis's clock.</summary>
+public sealed record LeaseBatch(IReadOnlyList<ClaimedJob> Jobs, DateTimeOffset ExpiresAt);
+
 public sealed record LeaseRenewal(IReadOnlyList<JobLease> Lost, IReadOnlyList<JobLease> CancelRequested)
 {
     public static readonly LeaseRenewal None = new([], []);

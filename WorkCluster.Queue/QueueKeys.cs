@@ -26,6 +26,13 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// </summary>
     public string Ready { get; } = keyspace.Key("ready");
 
+    /// <summary>
+    /// Sorted set: id of a job ready to run whose type only workers of the HTTP lease protocol serve (its record's
+    /// <c>lane</c> is <c>http</c>) → its rank, as in <see cref="Ready"/>. The .NET workers never claim from it; HTTP
+    /// workers lease from it by type (<c>Scripts/lease.lua</c>).
+    /// </summary>
+    public string HttpReady { get; } = keyspace.Key("ready:http");
+
     /// <summary>The list a version before priorities kept its waiting jobs in; drained into <see cref="Ready"/> once.</summary>
     public string FormerQueue { get; } = keyspace.Key("queue");
 

@@ -9,6 +9,7 @@ public sealed class QueueScripts : IRedisScriptSet
 
     public RedisScript Enqueue { get; } = Load("enqueue");
     public RedisScript Claim { get; } = Load("claim");
+    public RedisScript Lease { get; } = Load("lease");
     public RedisScript Complete { get; } = Load("complete");
     public RedisScript Fail { get; } = Load("fail");
     public RedisScript Renew { get; } = Load("renew");
@@ -31,7 +32,7 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript WebhookClaim { get; } = Load("webhook_claim");
     public RedisScript WebhookDone { get; } = Load("webhook_done");
 
-    public IEnumerable<RedisScript> All => [Enqueue, Claim, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats, Cancel,
+    public IEnumerable<RedisScript> All => [Enqueue, Claim, Lease, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Stats, Cancel,
         SchedulePut, ScheduleDelete, ScheduleFire, Schedules, Progress, WebhookClaim, WebhookDone];
 
     private static RedisScript Load(string name) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name);

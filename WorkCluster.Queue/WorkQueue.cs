@@ -54,12 +54,13 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             var result = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db,
                 [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
-                    Keys.Events],
+                    Keys.Events, Keys.HttpReady],
                 [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, Options.MaxQueueBytes,
                     options.IdempotencyKey ?? "", options.Fingerprint ?? "", options.Priority,
                     options.Delay is { } delay ? Math.Max(0, (long)delay.TotalMilliseconds) : -1,
                     options.RunAt is { } runAt ? Math.Max(0, runAt.ToUnixTimeMilliseconds()) : -1,
-                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds, options.CallbackUrl ?? "", options.Owner ?? ""])
+                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds, options.CallbackUrl ?? "", options.Owner ?? "",
+                    options.HttpLane ? "http" : ""])
                 .ConfigureAwait(false))!;
             var id = (string?)result[1];
             var by = (string?)result[2];
@@ -113,7 +114,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         var reply = await scripts.Claim.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events],
+            [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
+                Keys.HttpReady],
             [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs]).ConfigureAwait(false);
         var result = (RedisResult[])reply!;
         var jobs = new ClaimedJob[(result.Length - 1) / 4];
@@ -127,6 +129,39 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         }
         var nextDue = (long)result[0];
         return new ClaimBatch(jobs, nextDue < 0 ? null : TimeSpan.FromMilliseconds(nextDue));
+    }
+
+    /// <summary>How many jobs from the head of the HTTP workers' ready queue a lease call looks at for its types.</summary>
+    public const int LeaseWindow = 1000;
+
+    /// <summary>
+    /// Takes up to <paramref name="max"/> jobs of <paramref name="types"/> from the HTTP workers' ready queue (jobs whose
+    /// type only workers of the HTTP lease protocol serve) for <paramref name="workerId"/>, each under a lease of
+    /// <see cref="QueueOptions.LeaseTtl"/>, as <see cref="ClaimAsync"/> does for the .NET workers: renewed with
+    /// <see cref="RenewAsync"/>, ended with <see cref="CompleteAsync"/>, <see cref="FailAsync"/> or
+    /// <see cref="ReleaseAsync"/>, taken back by the sweep when it lapses. Looks at the first <see cref="LeaseWindow"/>
+    /// jobs of that queue. Returns the jobs and when their leases end (on Redis's clock).
+    /// </summary>
+    public async Task<LeaseBatch> LeaseAsync(string workerId, IReadOnlyCollection<string> types, int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfZero(types.Count);
+        var reply = await scripts.Lease.EvaluateAsync(Db,
+            [Keys.HttpReady, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
+                Keys.Ready, Keys.Signal],
+            [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs, LeaseWindow, .. types.Select(t => (RedisValue)t)])
+            .ConfigureAwait(false);
+        var result = (RedisResult[])reply!;
+        var jobs = new ClaimedJob[(result.Length - 1) / 4];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            var at = 1 + 4 * i;
+            var record = ParseRecord((string)result[at + 2]!);
+            jobs[i] = new ClaimedJob(new JobLease((string)result[at]!, (string)result[at + 1]!), record, (string)result[at + 3]!);
+            var readySince = record.RunAt is { } runAt && runAt > record.CreatedAt ? runAt : record.CreatedAt;
+            telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? readySince) - readySince));
+        }
+        return new LeaseBatch(jobs, DateTimeOffset.FromUnixTimeMilliseconds((long)result[0]));
     }
 
     /// <summary>
@@ -183,13 +218,14 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// exponential, fully jittered delay, or, after the last attempt, the job fails for good; a job whose cancellation
     /// was requested ends cancelled instead. A stale attempt changes nothing.
     /// </summary>
-    public async Task<FailOutcome> FailAsync(JobLease lease, int attempt, string error, string? type = null)
+    /// <param name="retry">False: the job fails for good now (the dead letter), whatever attempts it has left.</param>
+    public async Task<FailOutcome> FailAsync(JobLease lease, int attempt, string error, string? type = null, bool retry = true)
     {
         var delay = Backoff.FullJitter(Options.RetryBaseDelay, Options.RetryMaxDelay, attempt - 1);
         var outcome = await scripts.Fail.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Idempotency, Keys.Stats,
                 Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
-            [lease.JobId, lease.Token, ErrorText.Bound(error), (long)delay.TotalMilliseconds, Options.MaxAttempts,
+            [lease.JobId, lease.Token, ErrorText.Bound(error), (long)delay.TotalMilliseconds, retry ? Options.MaxAttempts : 0,
                 (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, ResultTtlMs])
             .ConfigureAwait(false);
         switch ((long)outcome)
@@ -218,7 +254,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         var outcome = (long)await scripts.Release.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal, Keys.Payloads, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats, Keys.Webhooks,
-                Keys.Events],
+                Keys.Events, Keys.HttpReady],
             [lease.JobId, lease.Token, PriorityAgingMs, ResultTtlMs]).ConfigureAwait(false) switch
         {
             1 => ReleaseOutcome.Released,
@@ -307,7 +343,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         }
         var reply = await scripts.Cancel.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Scheduled, Keys.Leases, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats,
-                Keys.Webhooks, Keys.Events],
+                Keys.Webhooks, Keys.Events, Keys.HttpReady],
             [id, ResultTtlMs, Options.CancelGraceMs]).ConfigureAwait(false);
         if (reply.IsNull)
         {
@@ -338,7 +374,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db,
             [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
-                Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
+                Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events, Keys.HttpReady],
             [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
                 Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch,
                 PriorityAgingMs, ResultTtlMs])
@@ -354,7 +390,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>Makes scheduled jobs that have fallen due (delayed jobs, retries) ready; returns how many.</summary>
     public async Task<long> PromoteDueAsync() =>
-        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Ready, Keys.Signal, Keys.Jobs, Keys.Sequence, Keys.FormerQueue, Keys.Events],
+        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Ready, Keys.Signal, Keys.Jobs, Keys.Sequence, Keys.FormerQueue, Keys.Events,
+            Keys.HttpReady],
             [PromoteBatch, PriorityAgingMs]).ConfigureAwait(false);
 
     /// <summary>Sends a failed job back to the queue with its attempts reset.</summary>
@@ -393,7 +430,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Ready, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
-                Keys.Events, Keys.Webhooks],
+                Keys.Events, Keys.Webhooks, Keys.HttpReady],
             [Options.MaxQueueLength, Options.MaxQueueBytes, PriorityAgingMs, .. ids.Select(id => (RedisValue)id)]).ConfigureAwait(false))!;
         return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r switch
         {
@@ -413,7 +450,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<QueueStats> GetStatsAsync()
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Schedules], [])
+            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Schedules, Keys.HttpReady], [])
             .ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);

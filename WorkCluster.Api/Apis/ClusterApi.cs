@@ -108,7 +108,7 @@ public static class ClusterApi
         var node = work.Node;
         if (node is null)
         {
-            var able = (await services.Mesh.GetMembersAsync()).Where(m => m.WorkTypes.Contains(work.Type)).Select(m => m.Id).ToArray();
+            var able = (await services.Mesh.GetMembersAsync()).Where(m => m.InMesh && m.WorkTypes.Contains(work.Type)).Select(m => m.Id).ToArray();
             if (able.Length == 0)
             {
                 return NoWorkers();
@@ -176,6 +176,15 @@ public sealed record MemberView
     [JsonPropertyName("processed")] public long Processed { get; init; }
     [JsonPropertyName("peers")] public IReadOnlyList<string> Peers { get; init; } = [];
 
+    /// <summary>Whether it is a mesh member (a .NET node). Workers of the HTTP lease protocol are not: no message reaches them.</summary>
+    [JsonPropertyName("mesh")] public bool Mesh { get; init; }
+
+    /// <summary>'http' for a worker of the HTTP lease protocol (POST /api/v1/leases); absent for a mesh member.</summary>
+    [JsonPropertyName("protocol")] public string? Protocol { get; init; }
+
+    /// <summary>The language an HTTP worker says it is written in.</summary>
+    [JsonPropertyName("language")] public string? Language { get; init; }
+
     public static MemberView From(NodeInfo node, DateTimeOffset now) => new()
     {
         Id = node.Id,
@@ -189,5 +198,8 @@ public sealed record MemberView
         InFlight = node.InFlight,
         Processed = node.Processed,
         Peers = node.Peers,
+        Mesh = node.InMesh,
+        Protocol = node.Protocol,
+        Language = node.Language,
     };
 }

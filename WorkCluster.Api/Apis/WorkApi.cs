@@ -83,9 +83,10 @@ public static partial class WorkApi
     /// <summary>The dependencies of the work endpoints.</summary>
     public sealed class WorkServices(WorkQueue queue, WorkTypes types, ApiInstance instance, IOptions<WorkApiOptions> options,
         IOptions<QueueOptions> queueOptions, ILogger<WorkServices> logger, IMesh mesh, EventHub events, CallbackPolicy callbacks,
-        IHostApplicationLifetime lifetime)
+        IHostApplicationLifetime lifetime, HttpWorkerTypes httpTypes)
     {
         public EventHub Events { get; } = events;
+        public HttpWorkerTypes HttpTypes { get; } = httpTypes;
         public CallbackPolicy Callbacks { get; } = callbacks;
         public IHostApplicationLifetime Lifetime { get; } = lifetime;
         public IMesh Mesh { get; } = mesh;
@@ -112,7 +113,7 @@ public static partial class WorkApi
         }
 
         var (work, problem) = await WorkRequestReader.ReadAsync(context, services.Types, services.Options.Value.MaxPayloadBytes,
-            queue: services.QueueOptions.Value, callbacks: services.Callbacks);
+            queue: services.QueueOptions.Value, callbacks: services.Callbacks, httpTypes: services.HttpTypes.GetAsync);
         if (work is null)
         {
             return problem!;

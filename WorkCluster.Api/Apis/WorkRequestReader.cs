@@ -30,8 +30,13 @@ public static partial class WorkRequestReader
     /// <c>delay_ms</c> or <c>run_at</c>) and where to send its webhook (<c>callback_url</c>, checked by <paramref name="callbacks"/>).
     /// </param>
     /// <param name="callbacks">Which callback URLs are accepted; none without it.</param>
+    /// <param name="httpTypes">
+    /// For a submission to the queue: the types live workers of the HTTP lease protocol serve (asked only for a type
+    /// no .NET handler serves). Work of such a type waits in their ready queue (<see cref="JobOptions.HttpLane"/>).
+    /// </param>
     public static async Task<(WorkSubmission? Work, ProblemHttpResult? Problem)> ReadAsync(HttpContext context, WorkTypes types,
-        int maxBytes, bool allowNode = false, QueueOptions? queue = null, CallbackPolicy? callbacks = null)
+        int maxBytes, bool allowNode = false, QueueOptions? queue = null, CallbackPolicy? callbacks = null,
+        Func<Task<IReadOnlySet<string>>>? httpTypes = null)
     {
         var (document, body, bodyProblem) = await ReadJsonObjectAsync(context, maxBytes, "Work:MaxPayloadBytes");
         if (document is null)
@@ -49,6 +54,7 @@ public static partial class WorkRequestReader
             }
 
             var type = types.DefaultType;
+            var httpLane = false;
             if (root.TryGetProperty("type", out var typeElement))
             {
                 if (typeElement.ValueKind != JsonValueKind.String)
@@ -59,13 +65,22 @@ public static partial class WorkRequestReader
                 type = typeElement.GetString()!;
                 if (!types.Contains(type))
                 {
-                    return (null, Problems.Create(StatusCodes.Status400BadRequest, "Unknown work type",
-                        $"There is no work type '{type}'. Known work types: {string.Join(", ", types.Names)}.",
-                        new() { ["known_types"] = types.Names }));
+                    var served = httpTypes is null ? null : await httpTypes();
+                    if (served?.Contains(type) == true)
+                    {
+                        httpLane = true;
+                    }
+                    else
+                    {
+                        string[] known = [.. types.Names, .. (served ?? new HashSet<string>()).Order(StringComparer.Ordinal)];
+                        return (null, Problems.Create(StatusCodes.Status400BadRequest, "Unknown work type",
+                            $"There is no work type '{type}'. Known work types: {string.Join(", ", known)}.",
+                            new() { ["known_types"] = known }));
+                    }
                 }
             }
 
-            if (types.Validate(type, data) is { } invalid)
+            if (!httpLane && types.Validate(type, data) is { } invalid)
             {
                 return (null, Problems.Create(StatusCodes.Status400BadRequest, $"Invalid data for work type '{type}'", invalid));
             }
@@ -89,7 +104,7 @@ public static partial class WorkRequestReader
                 {
                     return (null, problem);
                 }
-                options = read!;
+                options = read! with { HttpLane = httpLane };
             }
 
             return (new WorkSubmission(type, data.GetRawText(), body, node, options), null);

@@ -209,7 +209,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             _shown.Add(member.Id);
             await notifications.PublishUpdateAsync(node, s => s with
             {
-                ResourceType = "Worker node",
+                ResourceType = member.InMesh ? "Worker node" : $"HTTP worker ({member.Language ?? "unknown language"})",
                 State = new ResourceStateSnapshot("Running", KnownResourceStateStyles.Success),
                 IsHidden = false,
                 Properties =
@@ -222,7 +222,8 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
                     new("Work types", string.Join(", ", member.WorkTypes)),
                     new("Host", member.Host),
                     new("Process id", member.Pid),
-                    new("Mesh address", member.MeshAddress ?? ""),
+                    new("Mesh address", member.MeshAddress ?? (member.InMesh ? "" : "not a mesh member (HTTP lease protocol)")),
+                    new("Language", member.Language ?? (member.InMesh ? ".NET" : "")),
                     new("Started", member.StartedAt.ToString("u", CultureInfo.InvariantCulture)),
                 ],
             });

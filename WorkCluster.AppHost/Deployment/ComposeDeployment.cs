@@ -19,13 +19,15 @@ namespace Aspire.Hosting;
 /// <param name="Worker">The workers.</param>
 /// <param name="Gateway">The run-mode gateway: in the deployment, HAProxy (<c>lb</c>) takes its place.</param>
 /// <param name="HealthPath">The path both the AppHost's and HAProxy's health checks ask.</param>
+/// <param name="WorkerKey">The key of the workers of the HTTP lease protocol (the Python worker's).</param>
 public sealed record ComposeTopology(
     IResourceBuilder<IResourceWithConnectionString> Redis,
     IResourceBuilder<IResourceWithConnectionString> Registry,
     IResourceBuilder<ProjectResource> Api,
     IResourceBuilder<ProjectResource> Worker,
     IResourceBuilder<ProjectResource> Gateway,
-    string HealthPath);
+    string HealthPath,
+    IResourceBuilder<ParameterResource> WorkerKey);
 
 public static class ComposeDeploymentExtensions
 {
@@ -125,6 +127,8 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
         {
             await AppendServiceAsync(yaml, project, cancellationToken);
         }
+
+        AppendPythonWorker(yaml);
 
         var api = topology.Api.Resource.Name;
         yaml.AppendLine($"  {LoadBalancer}:")
@@ -279,6 +283,38 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             yaml.AppendLine("    stop_grace_period: 40s");
         }
         yaml.AppendLine("    restart: unless-stopped");
+    }
+
+    /// <summary>
+    /// The Python worker (<c>workers/python</c>, <c>Workers:Python:Replicas</c>): the stock Python image running the
+    /// file, mounted read-only; it reaches the API through <c>lb</c>, like any client, with the workers' key.
+    /// </summary>
+    private void AppendPythonWorker(StringBuilder yaml)
+    {
+        var replicas = PythonWorkerExtensions.Replicas(topology.Api.ApplicationBuilder.Configuration);
+        if (replicas <= 0)
+        {
+            return;
+        }
+        yaml.AppendLine($"  {PythonWorkerExtensions.ResourceName}:")
+            .AppendLine("    # A worker of the HTTP lease protocol (README: Workers in other languages), standard library only.")
+            .AppendLine("    image: docker.io/library/python:3-slim")
+            .AppendLine("    command: [\"python3\", \"/app/worker.py\"]")
+            .AppendLine("    environment:")
+            .AppendLine($"      WORKCLUSTER_URL: \"http://{LoadBalancer}:80\"")
+            .AppendLine($"      WORKCLUSTER_API_KEY: {Quote(Required(Variable(topology.WorkerKey.Resource.Name)))}")
+            .AppendLine("      PYTHONUNBUFFERED: \"1\"")
+            .AppendLine("    volumes:")
+            .AppendLine($"      - ./{PythonWorkerExtensions.Folder}:/app:ro")
+            .AppendLine($"    networks: [{EdgeNetwork}]")
+            .AppendLine("    read_only: true")
+            .AppendLine("    user: \"65534:65534\" # nobody: it needs no privilege at all");
+        AppendHardening(yaml, cpus: "0.5", memory: "128M", replicas);
+        yaml.AppendLine("    depends_on:")
+            .AppendLine($"      - {LoadBalancer}")
+            .AppendLine("    # Room to let its jobs in flight finish and hand the rest back (WORKCLUSTER_SHUTDOWN_SECONDS, 10 s).")
+            .AppendLine("    stop_grace_period: 20s")
+            .AppendLine("    restart: unless-stopped");
     }
 
     /// <summary>

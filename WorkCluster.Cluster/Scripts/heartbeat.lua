@@ -5,12 +5,18 @@
 -- (allow-oom): a node must be able to join while Redis is full.
 -- KEYS[1] the node's key   KEYS[2] nodes index (zset id -> expiry ms)   KEYS[3] events (channel)
 -- ARGV[1] node id   ARGV[2] description (JSON)   ARGV[3] TTL (ms)
--- Returns 1 if the node was alive already, 0 if it (re)joined.
+-- ARGV[4] (optional) 'http': a worker of the HTTP lease protocol, registered by the API for it, which may not take the
+-- place of a live node of another kind (a mesh member) of the same id
+-- Returns 1 if the node was alive already, 0 if it (re)joined, -1 if the id is a live node of another kind.
 --#include clock.lua
 --#include events.lua
 
 local now = now_ms()
-local existed = redis.call('EXISTS', KEYS[1])
+local current = redis.call('GET', KEYS[1])
+if current and ARGV[4] == 'http' and cjson.decode(current).protocol ~= 'http' then
+  return -1
+end
+local existed = current and 1 or 0
 redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3]))
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do

@@ -137,7 +137,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
                 }
                 var outcome = (string?)await scripts.ScheduleFire.EvaluateAsync(Db,
                     [keys.Schedules, keys.ScheduleCursors, keys.Jobs, keys.Payloads, keys.Ready, keys.Signal, keys.Scheduled, keys.Leases,
-                        keys.Stats, keys.Sequence, keys.Events],
+                        keys.Stats, keys.Sequence, keys.Events, keys.HttpReady],
                     [schedule.Name, at.ToUnixTimeMilliseconds(), schedule.Revision, fire?.ToUnixTimeMilliseconds() ?? -1, skipped,
                         next?.ToUnixTimeMilliseconds() ?? -1, fire is { } f ? JobIdOf(schedule.Name, schedule.IdSalt, f) : "", runner,
                         (long)queueOptions.Value.PriorityAging.TotalMilliseconds, queueOptions.Value.MaxQueueLength, queueOptions.Value.MaxQueueBytes])

@@ -7,11 +7,13 @@
 -- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] ready (zset)   KEYS[4] scheduled (zset)   KEYS[5] leases (zset)
 -- KEYS[6] cancelled (zset id -> cancelled ms)   KEYS[7] cancels (zset id -> revoke at ms)   KEYS[8] expiry (zset)
 -- KEYS[9] stats   KEYS[10] webhooks (zset id -> due ms)   KEYS[11] events (channel)
+-- KEYS[12] the HTTP workers' ready queue (zset)
 -- ARGV[1] id   ARGV[2] TTL of a cancelled record (ms)   ARGV[3] grace before the lease is revoked (ms)
 -- Returns { outcome, worker, lease token } with outcome 'cancelled' (done at once), 'cancelling' (requested from the
 -- worker, which is named with its lease), or 'finished' with the status of a job already finished (worked, failed,
 -- cancelled); nil if there is no such job.
 --#include clock.lua
+--#include ready.lua
 --#include records.lua
 --#include events.lua
 --#include jobs.lua
@@ -27,7 +29,7 @@ local K = { jobs = KEYS[1], payloads = KEYS[2], leases = KEYS[5], cancelled = KE
   expiry = KEYS[8], stats = KEYS[9], webhooks = KEYS[10], events = KEYS[11] }
 
 if job.status == 'pending' or job.status == 'scheduled' then
-  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', ready_of(KEYS[3], KEYS[12], job), id)
   redis.call('ZREM', KEYS[4], id)
   end_cancelled(K, id, job, now, tonumber(ARGV[2]))
   return { 'cancelled' }

@@ -6,7 +6,8 @@
 -- Redis's maxmemory (allow-oom): draining must never be refused for memory.
 -- KEYS[1] ready (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)
 -- KEYS[5] fence (counter)   KEYS[6] signal   KEYS[7] paused flag   KEYS[8] scheduled (zset id -> due ms)
--- KEYS[9] sequence (counter)   KEYS[10] events (channel)
+-- KEYS[9] sequence (counter)   KEYS[10] events (channel)   KEYS[11] the HTTP workers' ready queue (zset: due jobs of
+-- their types are promoted there)
 -- ARGV[1] worker id   ARGV[2] N (at most this many jobs)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
 -- ARGV[6] priority aging (ms per level)
@@ -19,7 +20,7 @@
 --#include promote.lua
 
 local now = now_ms()
-local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9], events = KEYS[10] }
+local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9], events = KEYS[10], http = KEYS[11] }
 if redis.call('EXISTS', KEYS[7]) == 1 then
   return { next_due_in(K.scheduled, now) }
 end

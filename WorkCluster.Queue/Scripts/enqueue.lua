@@ -5,11 +5,13 @@
 -- KEYS[4] signal (list)              KEYS[5] idempotency (hash key -> "id fingerprint")
 -- KEYS[6] expiry (zset id -> ms)     KEYS[7] scheduled (zset id -> due ms)   KEYS[8] leases (zset)
 -- KEYS[9] stats (hash)               KEYS[10] sequence (counter)   KEYS[11] events (channel)
+-- KEYS[12] the HTTP workers' ready queue (zset id -> rank)
 -- ARGV[1] id  ARGV[2] type  ARGV[3] accepted_by  ARGV[4] data (JSON text)  ARGV[5] trace parent ('' if none)
 -- ARGV[6] most unfinished jobs  ARGV[7] most unfinished payload bytes  ARGV[8] idempotency key ('' if none)
 -- ARGV[9] request fingerprint  ARGV[10] priority (0-9)  ARGV[11] delay (ms, from Redis's clock; -1 if none)
 -- ARGV[12] run at (ms since the epoch; -1 if none)  ARGV[13] priority aging (ms per level)  ARGV[14] longest delay (ms)
 -- ARGV[15] callback URL ('' if none)  ARGV[16] owner (the submitting API key's name; '' if none)
+-- ARGV[17] lane: 'http' for a type only workers of the HTTP lease protocol serve, '' for the .NET workers
 -- Returns { code, id, accepted_by, trace parent }: code 1 created, 2 replay of the key's job, 3 key used with another
 -- request, 4 too many unfinished jobs, 5 id taken (retry with another id), 6 too many unfinished payload bytes,
 -- 7 due further ahead than the longest delay.
@@ -51,7 +53,7 @@ if due and due > now + tonumber(ARGV[14]) then
 end
 
 local K = { jobs = KEYS[1], payloads = KEYS[2], ready = KEYS[3], signal = KEYS[4], scheduled = KEYS[7], leases = KEYS[8],
-  stats = KEYS[9], sequence = KEYS[10] }
+  stats = KEYS[9], sequence = KEYS[10], http = KEYS[12] }
 local refused = refusal(K, #ARGV[4], tonumber(ARGV[6]), tonumber(ARGV[7]))
 if refused then
   return { refused, '', '', '' }
@@ -76,6 +78,9 @@ if ARGV[15] ~= '' then
 end
 if ARGV[16] ~= '' then
   job.owner = ARGV[16]
+end
+if ARGV[17] == 'http' then
+  job.lane = 'http'
 end
 create_job(K, id, job, ARGV[4], due, now, tonumber(ARGV[13]))
 announce(KEYS[11], 'accepted', id, job, now, { status = job.status, priority = job.priority, run_at = job.run_at })

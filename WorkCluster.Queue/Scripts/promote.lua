@@ -3,7 +3,7 @@
 -- (at most N per call); and, once, the jobs a version before priorities left in its queue list. Workers run it every
 -- 250 ms besides the claim's own promotion, so that due jobs are ready even while every worker is busy.
 -- KEYS[1] scheduled (zset id -> due ms)   KEYS[2] ready (zset)   KEYS[3] signal   KEYS[4] jobs   KEYS[5] sequence
--- KEYS[6] the former queue (list)   KEYS[7] events (channel)
+-- KEYS[6] the former queue (list)   KEYS[7] events (channel)   KEYS[8] the HTTP workers' ready queue (zset)
 -- ARGV[1] N   ARGV[2] priority aging (ms per level)
 -- Returns the number of jobs moved.
 --#include clock.lua
@@ -13,7 +13,7 @@
 --#include promote.lua
 
 local now = now_ms()
-local K = { scheduled = KEYS[1], ready = KEYS[2], jobs = KEYS[4], sequence = KEYS[5], events = KEYS[7] }
+local K = { scheduled = KEYS[1], ready = KEYS[2], jobs = KEYS[4], sequence = KEYS[5], events = KEYS[7], http = KEYS[8] }
 local moved = promote_due(K, now, tonumber(ARGV[1]), tonumber(ARGV[2]))
 -- The former queue held ids, oldest on the right: each joins the ready queue as of its submission.
 while moved < tonumber(ARGV[1]) do

@@ -4,7 +4,7 @@
 -- cancelled instead.
 -- KEYS[1] jobs   KEYS[2] leases   KEYS[3] ready (zset)   KEYS[4] signal   KEYS[5] payloads   KEYS[6] cancelled (zset)
 -- KEYS[7] cancels (zset)   KEYS[8] expiry (zset)   KEYS[9] stats   KEYS[10] webhooks (zset id -> due ms)
--- KEYS[11] events (channel)
+-- KEYS[11] events (channel)   KEYS[12] the HTTP workers' ready queue (zset)
 -- ARGV[1] id   ARGV[2] lease token   ARGV[3] priority aging (ms per level)   ARGV[4] TTL of a cancelled record (ms)
 -- Returns 1 if the job went back, 2 if it ended cancelled, 0 if the attempt is stale.
 --#include clock.lua
@@ -33,7 +33,7 @@ job.lease = nil
 job.progress = nil
 redis.call('HSET', KEYS[1], id, cjson.encode(job))
 redis.call('ZREM', KEYS[2], id)
-make_ready_again(KEYS[3], id, job, tonumber(ARGV[3]))
+make_ready_again(ready_of(KEYS[3], KEYS[12], job), id, job, tonumber(ARGV[3]))
 pass_signal(KEYS[3], KEYS[4])
 announce(KEYS[11], 'released', id, job, now_ms(), { worker = worker })
 return 1

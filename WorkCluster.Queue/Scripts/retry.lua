@@ -3,7 +3,7 @@
 -- as the queue's budget allows.
 -- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] failed (zset)   KEYS[4] expiry (zset)   KEYS[5] ready (zset)   KEYS[6] signal
 -- KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence   KEYS[11] events (channel)
--- KEYS[12] webhooks (zset)
+-- KEYS[12] webhooks (zset)   KEYS[13] the HTTP workers' ready queue (zset)
 -- ARGV[1] most unfinished jobs   ARGV[2] most unfinished payload bytes   ARGV[3] priority aging (ms per level), then
 -- the ids
 -- Returns, for each id: 'queued'; 'full' if the budget has no room for it; the job's status if it is not failed;
@@ -16,7 +16,7 @@
 --#include ready.lua
 --#include create.lua
 
-local K = { ready = KEYS[5], scheduled = KEYS[7], leases = KEYS[8], stats = KEYS[9] }
+local K = { ready = KEYS[5], scheduled = KEYS[7], leases = KEYS[8], stats = KEYS[9], http = KEYS[13] }
 local now = now_ms()
 local outcomes = {}
 for i = 4, #ARGV do
@@ -44,7 +44,7 @@ for i = 4, #ARGV do
         redis.call('ZREM', KEYS[12], id)
       end
       job.ready_at = now
-      make_ready(KEYS[5], id, rank_of(now, job.priority or 5, tonumber(ARGV[3]), KEYS[10]))
+      make_ready(ready_of(KEYS[5], KEYS[13], job), id, rank_of(now, job.priority or 5, tonumber(ARGV[3]), KEYS[10]))
       redis.call('HSET', KEYS[1], id, cjson.encode(job))
       redis.call('ZREM', KEYS[3], id)
       count_bytes(K, 'failed_bytes', -size)

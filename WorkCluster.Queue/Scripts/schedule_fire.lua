@@ -6,7 +6,7 @@
 -- Redis's maxmemory (no allow-oom): there, the whole step is refused, the cursor stays, and the runner tries again.
 -- KEYS[1] schedules (hash)   KEYS[2] cursors (zset)   KEYS[3] jobs   KEYS[4] payloads   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] scheduled (zset)   KEYS[8] leases (zset)   KEYS[9] stats   KEYS[10] sequence
--- KEYS[11] events (channel)
+-- KEYS[11] events (channel)   KEYS[12] the HTTP workers' ready queue (zset; schedules fire .NET work types only)
 -- ARGV[1] name   ARGV[2] cursor read (ms)   ARGV[3] revision read   ARGV[4] occurrence to fire (ms; -1: none)
 -- ARGV[5] occurrences skipped as missed   ARGV[6] the new cursor (ms; -1: the schedule never occurs again)
 -- ARGV[7] job id   ARGV[8] accepted_by   ARGV[9] priority aging (ms per level)   ARGV[10] most unfinished jobs
@@ -45,7 +45,7 @@ schedule.missed = (schedule.missed or 0) + tonumber(ARGV[5])
 local outcome = 'skipped'
 if occurrence >= 0 then
   local K = { jobs = KEYS[3], payloads = KEYS[4], ready = KEYS[5], signal = KEYS[6], scheduled = KEYS[7],
-    leases = KEYS[8], stats = KEYS[9], sequence = KEYS[10] }
+    leases = KEYS[8], stats = KEYS[9], sequence = KEYS[10], http = KEYS[12] }
   local id = ARGV[7]
   if redis.call('HEXISTS', K.jobs, id) == 1 then
     outcome = 'exists'

@@ -10,7 +10,7 @@
 -- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] failed (zset)   KEYS[8] expiry (zset)   KEYS[9] idempotency   KEYS[10] stats
 -- KEYS[11] sweep clock (hash: last, since)   KEYS[12] cancelled (zset)   KEYS[13] cancels (zset id -> revoke at ms)
--- KEYS[14] webhooks (zset id -> due ms)   KEYS[15] events (channel)
+-- KEYS[14] webhooks (zset id -> due ms)   KEYS[15] events (channel)   KEYS[16] the HTTP workers' ready queue (zset)
 -- ARGV[1] gap (ms)   ARGV[2] grace after a gap (ms)   ARGV[3] max attempts   ARGV[4] TTL of a failed record (ms)
 -- ARGV[5] most jobs in the dead letter   ARGV[6] most payload bytes in it   ARGV[7] at most this many leases per call
 -- ARGV[8] priority aging (ms per level)   ARGV[9] TTL of a cancelled record (ms)
@@ -59,7 +59,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
       job.lease = nil
       job.progress = nil
       redis.call('HSET', K.jobs, id, cjson.encode(job))
-      make_ready_again(KEYS[5], id, job, tonumber(ARGV[8]))
+      make_ready_again(ready_of(KEYS[5], KEYS[16], job), id, job, tonumber(ARGV[8]))
       announce(K.events, 'retried', id, job, now, { worker = worker, error = job.last_error })
       requeued = requeued + 1
     end

@@ -27,6 +27,9 @@ public abstract class AppFixture : IAsyncLifetime
     public virtual int ApiReplicas => 2;
     public virtual int WorkerReplicas => 2;
 
+    /// <summary>Python workers (<c>Workers:Python:Replicas</c>): none but where a collection is about them.</summary>
+    public virtual int PythonWorkers => 0;
+
     /// <summary>The resource the cluster registry lives in: the work store <c>redis</c> unless the app gives it one of its own.</summary>
     public virtual string RegistryResource => "redis";
 
@@ -78,6 +81,7 @@ public abstract class AppFixture : IAsyncLifetime
         [
             $"--Api:Replicas={ApiReplicas}",
             $"--Worker:Replicas={WorkerReplicas}",
+            $"--Workers:Python:Replicas={PythonWorkers}",
             $"--Redis:DataDirectory={_redisData.FullName}",
             $"--ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL={Telemetry.Endpoint}",
             "--Gateway:Port=0", // any free port: never the 8080 of an app a developer is running

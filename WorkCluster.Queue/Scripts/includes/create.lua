@@ -1,10 +1,12 @@
 -- New jobs, from a submission (enqueue.lua) or a schedule's occurrence (fire.lua).
--- K: jobs, payloads, ready, signal, scheduled, leases, stats, sequence. Needs ready.lua and signal.lua.
+-- K: jobs, payloads, ready, http (the HTTP workers' ready queue), signal, scheduled, leases, stats, sequence. Needs
+-- ready.lua and signal.lua.
 
 -- Why the queue's budget refuses a new job with `bytes` of data: 4 (too many unfinished jobs: ready, scheduled, or
 -- leased to a worker) or 6 (too many unfinished payload bytes); nil if there is room.
 local function refusal(K, bytes, max_jobs, max_bytes)
-  local unfinished = redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.scheduled) + redis.call('ZCARD', K.leases)
+  local unfinished = redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.http) + redis.call('ZCARD', K.scheduled)
+    + redis.call('ZCARD', K.leases)
   if unfinished >= max_jobs then
     return 4
   end
@@ -38,6 +40,8 @@ local function create_job(K, id, job, data, due, now, aging)
     if redis.call('ZRANGE', K.scheduled, 0, 0)[1] == id then
       wake_one(K.signal) -- the next job to fall due: idle workers must look again when they wait for it
     end
+  elseif job.lane == 'http' then
+    redis.call('ZADD', K.http, rank, id) -- HTTP workers waiting for it are woken by its 'accepted' event
   else
     redis.call('ZADD', K.ready, rank, id)
     pass_signal(K.ready, K.signal)

@@ -1,6 +1,6 @@
 -- Moves up to `most` jobs whose time has come from the schedule (delayed jobs, retries waiting for their backoff) to
--- the ready queue, each ranked as if it had been submitted when it fell due. K: scheduled, ready, jobs, sequence,
--- events. Returns the number moved. Needs events.lua.
+-- the ready queue (its lane's: see ready_of), each ranked as if it had been submitted when it fell due. K: scheduled,
+-- ready, http, jobs, sequence, events. Returns the number moved. Needs events.lua and ready.lua.
 local function promote_due(K, now, most, aging)
   local due = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, most)
   local ready = listened(K.events) and {} or nil -- events are built only while anybody listens
@@ -14,7 +14,7 @@ local function promote_due(K, now, most, aging)
       if job.retry_at then
         job.ready_at = at -- a retry competes from when it fell due, also if it is taken back later
       end
-      make_ready(K.ready, id, rank_of(at, job.priority or 5, aging, K.sequence))
+      make_ready(ready_of(K.ready, K.http, job), id, rank_of(at, job.priority or 5, aging, K.sequence))
       redis.call('HSET', K.jobs, id, cjson.encode(job))
       if ready then
         ready[#ready + 1] = job_event('pending', id, job, now)

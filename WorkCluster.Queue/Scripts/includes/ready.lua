@@ -8,6 +8,16 @@ local function rank_of(ready_ms, priority, aging, sequence)
   return (ready_ms - priority * aging) * 1024 + redis.call('INCR', sequence) % 1024
 end
 
+-- The ready queue job `job` waits in: the .NET workers' (`ready`), or, for a job of a type that only workers of the
+-- HTTP lease protocol serve (its record's lane is 'http'), theirs (`http`). Every script that makes a job ready takes
+-- both keys.
+local function ready_of(ready, http, job)
+  if job.lane == 'http' then
+    return http
+  end
+  return ready
+end
+
 -- Puts job `id` in the ready queue at `rank`.
 local function make_ready(ready, id, rank)
   redis.call('ZADD', ready, rank, id)
