@@ -18,7 +18,9 @@ public static class PythonWorkerExtensions
 
     /// <summary>
     /// Runs <see cref="Replicas"/> Python workers as executables (<c>python3 worker.py</c>) when python3 is on the PATH,
-    /// each with the API's URL through <paramref name="gateway"/> and <paramref name="key"/> (scope <c>worker</c>);
+    /// each with the API's URL through <paramref name="gateway"/> and <paramref name="key"/> (scope <c>worker</c>); each
+    /// process joins the cluster as <c>python-&lt;host&gt;-&lt;pid&gt;</c>, an id of its own (not the resource's name,
+    /// which the dashboard shows already);
     /// without python3 the AppHost says so and runs none. The first is <c>python-worker</c>, the next
     /// <c>python-worker-2</c>, ...
     /// </summary>
@@ -47,7 +49,6 @@ public static class PythonWorkerExtensions
             return builder.AddExecutable(name, python, folder, "worker.py")
                 .WithEnvironment("WORKCLUSTER_URL", gateway.GetEndpoint("http"))
                 .WithEnvironment("WORKCLUSTER_API_KEY", key)
-                .WithEnvironment("WORKCLUSTER_WORKER_ID", name)
                 .WithEnvironment("PYTHONUNBUFFERED", "1")
                 .WaitFor(gateway);
         }).ToArray();

@@ -482,10 +482,12 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats, Keys.Cancelled],
             [PurgeBatch, (long)WebhookHold.TotalMilliseconds, (long)WebhookHoldAtMost.TotalMilliseconds]).ConfigureAwait(false);
 
-    /// <summary>Number of jobs ready, waiting for a worker (also what the queue-depth gauge reports next).</summary>
+    /// <summary>Number of jobs ready, waiting for a worker of either kind (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()
     {
-        var depth = await Db.SortedSetLengthAsync(Keys.Ready).ConfigureAwait(false);
+        var dotnet = Db.SortedSetLengthAsync(Keys.Ready);
+        var http = Db.SortedSetLengthAsync(Keys.HttpReady);
+        var depth = await dotnet.ConfigureAwait(false) + await http.ConfigureAwait(false);
         telemetry.QueueDepth(depth);
         return depth;
     }

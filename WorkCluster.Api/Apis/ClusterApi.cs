@@ -89,7 +89,7 @@ public static class ClusterApi
             }
         }
 
-        node ??= services.Mesh.ConnectedPeers.FirstOrDefault() ?? (await services.Mesh.GetMembersAsync()).FirstOrDefault()?.Id;
+        node ??= services.Mesh.ConnectedPeers.FirstOrDefault() ?? (await services.Mesh.GetMembersAsync()).FirstOrDefault(m => m.InMesh)?.Id;
         if (node is null)
         {
             return NoWorkers();

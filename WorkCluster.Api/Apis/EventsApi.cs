@@ -123,7 +123,7 @@ public static partial class EventsApi
     }
 
     public static async Task<IResult> StreamClusterEvents(HttpContext context, EventHub events, WorkTypes types,
-        IHostApplicationLifetime lifetime)
+        HttpWorkerTypes httpTypes, IHostApplicationLifetime lifetime)
     {
         var typeFilter = ReadList(context.Request.Query["type"]);
         if (typeFilter?.FirstOrDefault(t => !EventTypes.Contains(t)) is { } unknown)
@@ -132,10 +132,16 @@ public static partial class EventsApi
                 $"There is no event type '{unknown}'. Event types: {string.Join(", ", EventTypes.Order(StringComparer.Ordinal))}.");
         }
         var kindFilter = ReadList(context.Request.Query["kind"]);
-        if (kindFilter?.FirstOrDefault(k => !types.Contains(k)) is { } unknownKind)
+        if (kindFilter?.FirstOrDefault(k => !types.Contains(k)) is not null)
         {
-            return Problems.Create(StatusCodes.Status400BadRequest, "Unknown work type",
-                $"There is no work type '{unknownKind}' to filter by ('kind'). Known work types: {string.Join(", ", types.Names)}.");
+            // Types only HTTP workers serve are asked for only when the filter names a type no .NET handler serves.
+            var served = await httpTypes.GetAsync();
+            if (kindFilter.FirstOrDefault(k => !types.Contains(k) && !served.Contains(k)) is { } unknownKind)
+            {
+                string[] known = [.. types.Names, .. served.Order(StringComparer.Ordinal)];
+                return Problems.Create(StatusCodes.Status400BadRequest, "Unknown work type",
+                    $"There is no work type '{unknownKind}' to filter by ('kind'). Known work types: {string.Join(", ", known)}.");
+            }
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);

@@ -141,7 +141,21 @@ public static partial class LeasesApi
             Processed = request.Processed,
             Pid = request.Pid,
         };
-        if (await services.Registry.RegisterHttpWorkerAsync(worker, services.RegistrationTtl()) is null)
+        // Registered (or refreshed) now, and again every third of its TTL while the call waits. Membership is not
+        // needed to lease: while the registry's store is away (it may be a Redis of its own), leasing goes on.
+        async Task<bool?> RegisterAsync()
+        {
+            try
+            {
+                return await services.Registry.RegisterHttpWorkerAsync(worker with { HeartbeatAt = services.Time.GetUtcNow() },
+                    services.RegistrationTtl());
+            }
+            catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+            {
+                return false;
+            }
+        }
+        if (await RegisterAsync() is null)
         {
             return Problems.Create(StatusCodes.Status409Conflict, "Worker id taken",
                 $"'{request.WorkerId}' is a live member of the cluster's mesh; an HTTP worker needs an id of its own.");
@@ -160,7 +174,8 @@ public static partial class LeasesApi
             var batch = await services.Queue.LeaseAsync(request.WorkerId, request.Types, request.Max);
             if (batch.Jobs.Count > 0)
             {
-                return TypedResults.Ok(new LeaseGrant([.. batch.Jobs.Select(j => LeasedJob.From(j, request.WorkerId, batch.ExpiresAt))]));
+                var ttlMs = (long)services.QueueOptions.Value.LeaseTtl.TotalMilliseconds;
+                return TypedResults.Ok(new LeaseGrant([.. batch.Jobs.Select(j => LeasedJob.From(j, request.WorkerId, batch.ExpiresAt, ttlMs))]));
             }
             // Nothing yet: wait for a job of these types to become ready (an event), keeping the worker registered.
             var woken = false;
@@ -173,7 +188,7 @@ public static partial class LeasesApi
                 }
                 if (now >= refreshAt)
                 {
-                    await services.Registry.TouchAsync(request.WorkerId, services.RegistrationTtl());
+                    await RegisterAsync();
                     refreshAt = now + refreshEvery;
                 }
                 var until = deadline < refreshAt ? deadline : refreshAt;
@@ -181,10 +196,14 @@ public static partial class LeasesApi
                 timeout.CancelAfter(until - now);
                 try
                 {
-                    woken = await stream.Reader.WaitToReadAsync(timeout.Token);
+                    if (!await stream.Reader.WaitToReadAsync(timeout.Token))
+                    {
+                        return TypedResults.NoContent(); // the replica is stopping
+                    }
                     while (stream.Reader.TryRead(out _))
                     {
                     }
+                    woken = true;
                 }
                 catch (OperationCanceledException)
                 {
@@ -204,8 +223,16 @@ public static partial class LeasesApi
         {
             return LeaseLost(token);
         }
-        await services.Registry.TouchAsync(parsed.WorkerId, services.RegistrationTtl());
-        return TypedResults.Ok(new LeaseRenewed(services.Time.GetUtcNow() + services.QueueOptions.Value.LeaseTtl, renewal.CancelRequested.Count > 0));
+        try
+        {
+            await services.Registry.TouchAsync(parsed.WorkerId, services.RegistrationTtl());
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // The lease is renewed; membership catches up at the worker's next lease call.
+        }
+        var ttl = services.QueueOptions.Value.LeaseTtl;
+        return TypedResults.Ok(new LeaseRenewed(services.Time.GetUtcNow() + ttl, (long)ttl.TotalMilliseconds, renewal.CancelRequested.Count > 0));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> Progress(string token, HttpContext context, [AsParameters] LeaseServices services)
@@ -387,14 +414,14 @@ public static partial class LeasesApi
 
         var max = 1;
         if (root.TryGetProperty("max", out var maxElement) && maxElement.ValueKind != JsonValueKind.Null
-            && (!maxElement.TryGetInt32(out max) || max is < 1 or > MaxJobsPerLease))
+            && (maxElement.ValueKind != JsonValueKind.Number || !maxElement.TryGetInt32(out max) || max is < 1 or > MaxJobsPerLease))
         {
             return (null, Bad("Invalid 'max'", $"'max' must be a whole number from 1 to {MaxJobsPerLease}."));
         }
         var wait = 0;
         var mostWait = services.Options.Value.MaxWaitSeconds;
         if (root.TryGetProperty("wait", out var waitElement) && waitElement.ValueKind != JsonValueKind.Null
-            && (!waitElement.TryGetInt32(out wait) || wait < 0 || wait > mostWait))
+            && (waitElement.ValueKind != JsonValueKind.Number || !waitElement.TryGetInt32(out wait) || wait < 0 || wait > mostWait))
         {
             return (null, Bad("Invalid 'wait'", $"'wait' must be a whole number of seconds from 0 to {mostWait} (Work:MaxWaitSeconds)."));
         }
@@ -408,7 +435,8 @@ public static partial class LeasesApi
         string? Text(string name) =>
             worker.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.String && e.GetString() is { Length: > 0 and <= MaxNameLength } s
                 && s.All(c => !char.IsControl(c)) ? s : null;
-        long Number(string name) => worker.TryGetProperty(name, out var e) && e.TryGetInt64(out var n) && n >= 0 ? n : 0;
+        long Number(string name) =>
+            worker.TryGetProperty(name, out var e) && e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var n) && n >= 0 ? n : 0;
         DateTimeOffset? startedAt = worker.TryGetProperty("started_at", out var started) && started.ValueKind == JsonValueKind.String
             && started.TryGetDateTimeOffset(out var at) ? at : null;
         return (new LeaseRequest(types, max, wait, idElement.GetString()!, Text("language"), Text("version"), startedAt,
@@ -426,19 +454,24 @@ public sealed record LeasedJob(
     [property: JsonPropertyName("data")] JsonElement Data,
     [property: JsonPropertyName("attempt")] int Attempt,
     [property: JsonPropertyName("lease_token")] string LeaseToken,
-    [property: JsonPropertyName("lease_expires_at")] DateTimeOffset LeaseExpiresAt)
+    [property: JsonPropertyName("lease_expires_at")] DateTimeOffset LeaseExpiresAt,
+    [property: JsonPropertyName("lease_ttl_ms")] long LeaseTtlMs)
 {
-    public static LeasedJob From(ClaimedJob job, string workerId, DateTimeOffset expiresAt)
+    public static LeasedJob From(ClaimedJob job, string workerId, DateTimeOffset expiresAt, long ttlMs)
     {
         using var data = JsonDocument.Parse(job.Data);
         return new LeasedJob(job.Lease.JobId, job.Record.Type, data.RootElement.Clone(), job.Record.Attempts,
-            LeasesApi.TokenOf(job.Lease, workerId), expiresAt);
+            LeasesApi.TokenOf(job.Lease, workerId), expiresAt, ttlMs);
     }
 }
 
-/// <summary>A renewed lease: when it ends now, and whether the job's cancellation was requested.</summary>
+/// <summary>
+/// A renewed lease: when it ends now (by the API's clock; <c>lease_ttl_ms</c> from now, which a worker should count on
+/// its own monotonic clock), and whether the job's cancellation was requested.
+/// </summary>
 public sealed record LeaseRenewed(
     [property: JsonPropertyName("lease_expires_at")] DateTimeOffset LeaseExpiresAt,
+    [property: JsonPropertyName("lease_ttl_ms")] long LeaseTtlMs,
     [property: JsonPropertyName("cancel_requested")] bool CancelRequested);
 
 /// <summary>How a lease ended: the job's status now (worked, retry_scheduled, failed, cancelled, or pending once released).</summary>

@@ -14,6 +14,9 @@ namespace WorkCluster.Tests.Polyglot;
 public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper output)
 {
     private const string Python = "python-worker";
+
+    /// <summary>The Python worker joins the cluster as python-&lt;host&gt;-&lt;pid&gt;.</summary>
+    private const string PythonNodePrefix = "python-";
     private const string LeasesPath = "/api/v1/leases";
 
     [SkippableFact]
@@ -25,6 +28,12 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         Assert.Equal("http", python.GetProperty("protocol").GetString());
         Assert.False(python.GetProperty("mesh").GetBoolean());
         Assert.Equal(["py.sleep", "py.wordcount"], python.GetProperty("work_types").EnumerateArray().Select(t => t.GetString()!).Order().ToArray());
+        // On the dashboard: a child of the cluster resource, as the .NET workers are.
+        var node = python.GetProperty("id").GetString()!;
+        await Eventually.HoldsAsync(() => Task.FromResult(app.App.ResourceNotifications.TryGetCurrentState(node, out var e)
+            && !e.Snapshot.IsHidden && e.Snapshot.ResourceType == "HTTP worker (python)"
+            && e.Snapshot.Properties.Any(p => p.Name == "resource.parentName" && p.Value?.ToString() == "cluster")),
+            "the Python worker was not shown under the dashboard's cluster resource", TimeSpan.FromSeconds(30));
 
         var clock = Stopwatch.StartNew();
         var texts = Enumerable.Range(0, 20).Select(i => $"the cat and the hat number {i} and the bat").ToArray();
@@ -42,7 +51,7 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
 
         Assert.All(worked, job =>
         {
-            Assert.Equal(Python, job.GetProperty("worker").GetString());
+            Assert.StartsWith(PythonNodePrefix, job.GetProperty("worker").GetString());
             var result = job.GetProperty("result");
             Assert.Equal(10, result.GetProperty("words").GetInt32());
             Assert.Equal(["the", "3"], result.GetProperty("top")[0].EnumerateArray().Select(e => e.ToString()).ToArray());
@@ -57,7 +66,8 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         await WaitForPythonWorkerAsync();
         var id = (await app.Work.SubmitAsync("py.sleep", """{"sleep_ms":4000}""")).Id;
         var working = await app.Work.WaitForStatusAsync(id, "working", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(20));
-        Assert.Equal(Python, working.GetProperty("worker").GetString());
+        var first = working.GetProperty("worker").GetString()!;
+        Assert.StartsWith(PythonNodePrefix, first);
 
         var resource = (await app.WaitForHealthyReplicasAsync(Python, 1, Eventually.DefaultPatience)).Single();
         var process = app.GetProcess(resource);
@@ -70,6 +80,8 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         output.WriteLine($"kill -9 of the Python worker mid-job (lease {PolyglotAppFixture.LeaseTtl.TotalSeconds} s): the job was worked again " +
             $"{killed.Elapsed.TotalSeconds:F1} s later, attempt {worked.GetProperty("attempts")}: {worked.GetProperty("result")}");
         Assert.Equal(2, worked.GetProperty("attempts").GetInt32());
+        Assert.StartsWith(PythonNodePrefix, worked.GetProperty("worker").GetString());
+        Assert.NotEqual(first, worked.GetProperty("worker").GetString()); // the restarted process, not the killed one
         Assert.Equal(4000, worked.GetProperty("result").GetProperty("slept_ms").GetInt32());
         await WaitForPythonWorkerAsync();
     }
@@ -177,6 +189,8 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
                      ("""{"max":1,"worker":{"id":"w"}}""", "Missing 'types'"),
                      ("""{"types":["echo"],"worker":{"id":"w"}}""", "A .NET work type"),
                      ("""{"types":["x"],"max":0,"worker":{"id":"w"}}""", "Invalid 'max'"),
+                     ("""{"types":["x"],"max":"8","worker":{"id":"w"}}""", "Invalid 'max'"),
+                     ("""{"types":["x"],"wait":"20","worker":{"id":"w"}}""", "Invalid 'wait'"),
                      ("""{"types":["x"],"wait":-1,"worker":{"id":"w"}}""", "Invalid 'wait'"),
                      ("""{"types":["x"],"worker":{"id":"a b"}}""", "Missing 'worker'"),
                      ("""{"types":["x"]}""", "Missing 'worker'"),
@@ -186,6 +200,11 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
             var problem = await response.Content.ReadAsStringAsync();
             Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{body} answered {(int)response.StatusCode}: {problem}");
             Assert.Equal(title, JsonDocument.Parse(problem).RootElement.GetProperty("title").GetString());
+        }
+        // What a worker says of itself beyond its id is shown if it makes sense and ignored if not.
+        using (var odd = await PostAsync(worker, LeasesPath, """{"types":["x"],"worker":{"id":"w","pid":"1","in_flight":[],"language":7}}"""))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, odd.StatusCode);
         }
         // A mesh member's id may not be taken by an HTTP worker.
         var dotnet = (await app.Gateway.GetFromJsonAsync<JsonElement>("/api/v1/cluster")).GetProperty("members").EnumerateArray()
@@ -213,7 +232,7 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         await Eventually.HoldsAsync(async () =>
         {
             var members = (await app.Gateway.GetFromJsonAsync<JsonElement>("/api/v1/cluster")).GetProperty("members").EnumerateArray();
-            python = members.FirstOrDefault(m => m.GetProperty("id").GetString() == Python);
+            python = members.FirstOrDefault(m => m.TryGetProperty("language", out var language) && language.GetString() == "python");
             return python.ValueKind == JsonValueKind.Object;
         }, "the Python worker never registered in the cluster");
         return python;

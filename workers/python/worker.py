@@ -91,18 +91,21 @@ class Job:
         self.client = client
         self.id, self.type, self.data, self.attempt = leased["id"], leased["type"], leased["data"], leased["attempt"]
         self.token = leased["lease_token"]
-        self.expires_at = _parse_time(leased["lease_expires_at"])
-        self.renew_at = time.time() + max((self.expires_at - time.time()) / 3, 0.2)  # every third of the lease
+        self.lease_seconds = leased["lease_ttl_ms"] / 1000
+        self.renew_at = time.monotonic() + self.lease_seconds / 3  # every third of the lease, on this process's own clock
         self.stop = threading.Event()
         self.lost = False
         self.cancel_requested = False
 
     def report(self, percent: float | None = None, message: str | None = None) -> None:
+        """Reports progress; a report that cannot be delivered is dropped (progress is advisory), a lost lease stops the job."""
         try:
             self.client.progress(self.token, percent, message)
         except LeaseLost:
             self.lost = True
             self.stop.set()
+        except (OSError, ProtocolError) as e:
+            log(f"job {self.id}: progress not reported ({e})")
 
 
 class Worker:
@@ -161,17 +164,15 @@ class Worker:
                 return
             try:
                 result = handler(job)
-            except Exception as e:  # the handler failed: the attempt fails, retried after a backoff while attempts are left
-                if self.stopping.is_set() and not job.cancel_requested:
-                    self._end(job, lambda: self.client.release(job.token))
-                else:
+            except Exception as e:
+                if job.stop.is_set() and self.stopping.is_set() and not job.cancel_requested:
+                    self._end(job, lambda: self.client.release(job.token))  # stopped by the shutdown, unfinished
+                else:  # the attempt fails: retried after a backoff while attempts are left (cancelled, if that was asked)
                     self._end(job, lambda: self.client.fail(job.token, f"{type(e).__name__}: {e}"))
                 return
-            if job.stop.is_set() and self.stopping.is_set() and not job.cancel_requested:
-                self._end(job, lambda: self.client.release(job.token))  # stopped by the shutdown, unfinished
-            else:
-                status = self._end(job, lambda: self.client.complete(job.token, result))
-                if status == "worked":
+            # Returned: the job is done, whatever came meanwhile (a requested cancellation still ends it cancelled).
+            if self._end(job, lambda: self.client.complete(job.token, result)) == "worked":
+                with self.lock:
                     self.processed += 1
         finally:
             with self.lock:
@@ -199,7 +200,7 @@ class Worker:
         while True:
             with self.lock:
                 jobs = list(self.running.values())
-            now = time.time()
+            now = time.monotonic()
             wait = 1.0
             for job in jobs:
                 if now < job.renew_at:
@@ -207,8 +208,8 @@ class Worker:
                     continue
                 try:
                     renewed = self.client.renew(job.token)
-                    job.expires_at = _parse_time(renewed["lease_expires_at"])
-                    job.renew_at = now + max((job.expires_at - now) / 3, 0.2)
+                    job.lease_seconds = renewed["lease_ttl_ms"] / 1000
+                    job.renew_at = now + job.lease_seconds / 3
                     if renewed.get("cancel_requested") and not job.cancel_requested:
                         job.cancel_requested = True
                         job.stop.set()
@@ -220,7 +221,7 @@ class Worker:
                 except (OSError, ProtocolError) as e:
                     log(f"job {job.id}: renewal failed ({e})")
                     job.renew_at = now + 0.5
-                wait = min(wait, max(job.renew_at - time.time(), 0.05))
+                wait = min(wait, max(job.renew_at - time.monotonic(), 0.05))
             time.sleep(wait if jobs else 0.2)
 
     def stop(self, *_: Any) -> None:
@@ -248,11 +249,11 @@ class Worker:
                 if not self.running:
                     break
             time.sleep(0.05)
+        with self.lock:
+            stuck = list(self.running.values())
+        for job in stuck:  # handlers that ignore stop: their jobs go back now, not when their leases lapse
+            self._end(job, lambda job=job: self.client.release(job.token))
         log("stopped")
-
-
-def _parse_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def log(message: str) -> None:
