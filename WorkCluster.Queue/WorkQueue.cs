@@ -118,15 +118,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 Keys.HttpReady],
             [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs]).ConfigureAwait(false);
         var result = (RedisResult[])reply!;
-        var jobs = new ClaimedJob[(result.Length - 1) / 4];
-        for (var i = 0; i < jobs.Length; i++)
-        {
-            var at = 1 + 4 * i;
-            var record = ParseRecord((string)result[at + 2]!);
-            jobs[i] = new ClaimedJob(new JobLease((string)result[at]!, (string)result[at + 1]!), record, (string)result[at + 3]!);
-            var readySince = record.RunAt is { } runAt && runAt > record.CreatedAt ? runAt : record.CreatedAt;
-            telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? readySince) - readySince));
-        }
+        var jobs = ReadClaimed(result);
         var nextDue = (long)result[0];
         return new ClaimBatch(jobs, nextDue < 0 ? null : TimeSpan.FromMilliseconds(nextDue));
     }
@@ -152,15 +144,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs, LeaseWindow, .. types.Select(t => (RedisValue)t)])
             .ConfigureAwait(false);
         var result = (RedisResult[])reply!;
-        var jobs = new ClaimedJob[(result.Length - 1) / 4];
-        for (var i = 0; i < jobs.Length; i++)
-        {
-            var at = 1 + 4 * i;
-            var record = ParseRecord((string)result[at + 2]!);
-            jobs[i] = new ClaimedJob(new JobLease((string)result[at]!, (string)result[at + 1]!), record, (string)result[at + 3]!);
-            var readySince = record.RunAt is { } runAt && runAt > record.CreatedAt ? runAt : record.CreatedAt;
-            telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? readySince) - readySince));
-        }
+        var jobs = ReadClaimed(result);
         return new LeaseBatch(jobs, DateTimeOffset.FromUnixTimeMilliseconds((long)result[0]));
     }
 
@@ -503,6 +487,21 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private long LeaseTtlMs => (long)Options.LeaseTtl.TotalMilliseconds;
 
     private long PriorityAgingMs => (long)Options.PriorityAging.TotalMilliseconds;
+
+    /// <summary>The jobs of a claim's or a lease's reply (after its first element): id, token, record, data for each.</summary>
+    private ClaimedJob[] ReadClaimed(RedisResult[] result)
+    {
+        var jobs = new ClaimedJob[(result.Length - 1) / 4];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            var at = 1 + 4 * i;
+            var record = ParseRecord((string)result[at + 2]!);
+            jobs[i] = new ClaimedJob(new JobLease((string)result[at]!, (string)result[at + 1]!), record, (string)result[at + 3]!);
+            var readySince = record.RunAt is { } runAt && runAt > record.CreatedAt ? runAt : record.CreatedAt;
+            telemetry.QueueWait(record.Type, TimeSpan.FromMilliseconds((record.StartedAt ?? readySince) - readySince));
+        }
+        return jobs;
+    }
 
     private static string ClaimSalt() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
 

@@ -18,6 +18,7 @@
 --#include ready.lua
 --#include events.lua
 --#include promote.lua
+--#include attempt.lua
 
 local now = now_ms()
 local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9], events = KEYS[10], http = KEYS[11] }
@@ -52,16 +53,7 @@ while count < most do
     -- Unique per attempt: the fence's sequence, and the claim's own salt in case a restarted Redis (its last second
     -- of writes lost) hands out a sequence number again.
     local token = string.format('%d', sequence + count) .. '-' .. ARGV[4]
-    job.status = 'working'
-    job.worker = ARGV[1]
-    job.started_at = now
-    job.attempts = (job.attempts or 0) + 1
-    job.retry_at = nil
-    job.lease = token
-    job.progress = nil
-    raw = cjson.encode(job)
-    redis.call('HSET', KEYS[2], id, raw)
-    redis.call('ZADD', KEYS[4], deadline, id)
+    raw = start_attempt(KEYS[2], KEYS[4], id, job, ARGV[1], token, now, deadline)
     claimed[#claimed + 1] = id
     claimed[#claimed + 1] = token
     claimed[#claimed + 1] = raw

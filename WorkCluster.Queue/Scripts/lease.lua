@@ -17,6 +17,7 @@
 --#include ready.lua
 --#include events.lua
 --#include promote.lua
+--#include attempt.lua
 
 local now = now_ms()
 local deadline = now + tonumber(ARGV[3])
@@ -55,16 +56,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1)) do
     bytes = bytes + #data
     local token = string.format('%d', sequence + count) .. '-' .. ARGV[4]
     redis.call('ZREM', KEYS[1], id)
-    job.status = 'working'
-    job.worker = ARGV[1]
-    job.started_at = now
-    job.attempts = (job.attempts or 0) + 1
-    job.retry_at = nil
-    job.lease = token
-    job.progress = nil
-    raw = cjson.encode(job)
-    redis.call('HSET', KEYS[2], id, raw)
-    redis.call('ZADD', KEYS[4], deadline, id)
+    raw = start_attempt(KEYS[2], KEYS[4], id, job, ARGV[1], token, now, deadline)
     leased[#leased + 1] = id
     leased[#leased + 1] = token
     leased[#leased + 1] = raw
