@@ -42,8 +42,22 @@ public sealed class WorkSignal : IAsyncDisposable
         var wait = Math.Clamp((atMost ?? MaxWait).TotalSeconds, 0.01, MaxWait.TotalSeconds);
         var blocking = connection.GetDatabase().ExecuteAsync("BLPOP", _keys.Signal,
             Math.Round(wait, 3).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var result = await blocking.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return !result.IsNull;
+        try
+        {
+            var result = await blocking.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return !result.IsNull;
+        }
+        catch (Exception e) when (e is not (RedisException or TimeoutException) && !cancellationToken.IsCancellationRequested)
+        {
+            // The client library failed the blocked command in a way of its own: cancelled it, or its reader broke
+            // ("Reading is not allowed after reader was completed"); both were seen on Garnet while stores were killed
+            // and restarted. A passing outage like any other, not the end of the worker: this connection is dropped,
+            // the next wait opens a new one.
+            _logger.LogWarning(e, "The blocking connection for work signals failed; it is opened again");
+            await ResetAsync(connection).ConfigureAwait(false);
+            throw new RedisConnectionException(ConnectionFailureType.SocketFailure,
+                $"The blocking wait for work failed on its connection ({e.GetType().Name}: {e.Message}).", e);
+        }
     }
 
     private async Task<ConnectionMultiplexer> ConnectAsync()
@@ -65,6 +79,33 @@ public sealed class WorkSignal : IAsyncDisposable
         finally
         {
             _connectLock.Release();
+        }
+    }
+
+    /// <summary>Drops <paramref name="failed"/> if it is still the connection in use: the next wait connects anew.</summary>
+    private async Task ResetAsync(ConnectionMultiplexer failed)
+    {
+        await _connectLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(_connection, failed))
+            {
+                return;
+            }
+            _connection = null;
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+        try
+        {
+            await failed.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
+            await failed.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _logger.LogDebug(e, "Closing the failed blocking connection");
         }
     }
 

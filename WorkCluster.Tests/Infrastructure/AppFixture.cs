@@ -211,6 +211,24 @@ public abstract class AppFixture : IAsyncLifetime
         return node!;
     }
 
+    /// <summary>The last <paramref name="lines"/> lines a resource's process wrote (for a test's output when it fails).</summary>
+    public async Task<string> LogTailAsync(string resourceId, int lines = 30)
+    {
+        var all = new List<string>();
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await foreach (var batch in App.Services.GetRequiredService<ResourceLoggerService>().GetAllAsync(resourceId).WithCancellation(cancel.Token))
+            {
+                all.AddRange(batch.Select(line => line.Content));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        return string.Join(Environment.NewLine, all.TakeLast(lines));
+    }
+
     /// <summary>The value of the AppHost's parameter <paramref name="name"/> (e.g. a generated secret).</summary>
     public async Task<string> GetParameterAsync(string name)
     {

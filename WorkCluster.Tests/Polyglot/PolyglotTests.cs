@@ -86,6 +86,46 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         await WaitForPythonWorkerAsync();
     }
 
+    [SkippableFact]
+    public async Task A_python_worker_stopped_with_sigterm_hands_its_unfinished_job_back_and_exits_cleanly()
+    {
+        Tools.Need("python3", "sudo apt-get install -y python3");
+        await WaitForPythonWorkerAsync();
+        var id = (await app.Work.SubmitAsync("py.sleep", """{"sleep_ms":30000}""")).Id;
+        var working = await app.Work.WaitForStatusAsync(id, "working", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(20));
+        var first = working.GetProperty("worker").GetString()!;
+
+        var resource = (await app.WaitForHealthyReplicasAsync(Python, 1, Eventually.DefaultPatience)).Single();
+        var process = app.GetProcess(resource);
+        ProcessTree.Signal(process, 15);
+        var stopping = Stopwatch.StartNew();
+        try
+        {
+            // It leases no more, gives the job its shutdown time (10 s), then stops the handler and releases the job.
+            await ProcessTree.WaitForExitAsync(process, TimeSpan.FromSeconds(30));
+            var handedBack = (await app.Work.GetAsync(id))!.Value;
+            int? exitCode = null;
+            await Eventually.HoldsAsync(() => Task.FromResult(app.App.ResourceNotifications.TryGetCurrentState(resource, out var state)
+                && (exitCode = state.Snapshot.ExitCode) is not null), "the stopped Python worker's exit code was never reported");
+            output.WriteLine($"SIGTERM to the Python worker mid-job: it exited {stopping.Elapsed.TotalSeconds:F1} s later with {exitCode}; " +
+                $"the job is {handedBack.GetProperty("status")}; its last lines:{Environment.NewLine}{await app.LogTailAsync(resource, 10)}");
+            Assert.Equal(0, exitCode);
+            Assert.Equal("pending", handedBack.GetProperty("status").GetString());
+            Assert.Equal(0, handedBack.GetProperty("attempts").GetInt32()); // handing back counts no attempt
+        }
+        finally
+        {
+            await app.StartAndWaitHealthyAsync(resource);
+        }
+        var again = await app.Work.WaitForStatusAsync(id, "working", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(50));
+        Assert.NotEqual(first, again.GetProperty("worker").GetString());
+        Assert.Equal(1, again.GetProperty("attempts").GetInt32());
+        using var admin = app.CreateGatewayClient(app.AdminKey);
+        using var cancel = await admin.DeleteAsync($"{WorkClient.WorkPath}/{id}"); // no 30 s sleep left for the next test
+        Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+        await app.Work.WaitForStatusAsync(id, "cancelled", TimeSpan.FromSeconds(30));
+    }
+
     [Fact]
     public async Task The_lease_protocol_fences_a_stale_token_and_needs_the_worker_scope()
     {

@@ -113,6 +113,7 @@ public sealed class ResilienceTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         var stopping = Stopwatch.StartNew();
         Assert.True(await WaitForExitAsync(process, ThreeWorkersAppFixture.ShutdownTimeout + TimeSpan.FromSeconds(20)), "the worker did not stop");
         output.WriteLine($"the worker exited {stopping.Elapsed.TotalSeconds:F1} s after SIGTERM (shutdown timeout {ThreeWorkersAppFixture.ShutdownTimeout.TotalSeconds} s)");
+        output.WriteLine($"its last lines:{Environment.NewLine}{await app.LogTailAsync(victim, 40)}");
 
         // Gone cleanly: no lease left, no liveness key, exit code 0.
         Assert.Empty(await app.LeasedJobsOfAsync(node));
