@@ -160,6 +160,9 @@ public static class RedisBuilderExtensions
                     assembly, "--config-import-path", configFile, "--bind", "127.0.0.1", "--port", store.PrimaryEndpoint.Property(EndpointProperty.TargetPort),
                     "--lua", "--lua-transaction-mode", "--aof", "--device-type", "RandomAccess", "--checkpointdir", dataDirectory, "--recover",
                     "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"), "-m", memory.GarnetMemory, "-p", memory.GarnetPage, "-i", "16m",
+                    // A checkpoint whenever the append-only file passes 128 MB (then the file starts over), and the spilled
+                    // log compacted every 5 minutes: neither grows without bound, and a restart replays little.
+                    "--aof-size-limit", "128m", "--compaction-freq", "300", "--compaction-type", "Lookup",
                 })
                 {
                     context.Args.Add(arg);
