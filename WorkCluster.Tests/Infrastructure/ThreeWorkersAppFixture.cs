@@ -11,6 +11,7 @@ public sealed class ThreeWorkersAppFixture : AppFixture
     public static readonly TimeSpan HeartbeatTtl = TimeSpan.FromSeconds(2);
     public static readonly TimeSpan HeartbeatInterval = HeartbeatTtl / 3;
     public static readonly TimeSpan LeaseTtl = TimeSpan.FromSeconds(2);
+    public static readonly TimeSpan LeaseOutageGrace = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(2);
     public const string RedisMaxMemory = "32mb";
     public const long MaxQueueBytes = 16L * 1024 * 1024;
@@ -27,6 +28,10 @@ public sealed class ThreeWorkersAppFixture : AppFixture
         $"Cluster:HeartbeatTtl={HeartbeatTtl}",
         $"Cluster:Store={RegistryResource}",
         $"Work:LeaseTtl={LeaseTtl}",
+        // After a store outage the sweep holds back one lease plus this grace, while the workers reconnect (their
+        // client backs off up to 5 s between attempts) and renew. With a lease of 2 s instead of 30, the default 5 s
+        // left too little once on Garnet, which takes a moment to replay its file: a job ran twice.
+        $"Work:LeaseOutageGrace={LeaseOutageGrace}",
         $"Work:MaxQueueBytes={MaxQueueBytes}",
         $"Redis:MaxMemory={RedisMaxMemory}",
         $"Worker:ShutdownTimeout={ShutdownTimeout}",
