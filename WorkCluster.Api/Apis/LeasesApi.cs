@@ -90,8 +90,10 @@ public static partial class LeasesApi
 
     /// <summary>The dependencies of the lease endpoints.</summary>
     public sealed class LeaseServices(WorkQueue queue, WorkTypes types, ClusterRegistry registry, EventHub events,
-        IOptions<QueueOptions> queueOptions, IOptions<ClusterOptions> clusterOptions, IOptions<WorkApiOptions> options, TimeProvider time)
+        IOptions<QueueOptions> queueOptions, IOptions<ClusterOptions> clusterOptions, IOptions<WorkApiOptions> options, TimeProvider time,
+        IHostApplicationLifetime lifetime)
     {
+        public IHostApplicationLifetime Lifetime { get; } = lifetime;
         public WorkQueue Queue { get; } = queue;
         public WorkTypes Types { get; } = types;
         public ClusterRegistry Registry { get; } = registry;
@@ -161,7 +163,9 @@ public static partial class LeasesApi
                 $"'{request.WorkerId}' is a live member of the cluster's mesh; an HTTP worker needs an id of its own.");
         }
 
-        var aborted = context.RequestAborted;
+        // A waiting call ends (204) when its client goes or the replica stops: a stopping replica is not held up.
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, services.Lifetime.ApplicationStopping);
+        var aborted = ending.Token;
         var deadline = services.Time.GetUtcNow() + TimeSpan.FromSeconds(request.WaitSeconds);
         // Listening first, then looking: a job that becomes ready after the look wakes the wait below.
         using var stream = request.WaitSeconds > 0
