@@ -138,7 +138,7 @@ public static partial class EventsApi
             var served = await httpTypes.GetAsync();
             if (kindFilter.FirstOrDefault(k => !types.Contains(k) && !served.Contains(k)) is { } unknownKind)
             {
-                string[] known = [.. types.Names, .. served.Order(StringComparer.Ordinal)];
+                var known = HttpWorkerTypes.Known(types, served);
                 return Problems.Create(StatusCodes.Status400BadRequest, "Unknown work type",
                     $"There is no work type '{unknownKind}' to filter by ('kind'). Known work types: {string.Join(", ", known)}.");
             }

@@ -14,6 +14,10 @@ public sealed class HttpWorkerTypes(ClusterRegistry registry, TimeProvider time)
     private IReadOnlySet<string> _types = new HashSet<string>();
     private DateTimeOffset _readAt = DateTimeOffset.MinValue;
 
+    /// <summary>Every work type there is, for a problem that names them: the .NET handlers' and then <paramref name="served"/>, each in order.</summary>
+    public static string[] Known(WorkCluster.Handlers.WorkTypes types, IReadOnlySet<string>? served) =>
+        [.. types.Names, .. (served ?? new HashSet<string>()).Order(StringComparer.Ordinal)];
+
     public async Task<IReadOnlySet<string>> GetAsync()
     {
         if (time.GetUtcNow() - _readAt < FreshFor)

@@ -72,7 +72,7 @@ public static partial class WorkRequestReader
                     }
                     else
                     {
-                        string[] known = [.. types.Names, .. (served ?? new HashSet<string>()).Order(StringComparer.Ordinal)];
+                        var known = HttpWorkerTypes.Known(types, served);
                         return (null, Problems.Create(StatusCodes.Status400BadRequest, "Unknown work type",
                             $"There is no work type '{type}'. Known work types: {string.Join(", ", known)}.",
                             new() { ["known_types"] = known }));

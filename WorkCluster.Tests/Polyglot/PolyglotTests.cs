@@ -69,8 +69,7 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         var first = working.GetProperty("worker").GetString()!;
         Assert.StartsWith(PythonNodePrefix, first);
 
-        var resource = (await app.WaitForHealthyReplicasAsync(Python, 1, Eventually.DefaultPatience)).Single();
-        var process = app.GetProcess(resource);
+        var (resource, process) = await PythonProcessAsync();
         ProcessTree.Signal(process, 9);
         await ProcessTree.WaitForExitAsync(process);
         var killed = Stopwatch.StartNew();
@@ -95,8 +94,7 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         var working = await app.Work.WaitForStatusAsync(id, "working", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(20));
         var first = working.GetProperty("worker").GetString()!;
 
-        var resource = (await app.WaitForHealthyReplicasAsync(Python, 1, Eventually.DefaultPatience)).Single();
-        var process = app.GetProcess(resource);
+        var (resource, process) = await PythonProcessAsync();
         ProcessTree.Signal(process, 15);
         var stopping = Stopwatch.StartNew();
         try
@@ -261,6 +259,13 @@ public sealed class PolyglotTests(PolyglotAppFixture app, ITestOutputHelper outp
         {
             Assert.Contains($"\"{path}\"", document);
         }
+    }
+
+    /// <summary>The Python worker's resource (its orchestrator id, for commands) and its process.</summary>
+    private async Task<(string Resource, Process Process)> PythonProcessAsync()
+    {
+        var resource = (await app.WaitForHealthyReplicasAsync(Python, 1, Eventually.DefaultPatience)).Single();
+        return (resource, app.GetProcess(resource));
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string path, string body) =>
