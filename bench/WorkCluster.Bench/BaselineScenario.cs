@@ -4,7 +4,8 @@ using StackExchange.Redis;
 
 namespace WorkCluster.Bench;
 
-public sealed record BaselineResult(int Pairs, int Producers, int Consumers, double Seconds, double PairsPerSecond, LatencySummary PushToPop);
+public sealed record BaselineResult(int Pairs, int Producers, int Consumers, double Seconds, double PairsPerSecond, LatencySummary PushToPop,
+    double? RedisCpuUsPerJob, double ClientCpuUsPerJob);
 
 /// <summary>
 /// The ceiling: what Redis and the same client do with no queue logic at all. P producers LPUSH (each awaiting
@@ -13,8 +14,9 @@ public sealed record BaselineResult(int Pairs, int Producers, int Consumers, dou
 /// </summary>
 public static class BaselineScenario
 {
-    public static async Task<BaselineResult> RunAsync(BenchOptions options, string redis, ProgressContext progress)
+    public static async Task<BaselineResult> RunAsync(BenchOptions options, RedisServerProcess store, ProgressContext progress)
     {
+        var redis = store.ConnectionString;
         var key = $"bench:baseline:{Guid.NewGuid():N}";
         var padding = new string('x', Math.Max(0, options.PayloadBytes - 20));
         await using var producerConnection = await ConnectionMultiplexer.ConnectAsync(redis);
@@ -24,6 +26,7 @@ public static class BaselineScenario
         var popped = 0;
         var done = TimeSpan.Zero;
         var task = progress.AddTask("baseline: push + pop pairs", maxValue: options.Jobs);
+        var cpu = await Cpu.StartAsync(producerConnection, store.Pid);
         var clock = Stopwatch.StartNew();
 
         var consumers = consumerConnections.Select(connection => Task.Run(async () =>
@@ -57,12 +60,13 @@ public static class BaselineScenario
         await Task.WhenAll(producers);
         await Task.WhenAll(consumers);
         var seconds = done.TotalSeconds;
+        var perJob = await cpu.PerJobAsync(options.Jobs);
         foreach (var connection in consumerConnections)
         {
             await connection.DisposeAsync();
         }
         await producerConnection.GetDatabase().KeyDeleteAsync(key);
         return new BaselineResult(options.Jobs, options.Producers, options.Concurrency, Math.Round(seconds, 3),
-            Math.Round(options.Jobs / seconds, 1), latency.Summary());
+            Math.Round(options.Jobs / seconds, 1), latency.Summary(), perJob.RedisCpuUsPerJob, perJob.ClientCpuUsPerJob);
     }
 }

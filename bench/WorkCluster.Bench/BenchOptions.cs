@@ -26,8 +26,9 @@ public sealed record BenchOptions
         scenarios:
           baseline   raw Redis with the same client: LPUSH + BRPOP pairs per second
           queue      the queue library with in-process workers (enqueue while working, then a burn-down)
-          http       against a running app: POST no-op work at the maximum rate, then at half of it
-          all        baseline and queue, and http when --url is given
+          http-baseline  the HTTP ceiling: a minimal Kestrel server (one LPUSH per POST, 202) at the maximum rate
+          http       against a running app: POST no-op work at the maximum rate, then at half of it (after http-baseline)
+          all        baseline, queue and http-baseline, and http when --url is given
 
         options:
           --jobs N            jobs (pairs) per run                      (50000)
@@ -77,7 +78,7 @@ public sealed record BenchOptions
         {
             options = options with { Jobs = Math.Min(options.Jobs, 500), Duration = TimeSpan.FromSeconds(2), Clients = Math.Min(options.Clients, 8) };
         }
-        if (options.Scenario is not ("baseline" or "queue" or "http" or "all"))
+        if (options.Scenario is not ("baseline" or "queue" or "http-baseline" or "http" or "all"))
         {
             throw new ArgumentException($"Unknown scenario '{options.Scenario}'.");
         }

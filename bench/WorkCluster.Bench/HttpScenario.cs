@@ -11,7 +11,7 @@ public sealed record HttpResult(
     string Url, int Clients, double Seconds,
     long Accepted, double AcceptedPerSecond, long Errors, LatencySummary PostResponse, double WorkedPerSecond,
     double HalfRateTarget, long HalfRateAccepted, long HalfRateErrors, double HalfRateAchieved, LatencySummary SubmitToWorkedAtHalfRate,
-    long NotWorked, IReadOnlyList<ProcessRss> Memory);
+    long NotWorked, IReadOnlyList<ProcessRss> Memory, double? RedisCpuUsPerJob, double ClientCpuUsPerJob);
 
 /// <summary>
 /// Against a running app, as its clients see it: P clients POST no-op work as fast as it is accepted (the maximum
@@ -24,63 +24,33 @@ public static class HttpScenario
     /// <summary>The environment variable that holds the API key the scenario sends (the AppHost's admin-api-key or client-api-key).</summary>
     public const string ApiKeyVariable = "WORKCLUSTER_API_KEY";
 
-    public static async Task<HttpResult> RunAsync(BenchOptions options, ProgressContext progress)
+    public static async Task<HttpResult> RunAsync(BenchOptions options, RedisServerProcess store, ProgressContext progress)
     {
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
-        {
-            BaseAddress = new Uri(options.Url!),
-            Timeout = TimeSpan.FromSeconds(30),
-        };
         // The key comes from the environment, never from the command line (where every user of the machine sees it).
-        if (Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key)
-        {
-            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-        }
-        var body = Encoding.UTF8.GetBytes($$"""{"type":"noop","data":{{options.Payload}}}""");
+        using var http = NewClient(options.Url!, Environment.GetEnvironmentVariable(ApiKeyVariable));
+        var body = Body(options);
         var memory = new ProcessMemory();
         memory.Sample();
         using var sampling = new CancellationTokenSource();
         var sampler = SampleMemoryAsync(memory, sampling.Token);
 
-        // Warm-up: connections, JIT, the scripts in Redis' cache.
-        await Task.WhenAll(Enumerable.Range(0, options.Clients).Select(_ => PostAsync(http, body)));
+        await WarmUpAsync(http, body, options);
 
-        // The maximum rate: closed loop, every client posts again as soon as it is answered.
-        var maxTask = progress.AddTask($"http: max rate ({options.Clients} clients, {options.Duration.TotalSeconds:F0} s)", maxValue: options.Duration.TotalSeconds);
-        var postLatency = new Latency();
-        var ids = new ConcurrentQueue<string>();
-        long errors = 0;
-        Task<(DateTimeOffset Created, DateTimeOffset Finished)?>? firstJob = null;
-        var firstTaken = 0;
-        var clock = Stopwatch.StartNew();
-        var ticker = TickAsync(maxTask, clock, options.Duration);
-        await Task.WhenAll(Enumerable.Range(0, options.Clients).Select(_ => Task.Run(async () =>
-        {
-            while (clock.Elapsed < options.Duration)
-            {
-                var started = Stopwatch.GetTimestamp();
-                var id = await PostAsync(http, body);
-                postLatency.Record(Stopwatch.GetElapsedTime(started));
-                if (id is null)
-                {
-                    Interlocked.Increment(ref errors);
-                }
-                else
-                {
-                    ids.Enqueue(id);
-                    // The first job is read at once: by the end of a long phase its result TTL may have passed.
-                    if (Interlocked.Exchange(ref firstTaken, 1) == 0)
-                    {
-                        firstJob = WaitForWorkedAsync(http, id);
-                    }
-                }
-            }
-        })));
-        var seconds = clock.Elapsed.TotalSeconds;
-        await ticker;
-        var accepted = ids.Count;
-        var acceptedPerSecond = accepted / seconds;
-        var workedPerSecond = await WorkedRateAsync(http, ids.ToArray(), firstJob);
+        // CPU of the app's processes (API, worker, gateway) and of the stores on this machine other than the benchmark's own.
+        var appPids = ProcessMemory.AppProcessIds();
+        var storePids = StoreProcessIds(except: store.Pid);
+        var appCpu = Cpu.OfProcesses(appPids);
+        var storeCpu = Cpu.OfProcesses(storePids);
+        var max = await MaxRateAsync(http, body, options, progress, "http", track: true);
+        var seconds = max.Seconds;
+        var acceptedPerSecond = max.AcceptedPerSecond;
+        var errors = max.Errors;
+        var postLatency = max.PostResponse;
+        var workedPerSecond = await WorkedRateAsync(http, max.Ids, max.FirstJob);
+        // Until the last job accepted at the maximum rate was worked: the workers' share of every job is in it.
+        var accepted = Math.Max(1, max.Accepted);
+        var appCpuPerJob = Math.Round((Cpu.OfProcesses(appPids) - appCpu).TotalMicroseconds / accepted, 2);
+        double? storeCpuPerJob = storePids.Length == 0 ? null : Math.Round((Cpu.OfProcesses(storePids) - storeCpu).TotalMicroseconds / accepted, 2);
 
         // Half of that rate, open loop: requests leave on schedule whether or not the earlier ones were answered.
         var rate = Math.Max(1, acceptedPerSecond / 2);
@@ -93,7 +63,7 @@ public static class HttpScenario
         var submitToWorked = new Latency();
         long notWorked = 0;
         var schedule = Stopwatch.StartNew();
-        ticker = TickAsync(halfTask, schedule, options.Duration);
+        var ticker = TickAsync(halfTask, schedule, options.Duration);
         for (long sent = 0; schedule.Elapsed < options.Duration; sent++)
         {
             var due = TimeSpan.FromSeconds(sent / rate);
@@ -132,11 +102,81 @@ public static class HttpScenario
         await sampler;
         memory.Sample();
 
-        return new HttpResult(options.Url!, options.Clients, Math.Round(seconds, 3),
-            accepted, Math.Round(acceptedPerSecond, 1), errors, postLatency.Summary(), Math.Round(workedPerSecond, 1),
+        return new HttpResult(options.Url!, options.Clients, seconds,
+            max.Accepted, acceptedPerSecond, errors, postLatency, Math.Round(workedPerSecond, 1),
             Math.Round(rate, 1), halfIds.Count, halfErrors, Math.Round(halfIds.Count / halfSeconds, 1), submitToWorked.Summary(),
-            notWorked, memory.Summary());
+            notWorked, memory.Summary(), storeCpuPerJob, appCpuPerJob);
     }
+
+    public static HttpClient NewClient(string url, string? apiKey)
+    {
+        var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
+        {
+            BaseAddress = new Uri(url),
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        if (apiKey is { Length: > 0 })
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        }
+        return http;
+    }
+
+    /// <summary>The body every client posts: a no-op job with the run's payload.</summary>
+    public static byte[] Body(BenchOptions options) => Encoding.UTF8.GetBytes($$"""{"type":"noop","data":{{options.Payload}}}""");
+
+    /// <summary>Warm-up: connections, JIT, the scripts in Redis' cache.</summary>
+    public static Task WarmUpAsync(HttpClient http, byte[] body, BenchOptions options) =>
+        Task.WhenAll(Enumerable.Range(0, options.Clients * 4).Select(_ => PostAsync(http, body)));
+
+    public sealed record MaxRate(double Seconds, long Accepted, double AcceptedPerSecond, long Errors, LatencySummary PostResponse,
+        string[] Ids, Task<(DateTimeOffset Created, DateTimeOffset Finished)?>? FirstJob);
+
+    /// <summary>The maximum rate: closed loop, every client posts again as soon as it is answered.</summary>
+    public static async Task<MaxRate> MaxRateAsync(HttpClient http, byte[] body, BenchOptions options, ProgressContext progress, string name, bool track)
+    {
+        var maxTask = progress.AddTask($"{name}: max rate ({options.Clients} clients, {options.Duration.TotalSeconds:F0} s)", maxValue: options.Duration.TotalSeconds);
+        var postLatency = new Latency();
+        var ids = new ConcurrentQueue<string>();
+        long accepted = 0;
+        long errors = 0;
+        Task<(DateTimeOffset Created, DateTimeOffset Finished)?>? firstJob = null;
+        var firstTaken = 0;
+        var clock = Stopwatch.StartNew();
+        var ticker = TickAsync(maxTask, clock, options.Duration);
+        await Task.WhenAll(Enumerable.Range(0, options.Clients).Select(_ => Task.Run(async () =>
+        {
+            while (clock.Elapsed < options.Duration)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var id = await PostAsync(http, body);
+                postLatency.Record(Stopwatch.GetElapsedTime(started));
+                if (id is null)
+                {
+                    Interlocked.Increment(ref errors);
+                    continue;
+                }
+                Interlocked.Increment(ref accepted);
+                if (track)
+                {
+                    ids.Enqueue(id);
+                    // The first job is read at once: by the end of a long phase its result TTL may have passed.
+                    if (Interlocked.Exchange(ref firstTaken, 1) == 0)
+                    {
+                        firstJob = WaitForWorkedAsync(http, id);
+                    }
+                }
+            }
+        })));
+        var seconds = clock.Elapsed.TotalSeconds;
+        await ticker;
+        return new MaxRate(Math.Round(seconds, 3), accepted, Math.Round(accepted / seconds, 1), errors, postLatency.Summary(), ids.ToArray(), firstJob);
+    }
+
+    /// <summary>The processes of stores on this machine (redis-server, the embedded Garnet store) other than <paramref name="except"/>.</summary>
+    private static int[] StoreProcessIds(int? except) =>
+        Process.GetProcessesByName("redis-server").Concat(Process.GetProcessesByName("WorkCluster.Store"))
+            .Select(p => { using (p) return p.Id; }).Where(id => id != except).ToArray();
 
     /// <summary>POSTs one job; its id, or null for anything but 202.</summary>
     private static async Task<string?> PostAsync(HttpClient http, byte[] body)

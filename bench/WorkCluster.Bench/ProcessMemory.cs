@@ -8,6 +8,10 @@ public sealed class ProcessMemory
     private static readonly string[] Names = ["WorkCluster.Api", "WorkCluster.Worker", "WorkCluster.Gateway"];
     private readonly Dictionary<int, (string Name, List<long> Samples)> _samples = [];
 
+    /// <summary>The ids of the app's processes running now (API, worker, gateway).</summary>
+    public static int[] AppProcessIds() =>
+        Names.SelectMany(Process.GetProcessesByName).Select(p => { using (p) return p.Id; }).ToArray();
+
     public void Sample()
     {
         foreach (var name in Names)

@@ -5,6 +5,12 @@ using System.Text.Json.Serialization;
 using Spectre.Console;
 using WorkCluster.Bench;
 
+if (args is [HttpBaselineScenario.ServeArgument, var redisConnection, var port, var key])
+{
+    await HttpBaselineScenario.ServeAsync(redisConnection, int.Parse(port, CultureInfo.InvariantCulture), key);
+    return 0;
+}
+
 BenchOptions options;
 try
 {
@@ -31,16 +37,21 @@ await using (var redis = await RedisServerProcess.StartOrUseAsync(options.Redis,
         {
             if (options.Scenario is "baseline" or "all")
             {
-                run.Baseline = await BaselineScenario.RunAsync(options, redis.ConnectionString, progress);
+                run.Baseline = await BaselineScenario.RunAsync(options, redis, progress);
             }
             if (options.Scenario is "queue" or "all")
             {
-                run.Queue = await QueueScenario.RunAsync(options, redis.ConnectionString, progress);
-                run.BurnDown = await QueueScenario.RunBurnDownAsync(options, redis.ConnectionString, progress);
+                run.Queue = await QueueScenario.RunAsync(options, redis, progress);
+                run.BurnDown = await QueueScenario.RunBurnDownAsync(options, redis, progress);
+            }
+            if (options.Scenario is "http-baseline" or "http" or "all")
+            {
+                // The ceiling of the HTTP path, in the same run as the app's http figures.
+                run.HttpBaseline = await HttpBaselineScenario.RunAsync(options, redis, progress);
             }
             if (options.Scenario is "http" || (options.Scenario is "all" && options.Url is not null))
             {
-                run.Http = await HttpScenario.RunAsync(options, progress);
+                run.Http = await HttpScenario.RunAsync(options, redis, progress);
             }
         });
 }
@@ -73,7 +84,11 @@ namespace WorkCluster.Bench
         public BaselineResult? Baseline { get; set; }
         public QueueResult? Queue { get; set; }
         public BurnDownResult? BurnDown { get; set; }
+        public HttpBaselineResult? HttpBaseline { get; set; }
         public HttpResult? Http { get; set; }
+
+        /// <summary>The app's accepted rate as a share of the HTTP baseline's, when both ran.</summary>
+        public double? HttpVsBaseline => HttpBaseline is { } b && Http is { } h && b.AcceptedPerSecond > 0 ? Math.Round(h.AcceptedPerSecond / b.AcceptedPerSecond, 3) : null;
 
         /// <summary>The queue's completion rate as a share of the raw Redis pairs per second, when both ran.</summary>
         public double? QueueVsBaseline => Baseline is { } b && Queue is { } q ? Math.Round(q.CompletedPerSecond / b.PairsPerSecond, 3) : null;
@@ -87,11 +102,15 @@ namespace WorkCluster.Bench
                 .AddColumn("scenario").AddColumn("figure").AddColumn(new TableColumn("value").RightAligned());
             void Row(string scenario, string figure, string value) => table.AddRow(scenario, figure, value);
             static string N(double value) => value.ToString("N1", CultureInfo.InvariantCulture);
+            static string Us(double? value) => value is { } v ? v.ToString("N1", CultureInfo.InvariantCulture) : "n/a";
+            void CpuRow(string scenario, double? redisUs, double clientUs, string client) =>
+                Row(scenario, $"CPU µs per job: Redis / {client}", $"{Us(redisUs)} / {Us(clientUs)}");
 
             if (run.Baseline is { } b)
             {
                 Row("baseline", $"LPUSH+BRPOP pairs/s ({b.Producers} producers, {b.Consumers} consumers)", N(b.PairsPerSecond));
                 Row("baseline", "push → pop p50 / p99 (ms)", $"{b.PushToPop.P50Ms} / {b.PushToPop.P99Ms}");
+                CpuRow("baseline", b.RedisCpuUsPerJob, b.ClientCpuUsPerJob, "benchmark process");
             }
             if (run.Queue is { } q)
             {
@@ -105,11 +124,20 @@ namespace WorkCluster.Bench
                 Row("queue", "Redis round trips per job (counted)", q.RoundTripsPerJob.ToString("0.000", CultureInfo.InvariantCulture));
                 Row("queue", "Redis bytes per worked job (held until its TTL)",
                     q.RedisBytesPerWorkedJob is { } bytes ? N(bytes) : "n/a (the store reports no used_memory)");
+                CpuRow("queue", q.RedisCpuUsPerJob, q.ClientCpuUsPerJob, "producers + worker");
             }
             if (run.BurnDown is { } d)
             {
                 Row("burn-down", "pre-filled/s", N(d.PrefilledPerSecond));
                 Row("burn-down", "drained/s", N(d.DrainedPerSecond));
+                CpuRow("burn-down", d.RedisCpuUsPerJob, d.ClientCpuUsPerJob, "producers + worker");
+            }
+            if (run.HttpBaseline is { } hb)
+            {
+                Row("http-baseline", $"accepted/s at max ({hb.Clients} clients; Kestrel + one LPUSH)", N(hb.AcceptedPerSecond));
+                Row("http-baseline", "POST response p50 / p99 (ms)", $"{hb.PostResponse.P50Ms} / {hb.PostResponse.P99Ms}");
+                Row("http-baseline", "errors at max", hb.Errors.ToString(CultureInfo.InvariantCulture));
+                CpuRow("http-baseline", hb.RedisCpuUsPerJob, hb.ClientCpuUsPerJob, "server process");
             }
             if (run.Http is { } h)
             {
@@ -117,6 +145,11 @@ namespace WorkCluster.Bench
                 Row("http", "POST response p50 / p99 (ms)", $"{h.PostResponse.P50Ms} / {h.PostResponse.P99Ms}");
                 Row("http", "worked/s at max", N(h.WorkedPerSecond));
                 Row("http", "errors at max", h.Errors.ToString(CultureInfo.InvariantCulture));
+                if (run.HttpVsBaseline is { } httpRatio)
+                {
+                    Row("http", "accepted/s ÷ http-baseline accepted/s", httpRatio.ToString("0.00", CultureInfo.InvariantCulture));
+                }
+                CpuRow("http", h.RedisCpuUsPerJob, h.ClientCpuUsPerJob, "API + worker + gateway");
                 Row("http", $"half rate: asked / achieved (/s)", $"{N(h.HalfRateTarget)} / {N(h.HalfRateAchieved)}");
                 Row("http", $"half rate: submit → worked p50 / p99 (ms, {h.SubmitToWorkedAtHalfRate.Samples} sampled)", $"{h.SubmitToWorkedAtHalfRate.P50Ms} / {h.SubmitToWorkedAtHalfRate.P99Ms}");
                 Row("http", "half rate: errors / not worked", $"{h.HalfRateErrors} / {h.NotWorked}");

@@ -22,9 +22,10 @@ public sealed record QueueResult(
     double CompletionSeconds, double CompletedPerSecond,
     LatencySummary SubmitToWorked,
     double RoundTripsPerJob, long Operations,
-    double? RedisBytesPerWorkedJob);
+    double? RedisBytesPerWorkedJob, double? RedisCpuUsPerJob, double ClientCpuUsPerJob);
 
-public sealed record BurnDownResult(int Jobs, double PrefillSeconds, double PrefilledPerSecond, double DrainSeconds, double DrainedPerSecond);
+public sealed record BurnDownResult(int Jobs, double PrefillSeconds, double PrefilledPerSecond, double DrainSeconds, double DrainedPerSecond,
+    double? RedisCpuUsPerJob, double ClientCpuUsPerJob);
 
 /// <summary>
 /// The queue library with the real worker (its claim loop, handler dispatch and result persistence) hosted in this
@@ -32,8 +33,9 @@ public sealed record BurnDownResult(int Jobs, double PrefillSeconds, double Pref
 /// </summary>
 public static class QueueScenario
 {
-    public static async Task<QueueResult> RunAsync(BenchOptions options, string redis, ProgressContext progress)
+    public static async Task<QueueResult> RunAsync(BenchOptions options, RedisServerProcess store, ProgressContext progress)
     {
+        var redis = store.ConnectionString;
         await using var space = await Space.OpenAsync(options, redis);
         var (producerConnection, monitor, queue) = (space.Producer, space.Monitor, space.Queue);
         var workers = space.Workers = await StartWorkersAsync(options, redis, space.Prefix);
@@ -42,6 +44,7 @@ public static class QueueScenario
 
         var enqueueTask = progress.AddTask("queue: enqueued", maxValue: options.Jobs);
         var workedTask = progress.AddTask("queue: worked", maxValue: options.Jobs);
+        var cpu = await Cpu.StartAsync(monitor, store.Pid);
         var clock = Stopwatch.StartNew();
         var producers = ProduceAsync(queue, options, enqueueTask);
         var completion = WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
@@ -49,6 +52,7 @@ public static class QueueScenario
         var enqueueSeconds = clock.Elapsed.TotalSeconds;
         await completion;
         var completionSeconds = clock.Elapsed.TotalSeconds;
+        var perJob = await cpu.PerJobAsync(options.Jobs);
 
         var operations = producerConnection.OperationCount + workers.Sum(OperationCount) - operationsBefore;
         var memoryAfter = await UsedMemoryAsync(monitor);
@@ -58,14 +62,17 @@ public static class QueueScenario
             Math.Round(completionSeconds, 3), Math.Round(options.Jobs / completionSeconds, 1),
             latency.Summary(),
             Math.Round((double)operations / options.Jobs, 3), operations,
-            memoryAfter is { } after && memoryBefore is { } before ? Math.Round((double)(after - before) / options.Jobs, 1) : null);
+            memoryAfter is { } after && memoryBefore is { } before ? Math.Round((double)(after - before) / options.Jobs, 1) : null,
+            perJob.RedisCpuUsPerJob, perJob.ClientCpuUsPerJob);
     }
 
     /// <summary>The queue pre-filled with N jobs while no worker runs, then drained.</summary>
-    public static async Task<BurnDownResult> RunBurnDownAsync(BenchOptions options, string redis, ProgressContext progress)
+    public static async Task<BurnDownResult> RunBurnDownAsync(BenchOptions options, RedisServerProcess store, ProgressContext progress)
     {
+        var redis = store.ConnectionString;
         await using var space = await Space.OpenAsync(options, redis);
         var (monitor, queue) = (space.Monitor, space.Queue);
+        var cpu = await Cpu.StartAsync(monitor, store.Pid);
         var prefill = Stopwatch.StartNew();
         await ProduceAsync(queue, options, progress.AddTask("burn-down: pre-filled", maxValue: options.Jobs));
         var prefillSeconds = prefill.Elapsed.TotalSeconds;
@@ -75,8 +82,9 @@ public static class QueueScenario
         var drain = Stopwatch.StartNew();
         await WaitForWorkedAsync(monitor, queue.Keys, options.Jobs, workedTask);
         var drainSeconds = drain.Elapsed.TotalSeconds;
+        var perJob = await cpu.PerJobAsync(options.Jobs); // filling and draining: every job's whole cost
         return new BurnDownResult(options.Jobs, Math.Round(prefillSeconds, 3), Math.Round(options.Jobs / prefillSeconds, 1),
-            Math.Round(drainSeconds, 3), Math.Round(options.Jobs / drainSeconds, 1));
+            Math.Round(drainSeconds, 3), Math.Round(options.Jobs / drainSeconds, 1), perJob.RedisCpuUsPerJob, perJob.ClientCpuUsPerJob);
     }
 
     /// <summary>

@@ -20,6 +20,9 @@ public sealed class RedisServerProcess : IAsyncDisposable
 
     public string ConnectionString { get; }
 
+    /// <summary>The process id of the store the benchmark started, or null when a given one is used.</summary>
+    public int? Pid => _process?.Id;
+
     /// <summary>The store started (redis-server or garnet), or null when a given one is used.</summary>
     public string? Store { get; private init; }
 
