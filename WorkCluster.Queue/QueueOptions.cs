@@ -81,6 +81,13 @@ public sealed class QueueOptions
     public int CancelGraceMs { get; set; } = 15_000;
 
     /// <summary>How often a worker renews its leases: every third of <see cref="LeaseTtl"/>.</summary>
+    /// <summary>
+    /// Group commit: the most submissions (or completions) one script call carries. Calls that arrive while earlier
+    /// ones are on their way to Redis leave together, with no waiting for company; 1 sends every call alone.
+    /// </summary>
+    [Range(1, 1000)]
+    public int MaxBatch { get; set; } = 100;
+
     public TimeSpan LeaseRenewInterval => LeaseTtl / 3;
 
     /// <summary>No sweep for this long is a gap (see <see cref="LeaseOutageGrace"/>): a third of the lease, 1 s at least.</summary>

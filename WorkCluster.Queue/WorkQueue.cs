@@ -7,9 +7,11 @@ using WorkCluster.Redis;
 namespace WorkCluster.Queue;
 
 /// <summary>
-/// The work queue in Redis. Each method is one atomic script call, i.e. one round trip: a job costs one
-/// <see cref="EnqueueAsync"/>, its share of one <see cref="ClaimAsync"/> and one <see cref="CompleteAsync"/> (plus
-/// its share of a <see cref="RenewAsync"/> for every lease renewal interval it runs).
+/// The work queue in Redis. Each method is one atomic script call, i.e. one round trip: a job costs its share of one
+/// <see cref="EnqueueAsync"/> call, of one <see cref="ClaimAsync"/> and of one <see cref="CompleteAsync"/> call (plus
+/// its share of a <see cref="RenewAsync"/> for every lease renewal interval it runs). Submissions and completions are
+/// group-committed: those made while earlier ones are on their way to Redis go together in one script call
+/// (<see cref="QueueOptions.MaxBatch"/>), each handled in it as if it came alone.
 /// </summary>
 public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys, IOptions<QueueOptions> options,
     QueueTelemetry telemetry)
@@ -52,21 +54,12 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         var traceParent = Activity.Current?.Id ?? "";
         while (true)
         {
-            var result = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db,
-                [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
-                    Keys.Events, Keys.HttpReady],
-                [JobId.New(), type, acceptedBy, data, traceParent, Options.MaxQueueLength, Options.MaxQueueBytes,
-                    options.IdempotencyKey ?? "", options.Fingerprint ?? "", options.Priority,
-                    options.Delay is { } delay ? Math.Max(0, (long)delay.TotalMilliseconds) : -1,
-                    options.RunAt is { } runAt ? Math.Max(0, runAt.ToUnixTimeMilliseconds()) : -1,
-                    PriorityAgingMs, (long)Options.MaxDelay.TotalMilliseconds, options.CallbackUrl ?? "", options.Owner ?? "",
-                    options.HttpLane ? "http" : ""])
-                .ConfigureAwait(false))!;
-            var id = (string?)result[1];
-            var by = (string?)result[2];
-            var trace = (string?)result[3] is { Length: > 0 } t ? t : null;
+            var result = await _enqueues.RunAsync(new Submission(JobId.New(), type, acceptedBy, data, traceParent, options)).ConfigureAwait(false);
+            var id = (string?)result.Id;
+            var by = (string?)result.AcceptedBy;
+            var trace = (string?)result.Trace is { Length: > 0 } t ? t : null;
             EnqueueResult outcome;
-            switch ((int)result[0])
+            switch ((int)result.Code)
             {
                 case 1: outcome = new(EnqueueOutcome.Created, id, by, trace); break;
                 case 2: outcome = new(EnqueueOutcome.Replayed, id, by, trace); break;
@@ -84,6 +77,62 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             return outcome;
         }
     }
+
+    private sealed record Submission(string Id, string Type, string AcceptedBy, string Data, string TraceParent, JobOptions Options);
+
+    private readonly record struct Submitted(RedisValue Code, RedisValue Id, RedisValue AcceptedBy, RedisValue Trace);
+
+    private const int SubmissionArguments = 13;
+
+    /// <summary>The data one group-commit call carries at most (its first submission always goes).</summary>
+    private const int BatchBudgetBytes = 1024 * 1024;
+
+    private GroupCommit<Submission, Submitted>? _enqueueBatches;
+
+    private GroupCommit<Submission, Submitted> _enqueues => LazyInitializer.EnsureInitialized(ref _enqueueBatches,
+        () => new(EnqueueBatchAsync, s => s.Data.Length, Options.MaxBatch, BatchBudgetBytes, MaxBatchesInFlight));
+
+    /// <summary>Group-commit calls of one kind on their way to Redis at once: one is being answered while the next fills.</summary>
+    private const int MaxBatchesInFlight = 2;
+
+    /// <summary>One enqueue script call for a batch of submissions (see <see cref="GroupCommit{TItem, TResult}"/>).</summary>
+    private async Task<Submitted[]> EnqueueBatchAsync(IReadOnlyList<Submission> batch)
+    {
+        var values = new RedisValue[5 + batch.Count * SubmissionArguments];
+        values[0] = Options.MaxQueueLength;
+        values[1] = Options.MaxQueueBytes;
+        values[2] = PriorityAgingMs;
+        values[3] = (long)Options.MaxDelay.TotalMilliseconds;
+        values[4] = batch.Count;
+        var a = 5;
+        foreach (var s in batch)
+        {
+            var o = s.Options;
+            values[a++] = s.Id;
+            values[a++] = s.Type;
+            values[a++] = s.AcceptedBy;
+            values[a++] = s.Data;
+            values[a++] = s.TraceParent;
+            values[a++] = o.IdempotencyKey ?? "";
+            values[a++] = o.Fingerprint ?? "";
+            values[a++] = o.Priority;
+            values[a++] = o.Delay is { } delay ? Math.Max(0, (long)delay.TotalMilliseconds) : -1;
+            values[a++] = o.RunAt is { } runAt ? Math.Max(0, runAt.ToUnixTimeMilliseconds()) : -1;
+            values[a++] = o.CallbackUrl ?? "";
+            values[a++] = o.Owner ?? "";
+            values[a++] = o.HttpLane ? "http" : "";
+        }
+        var reply = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db, _enqueueKeys ??= [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
+            Keys.Events, Keys.HttpReady], values).ConfigureAwait(false))!;
+        var results = new Submitted[reply.Length / 4];
+        for (var i = 0; i < results.Length; i++)
+        {
+            results[i] = new Submitted((RedisValue)reply[4 * i], (RedisValue)reply[4 * i + 1], (RedisValue)reply[4 * i + 2], (RedisValue)reply[4 * i + 3]);
+        }
+        return results;
+    }
+
+    private RedisKey[]? _enqueueKeys;
 
     /// <summary>The job with this id, or null if there is none or its TTL has passed.</summary>
     public async Task<JobView?> GetAsync(string id)
@@ -179,9 +228,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// </summary>
     public async Task<CompleteOutcome> CompleteAsync(JobLease lease, string result, string? type = null)
     {
-        var outcome = (long)await scripts.Complete.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
-            [lease.JobId, lease.Token, result, ResultTtlMs]).ConfigureAwait(false) switch
+        var outcome = await _completions.RunAsync((lease, result)).ConfigureAwait(false) switch
         {
             1 => CompleteOutcome.Worked,
             2 => CompleteOutcome.Cancelled,
@@ -194,6 +241,32 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             default: telemetry.StaleOutcome("complete"); break;
         }
         return outcome;
+    }
+
+    private GroupCommit<(JobLease Lease, string Result), long>? _completeBatches;
+
+    private GroupCommit<(JobLease Lease, string Result), long> _completions => LazyInitializer.EnsureInitialized(ref _completeBatches,
+        () => new(CompleteBatchAsync, c => c.Result.Length, Options.MaxBatch, BatchBudgetBytes, MaxBatchesInFlight));
+
+    private RedisKey[]? _completeKeys;
+
+    /// <summary>One complete script call for a batch of outcomes (see <see cref="GroupCommit{TItem, TResult}"/>).</summary>
+    private async Task<long[]> CompleteBatchAsync(IReadOnlyList<(JobLease Lease, string Result)> batch)
+    {
+        var values = new RedisValue[2 + batch.Count * 3];
+        values[0] = ResultTtlMs;
+        values[1] = batch.Count;
+        var a = 2;
+        foreach (var (lease, result) in batch)
+        {
+            values[a++] = lease.JobId;
+            values[a++] = lease.Token;
+            values[a++] = result;
+        }
+        var reply = (RedisResult[])(await scripts.Complete.EvaluateAsync(Db, _completeKeys ??=
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
+            values).ConfigureAwait(false))!;
+        return Array.ConvertAll(reply, r => (long)r);
     }
 
     /// <summary>
