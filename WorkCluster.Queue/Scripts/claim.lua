@@ -27,42 +27,84 @@ if redis.call('EXISTS', KEYS[7]) == 1 then
 end
 promote_due(K, now, 1000, tonumber(ARGV[6]))
 
-local deadline = now + tonumber(ARGV[3])
+local deadline = string.format('%d', now + tonumber(ARGV[3]))
 local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
 local claimed, count, bytes, sequence = { 0 }, 0, 0, nil
 local started = listened(K.events) and {} or nil -- events are built only while anybody listens
-while count < most do
-  local head = redis.call('ZPOPMIN', KEYS[1])
-  if #head == 0 then
-    break
+-- The heads of the queue in one command, their records and data in one each; the batch's writes in one each at the end.
+local heads = redis.call('ZPOPMIN', KEYS[1], most)
+if #heads > 0 then
+  local ids, scores, ranks, sorted = {}, {}, {}, true
+  for i = 1, #heads, 2 do
+    ids[#ids + 1] = heads[i]
+    scores[#scores + 1] = heads[i + 1] -- as the store wrote it: it goes back exactly so
+    ranks[#ranks + 1] = tonumber(heads[i + 1])
+    sorted = sorted and (#ranks == 1 or ranks[#ranks - 1] <= ranks[#ranks])
   end
-  local id, rank = head[1], head[2]
-  local raw = redis.call('HGET', KEYS[2], id)
-  local job = raw and cjson.decode(raw)
-  if job and job.status == 'pending' then
-    local data = redis.call('HGET', KEYS[3], id) or 'null'
-    if count > 0 and bytes + #data > budget then
-      redis.call('ZADD', KEYS[1], rank, id) -- next in line again, for the next claim
-      break
+  if not sorted then
+    -- Head first, whatever order the store popped them in (Garnet's ZPOPMIN with a count does not keep it).
+    local order = {}
+    for n = 1, #ids do
+      order[n] = n
     end
-    if not sequence then
-      sequence = redis.call('INCRBY', KEYS[5], most) - most
+    table.sort(order, function(x, y)
+      if ranks[x] ~= ranks[y] then
+        return ranks[x] < ranks[y]
+      end
+      return ids[x] < ids[y]
+    end)
+    local sorted_ids, sorted_scores = {}, {}
+    for n = 1, #order do
+      sorted_ids[n], sorted_scores[n] = ids[order[n]], scores[order[n]]
     end
-    count = count + 1
-    bytes = bytes + #data
-    -- Unique per attempt: the fence's sequence, and the claim's own salt in case a restarted Redis (its last second
-    -- of writes lost) hands out a sequence number again.
-    local token = string.format('%d', sequence + count) .. '-' .. ARGV[4]
-    raw = start_attempt(KEYS[2], KEYS[4], id, job, ARGV[1], token, now, deadline)
-    claimed[#claimed + 1] = id
-    claimed[#claimed + 1] = token
-    claimed[#claimed + 1] = raw
-    claimed[#claimed + 1] = data
-    if started then
-      started[count] = job_event('started', id, job, now)
-    end
+    ids, scores = sorted_ids, sorted_scores
   end
-  -- Anything else is a stale entry (its job already moved on): dropped.
+  local records = redis.call('HMGET', KEYS[2], unpack(ids))
+  local datas = redis.call('HMGET', KEYS[3], unpack(ids))
+  local stored, leased, back = {}, {}, {}
+  for n = 1, #ids do
+    local id, raw = ids[n], records[n]
+    local job = raw and cjson.decode(raw)
+    if job and job.status == 'pending' then
+      local data = datas[n] or 'null'
+      if count > 0 and bytes + #data > budget then
+        -- Over the reply's budget: this one and every later head go back, next in line for the next claim.
+        for m = n, #ids do
+          back[#back + 1] = scores[m]
+          back[#back + 1] = ids[m]
+        end
+        break
+      end
+      if not sequence then
+        sequence = redis.call('INCRBY', KEYS[5], most) - most
+      end
+      count = count + 1
+      bytes = bytes + #data
+      -- Unique per attempt: the fence's sequence, and the claim's own salt in case a restarted Redis (its last second
+      -- of writes lost) hands out a sequence number again.
+      local token = string.format('%d', sequence + count) .. '-' .. ARGV[4]
+      raw = begin_attempt(job, ARGV[1], token, now)
+      stored[#stored + 1] = id
+      stored[#stored + 1] = raw
+      leased[#leased + 1] = deadline
+      leased[#leased + 1] = id
+      claimed[#claimed + 1] = id
+      claimed[#claimed + 1] = token
+      claimed[#claimed + 1] = raw
+      claimed[#claimed + 1] = data
+      if started then
+        started[count] = job_event('started', id, job, now)
+      end
+    end
+    -- Anything else is a stale entry (its job already moved on): dropped.
+  end
+  if #back > 0 then
+    redis.call('ZADD', KEYS[1], unpack(back))
+  end
+  if count > 0 then
+    redis.call('HSET', KEYS[2], unpack(stored))
+    redis.call('ZADD', KEYS[4], unpack(leased))
+  end
 end
 
 if started and count > 0 then

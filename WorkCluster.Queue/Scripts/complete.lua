@@ -18,43 +18,61 @@ local K = { jobs = KEYS[1], payloads = KEYS[2], leases = KEYS[4], expiry = KEYS[
   cancels = KEYS[8], webhooks = KEYS[9], events = KEYS[10] }
 local ttl = tonumber(ARGV[1])
 local now = now_ms()
+local expires = string.format('%d', now + ttl)
+local n = tonumber(ARGV[2])
 local worked = listened(K.events) and {} or nil -- events are built only while anybody listens
-local replies, count = {}, 0
+local replies, count, freed = {}, 0, 0
+-- The records in one command; the batch's writes in one command each at the end.
+local ids = {}
+for i = 1, n do
+  ids[i] = ARGV[i * 3]
+end
+local records = redis.call('HMGET', K.jobs, unpack(ids))
+local results, stored, done, expiring = {}, {}, {}, {}
+local seen = {} -- a job named twice in one batch: the later outcome meets the record as the earlier one left it
 
-local function complete(id, token, result)
-  local raw = redis.call('HGET', K.jobs, id)
-  local job = raw and cjson.decode(raw)
+for i = 1, n do
+  local id, token = ids[i], ARGV[i * 3 + 1]
+  local job = seen[id]
+  if job == nil then
+    job = records[i] and cjson.decode(records[i]) or false
+  end
   if not holds_lease(job, token) then
-    return 0
-  end
-  if job.cancel_requested_at then
+    replies[i] = 0
+  elseif job.cancel_requested_at then
     end_cancelled(K, id, job, now, ttl)
-    return 2
+    replies[i] = 2
+  else
+    job.status = 'worked'
+    job.finished_at = now
+    job.lease = nil
+    job.progress = nil
+    on_end(K, id, job, now)
+    results[#results + 1] = id
+    results[#results + 1] = ARGV[i * 3 + 2]
+    stored[#stored + 1] = id
+    stored[#stored + 1] = cjson.encode(job)
+    done[#done + 1] = id
+    expiring[#expiring + 1] = expires
+    expiring[#expiring + 1] = id
+    freed = freed + redis.call('HSTRLEN', K.payloads, id)
+    if worked then
+      worked[#worked + 1] = job_event('worked', id, job, now)
+    end
+    count = count + 1
+    replies[i] = 1
   end
-  job.status = 'worked'
-  job.finished_at = now
-  job.lease = nil
-  job.progress = nil
-  on_end(K, id, job, now)
-  -- The result first: were it refused, the job would still be working under this lease, with nothing half written.
-  redis.call('HSET', KEYS[3], id, result)
-  redis.call('HSET', K.jobs, id, cjson.encode(job))
-  if worked then
-    worked[#worked + 1] = job_event('worked', id, job, now)
-  end
-  count_bytes(K, 'unfinished_bytes', -redis.call('HSTRLEN', K.payloads, id))
-  redis.call('HDEL', K.payloads, id)
-  redis.call('ZREM', K.leases, id)
-  redis.call('ZADD', K.expiry, now + ttl, id)
-  count = count + 1
-  return 1
+  seen[id] = job
 end
 
-for i = 0, tonumber(ARGV[2]) - 1 do
-  local a = 3 + i * 3
-  replies[#replies + 1] = complete(ARGV[a], ARGV[a + 1], ARGV[a + 2])
-end
 if count > 0 then
+  -- The results first: were they refused, the jobs would still be working under their leases, with nothing half written.
+  redis.call('HSET', KEYS[3], unpack(results))
+  redis.call('HSET', K.jobs, unpack(stored))
+  count_bytes(K, 'unfinished_bytes', -freed)
+  redis.call('HDEL', K.payloads, unpack(done))
+  redis.call('ZREM', K.leases, unpack(done))
+  redis.call('ZADD', K.expiry, unpack(expiring))
   redis.call('HINCRBY', K.stats, 'worked', count)
 end
 if worked and #worked > 0 then

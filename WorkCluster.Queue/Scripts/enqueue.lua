@@ -31,6 +31,14 @@ local K = { jobs = KEYS[1], payloads = KEYS[2], ready = KEYS[3], signal = KEYS[4
   stats = KEYS[9], sequence = KEYS[10], http = KEYS[12] }
 local accepted = listened(KEYS[11]) and {} or nil -- events are built only while anybody listens
 local replies = {}
+local count = tonumber(ARGV[5])
+local batch = new_batch(count)
+-- The budget, read once and kept here as jobs are created: unfinished jobs (ready, scheduled, or leased to a worker)
+-- and their payload bytes.
+local unfinished = redis.call('ZCARD', K.ready) + redis.call('ZCARD', K.http) + redis.call('ZCARD', K.scheduled)
+  + redis.call('ZCARD', K.leases)
+local unfinished_bytes = tonumber(redis.call('HGET', K.stats, 'unfinished_bytes')) or 0
+local taken = {} -- ids created in this call (their writes may not be made yet)
 
 local function reply(code, id, by, trace)
   replies[#replies + 1] = code
@@ -42,6 +50,8 @@ end
 local function submit(a)
   local id, idem_key, fingerprint = ARGV[a], ARGV[a + 5], ARGV[a + 6]
   if idem_key ~= '' then
+    -- Everything created so far written first: this key may name one of them.
+    flush_jobs(K, batch)
     local entry = redis.call('HGET', KEYS[5], idem_key)
     if entry then
       local sep = string.find(entry, ' ', 1, true)
@@ -68,11 +78,13 @@ local function submit(a)
   end
 
   local data = ARGV[a + 3]
-  local refused = refusal(K, #data, max_jobs, max_bytes)
-  if refused then
-    return reply(refused, '', '', '')
+  if unfinished >= max_jobs then
+    return reply(4, '', '', '')
   end
-  if redis.call('HEXISTS', KEYS[1], id) == 1 then
+  if unfinished_bytes + #data > max_bytes then
+    return reply(6, '', '', '')
+  end
+  if taken[id] or redis.call('HEXISTS', KEYS[1], id) == 1 then
     return reply(5, '', '', '')
   end
 
@@ -96,7 +108,11 @@ local function submit(a)
   if ARGV[a + 12] == 'http' then
     job.lane = 'http'
   end
-  create_job(K, id, job, data, due, now, aging)
+  -- A keyed job is written at once, so that a later use of its key in this call finds it.
+  create_job(K, id, job, data, due, now, aging, idem_key == '' and batch or nil)
+  taken[id] = true
+  unfinished = unfinished + 1
+  unfinished_bytes = unfinished_bytes + #data
   if accepted then
     accepted[#accepted + 1] = job_event('accepted', id, job, now, { status = job.status, priority = job.priority, run_at = job.run_at })
   end
@@ -106,9 +122,10 @@ local function submit(a)
   return reply(1, id, ARGV[a + 2], ARGV[a + 4])
 end
 
-for i = 0, tonumber(ARGV[5]) - 1 do
+for i = 0, count - 1 do
   submit(6 + i * Stride)
 end
+flush_jobs(K, batch)
 if accepted and #accepted > 0 then
   redis.call('PUBLISH', KEYS[11], cjson.encode(#accepted == 1 and accepted[1] or accepted)) -- one message for the batch
 end

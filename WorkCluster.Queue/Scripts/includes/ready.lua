@@ -3,9 +3,14 @@
 -- longer than the highest: it goes ahead of any higher-priority job that became ready that much later.
 -- rank = (ready_ms - priority * aging) * 1024 + (sequence mod 1024): exact as a double while ready_ms < 2^43.
 
+-- The rank of a job of `priority` that becomes ready at `ready_ms`, `n` its number from the sequence counter.
+local function rank_at(ready_ms, priority, aging, n)
+  return (ready_ms - priority * aging) * 1024 + n % 1024
+end
+
 -- The rank of a job of `priority` that becomes ready at `ready_ms`; `sequence` is a counter key.
 local function rank_of(ready_ms, priority, aging, sequence)
-  return (ready_ms - priority * aging) * 1024 + redis.call('INCR', sequence) % 1024
+  return rank_at(ready_ms, priority, aging, redis.call('INCR', sequence))
 end
 
 -- The ready queue job `job` waits in: the .NET workers' (`ready`), or, for a job of a type that only workers of the
