@@ -190,4 +190,27 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         Assert.False(JobId.IsWellFormed("abc"));
         Assert.False(JobId.IsWellFormed(new string('a', 21) + "/"));
     }
+
+    [Fact]
+    public async Task A_claim_over_its_reply_budget_leaves_the_rest_at_the_head_in_order()
+    {
+        var queue = redis.NewSpace().Queue;
+        // Three jobs of 0.6 MiB: a claim of three takes the first (the first always comes) and stops at the budget.
+        var big = "\"" + new string('x', 600 * 1024) + "\"";
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await queue.SubmitAsync(big));
+        }
+        var small = await queue.SubmitAsync("1");
+
+        var first = await queue.ClaimAsync("worker-1", 3);
+        Assert.Equal([ids[0]], first.Select(j => j.Id));
+        Assert.Equal(3, await Db.SortedSetLengthAsync(queue.Keys.Ready));
+        var second = await queue.ClaimAsync("worker-1", 3);
+        Assert.Equal([ids[1]], second.Select(j => j.Id));
+        var third = await queue.ClaimAsync("worker-1", 3);
+        Assert.Equal([ids[2], small], third.Select(j => j.Id)); // 0.6 MiB and 1 byte fit
+        Assert.Equal(big, third[0].Data);
+    }
 }
