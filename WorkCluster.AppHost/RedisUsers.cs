@@ -21,7 +21,7 @@ public sealed record RedisUser(string Name, string Commands)
 
     /// <summary>The workers: claim, complete, fail, renew, sweep, promote, heartbeats, webhooks, schedules.</summary>
     public static readonly RedisUser Worker = new("worker", Connection +
-        " +get +mget +blpop +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hincrby +hkeys +hlen +hset +hstrlen +incr +incrby" +
+        " +get +mget +blpop +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hmget +hincrby +hkeys +hlen +hset +hstrlen +incr +incrby" +
         " +llen +rpop +rpush +zadd +zcard +zpopmin +zrange +zrangebyscore +zrem +zremrangebyscore +zrevrange +zscore");
 
     /// <summary>The AppHost's cluster monitor: reads the queue and membership; pauses, resumes and requeues from the dashboard.</summary>
