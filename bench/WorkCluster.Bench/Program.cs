@@ -120,11 +120,16 @@ namespace WorkCluster.Bench
                 {
                     Row("queue", "worked/s ÷ baseline pairs/s", ratio.ToString("0.00", CultureInfo.InvariantCulture));
                 }
-                Row("queue", "submit → worked p50 / p99 (ms)", $"{q.SubmitToWorked.P50Ms} / {q.SubmitToWorked.P99Ms}");
+                Row("queue", "submit → worked p50 / p99 (ms; a backlog when producers outrun the worker)", $"{q.SubmitToWorked.P50Ms} / {q.SubmitToWorked.P99Ms}");
                 Row("queue", "Redis round trips per job (counted)", q.RoundTripsPerJob.ToString("0.000", CultureInfo.InvariantCulture));
                 Row("queue", "Redis bytes per worked job (held until its TTL)",
                     q.RedisBytesPerWorkedJob is { } bytes ? N(bytes) : "n/a (the store reports no used_memory)");
                 CpuRow("queue", q.RedisCpuUsPerJob, q.ClientCpuUsPerJob, "producers + worker");
+                if (q.HalfRate is { } half)
+                {
+                    Row("queue", $"half rate, open loop: asked / achieved (/s, {half.Jobs} jobs)", $"{N(half.TargetPerSecond)} / {N(half.AchievedPerSecond)}");
+                    Row("queue", "half rate: submit → worked p50 / p99 (ms)", $"{half.SubmitToWorked.P50Ms} / {half.SubmitToWorked.P99Ms}");
+                }
             }
             if (run.BurnDown is { } d)
             {

@@ -22,7 +22,11 @@ public sealed record QueueResult(
     double CompletionSeconds, double CompletedPerSecond,
     LatencySummary SubmitToWorked,
     double RoundTripsPerJob, long Operations,
-    double? RedisBytesPerWorkedJob, double? RedisCpuUsPerJob, double ClientCpuUsPerJob);
+    double? RedisBytesPerWorkedJob, double? RedisCpuUsPerJob, double ClientCpuUsPerJob,
+    HalfRateResult? HalfRate);
+
+/// <summary>An open-loop load at half the worked rate: submissions leave on schedule, answered or not.</summary>
+public sealed record HalfRateResult(int Jobs, double TargetPerSecond, double AchievedPerSecond, LatencySummary SubmitToWorked);
 
 public sealed record BurnDownResult(int Jobs, double PrefillSeconds, double PrefilledPerSecond, double DrainSeconds, double DrainedPerSecond,
     double? RedisCpuUsPerJob, double ClientCpuUsPerJob);
@@ -34,6 +38,63 @@ public sealed record BurnDownResult(int Jobs, double PrefillSeconds, double Pref
 public static class QueueScenario
 {
     public static async Task<QueueResult> RunAsync(BenchOptions options, RedisServerProcess store, ProgressContext progress)
+    {
+        var redis = store.ConnectionString;
+        await WarmUpAsync(options, redis, progress);
+        var result = await RunAtMaxAsync(options, store, progress);
+        return result with { HalfRate = await RunAtHalfRateAsync(options, redis, result.CompletedPerSecond / 2, progress) };
+    }
+
+    /// <summary>
+    /// A tenth of the jobs (at most 10,000) through producers and a worker of their own key space first, untimed: the
+    /// figures are of a process past its start (code compiled to its final tier, pools and connections filled), as a
+    /// server runs most of its life.
+    /// </summary>
+    private static async Task WarmUpAsync(BenchOptions options, string redis, ProgressContext progress)
+    {
+        var warmUp = options with { Jobs = Math.Clamp(options.Jobs / 10, 1, 10_000) };
+        await using var space = await Space.OpenAsync(warmUp, redis);
+        space.Workers = await StartWorkersAsync(warmUp, redis, space.Prefix);
+        var task = progress.AddTask("queue: warm-up (untimed)", maxValue: warmUp.Jobs);
+        await ProduceAsync(space.Queue, warmUp, task);
+        await WaitForWorkedAsync(space.Monitor, space.Queue.Keys, warmUp.Jobs, task);
+    }
+
+    /// <summary>
+    /// Half of the maximum worked rate, open loop (submissions leave every millisecond as they fall due, none waits
+    /// for another's answer), as many jobs as the maximum run: submit → worked at a load the queue keeps up with.
+    /// </summary>
+    private static async Task<HalfRateResult> RunAtHalfRateAsync(BenchOptions options, string redis, double rate, ProgressContext progress)
+    {
+        var jobs = Math.Max(1, options.Jobs / 2);
+        await using var space = await Space.OpenAsync(options, redis);
+        space.Workers = await StartWorkersAsync(options, redis, space.Prefix);
+        var task = progress.AddTask($"queue: {rate:F0}/s open loop", maxValue: jobs);
+        var sent = new List<Task<EnqueueResult>>(jobs);
+        var clock = Stopwatch.StartNew();
+        while (sent.Count < jobs)
+        {
+            var due = Math.Min(jobs, (int)(clock.Elapsed.TotalSeconds * rate) + 1);
+            while (sent.Count < due)
+            {
+                sent.Add(space.Queue.EnqueueAsync("noop", options.Payload, "bench"));
+            }
+            await Task.Delay(1);
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        foreach (var result in await Task.WhenAll(sent))
+        {
+            if (result.Outcome != EnqueueOutcome.Created)
+            {
+                throw new InvalidOperationException($"Enqueue answered {result.Outcome}.");
+            }
+        }
+        await WaitForWorkedAsync(space.Monitor, space.Queue.Keys, jobs, task);
+        var latency = await SubmitToWorkedAsync(space.Monitor, space.Queue.Keys);
+        return new HalfRateResult(jobs, Math.Round(rate, 1), Math.Round(jobs / seconds, 1), latency.Summary());
+    }
+
+    private static async Task<QueueResult> RunAtMaxAsync(BenchOptions options, RedisServerProcess store, ProgressContext progress)
     {
         var redis = store.ConnectionString;
         await using var space = await Space.OpenAsync(options, redis);
@@ -63,7 +124,7 @@ public static class QueueScenario
             latency.Summary(),
             Math.Round((double)operations / options.Jobs, 3), operations,
             memoryAfter is { } after && memoryBefore is { } before ? Math.Round((double)(after - before) / options.Jobs, 1) : null,
-            perJob.RedisCpuUsPerJob, perJob.ClientCpuUsPerJob);
+            perJob.RedisCpuUsPerJob, perJob.ClientCpuUsPerJob, null);
     }
 
     /// <summary>The queue pre-filled with N jobs while no worker runs, then drained.</summary>
