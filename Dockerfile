@@ -8,6 +8,7 @@ ARG PROJECT
 WORKDIR /src
 # Project files first, so that the restore layer is reused until a dependency changes.
 COPY Directory.Build.props Directory.Packages.props ./
+COPY build/ build/
 COPY WorkCluster.ServiceDefaults/WorkCluster.ServiceDefaults.csproj WorkCluster.ServiceDefaults/
 COPY WorkCluster.Redis/WorkCluster.Redis.csproj WorkCluster.Redis/
 COPY WorkCluster.Queue/WorkCluster.Queue.csproj WorkCluster.Queue/

@@ -18,6 +18,12 @@ public sealed record BenchOptions
     public string? Url { get; init; }
     public int Clients { get; init; } = 64;
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long the HTTP scenarios post at the maximum rate, untimed, before they measure: under full load a 2-core
+    /// machine takes seconds to compile the servers' code to its final tier.
+    /// </summary>
+    public TimeSpan WarmUp { get; init; } = TimeSpan.FromSeconds(15);
     public bool Smoke { get; init; }
 
     public const string Usage = """
@@ -42,6 +48,7 @@ public sealed record BenchOptions
           --url URL           the app for `http` (the gateway, e.g. http://localhost:8080)
           --clients N         concurrent HTTP clients at the maximum rate (64)
           --duration SECONDS  length of each HTTP phase                 (10)
+          --warmup SECONDS    untimed load before each HTTP measurement (15)
           --smoke             tiny run (seconds): checks that everything works, measures nothing
         """;
 
@@ -70,13 +77,14 @@ public sealed record BenchOptions
                 "--url" => options with { Url = Value() },
                 "--clients" => options with { Clients = Number() },
                 "--duration" => options with { Duration = TimeSpan.FromSeconds(Number()) },
+                "--warmup" => options with { WarmUp = TimeSpan.FromSeconds(Number()) },
                 "--smoke" => options with { Smoke = true },
                 _ => throw new ArgumentException($"Unknown option {args[i]}."),
             };
         }
         if (options.Smoke)
         {
-            options = options with { Jobs = Math.Min(options.Jobs, 500), Duration = TimeSpan.FromSeconds(2), Clients = Math.Min(options.Clients, 8) };
+            options = options with { Jobs = Math.Min(options.Jobs, 500), Duration = TimeSpan.FromSeconds(2), WarmUp = TimeSpan.FromSeconds(1), Clients = Math.Min(options.Clients, 8) };
         }
         if (options.Scenario is not ("baseline" or "queue" or "http-baseline" or "http" or "all"))
         {

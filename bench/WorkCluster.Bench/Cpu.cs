@@ -68,6 +68,34 @@ public sealed class Cpu
         return TimeSpan.FromSeconds(ticks / (double)ClockTicksPerSecond);
     }
 
+    /// <summary>
+    /// The ids of processes whose command name (<c>/proc/&lt;pid&gt;/comm</c>, at most 15 characters) is
+    /// <paramref name="name"/>'s start: found by the kernel's name, since a redis-server rewrites its command line
+    /// (which is where <see cref="Process.GetProcessesByName(string)"/> looks).
+    /// </summary>
+    public static int[] ProcessesNamed(string name)
+    {
+        var comm = name.Length > 15 ? name[..15] : name;
+        var pids = new List<int>();
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(directory, "comm")).TrimEnd('\n') == comm)
+                    {
+                        pids.Add(pid);
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+        return [.. pids];
+    }
+
     // USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)).
     private const int ClockTicksPerSecond = 100;
 

@@ -37,7 +37,7 @@ public static class HttpBaselineScenario
             using var http = HttpScenario.NewClient($"http://127.0.0.1:{port}", apiKey: null);
             await WaitUntilServingAsync(http, server);
             var body = HttpScenario.Body(options);
-            await HttpScenario.WarmUpAsync(http, body, options);
+            await HttpScenario.WarmUpAsync(http, body, options, progress, "http-baseline");
             var cpu = await Cpu.StartAsync(redis, store.Pid, () => Cpu.OfProcesses([server.Id]));
             var max = await HttpScenario.MaxRateAsync(http, body, options, progress, "http-baseline", track: false);
             var perJob = await cpu.PerJobAsync(Math.Max(1, max.Accepted));

@@ -11,7 +11,8 @@ public sealed record HttpResult(
     string Url, int Clients, double Seconds,
     long Accepted, double AcceptedPerSecond, long Errors, LatencySummary PostResponse, double WorkedPerSecond,
     double HalfRateTarget, long HalfRateAccepted, long HalfRateErrors, double HalfRateAchieved, LatencySummary SubmitToWorkedAtHalfRate,
-    long NotWorked, IReadOnlyList<ProcessRss> Memory, double? RedisCpuUsPerJob, double ClientCpuUsPerJob);
+    long NotWorked, IReadOnlyList<ProcessRss> Memory, double? RedisCpuUsPerJob, double ClientCpuUsPerJob,
+    IReadOnlyDictionary<string, double> ClientCpuUsPerJobByProcess);
 
 /// <summary>
 /// Against a running app, as its clients see it: P clients POST no-op work as fast as it is accepted (the maximum
@@ -34,12 +35,12 @@ public static class HttpScenario
         using var sampling = new CancellationTokenSource();
         var sampler = SampleMemoryAsync(memory, sampling.Token);
 
-        await WarmUpAsync(http, body, options);
+        await WarmUpAsync(http, body, options, progress, "http");
 
         // CPU of the app's processes (API, worker, gateway) and of the stores on this machine other than the benchmark's own.
         var appPids = ProcessMemory.AppProcessIds();
         var storePids = StoreProcessIds(except: store.Pid);
-        var appCpu = Cpu.OfProcesses(appPids);
+        var appCpu = appPids.ToDictionary(kind => kind.Key, kind => Cpu.OfProcesses(kind.Value));
         var storeCpu = Cpu.OfProcesses(storePids);
         var max = await MaxRateAsync(http, body, options, progress, "http", track: true);
         var seconds = max.Seconds;
@@ -49,7 +50,9 @@ public static class HttpScenario
         var workedPerSecond = await WorkedRateAsync(http, max.Ids, max.FirstJob);
         // Until the last job accepted at the maximum rate was worked: the workers' share of every job is in it.
         var accepted = Math.Max(1, max.Accepted);
-        var appCpuPerJob = Math.Round((Cpu.OfProcesses(appPids) - appCpu).TotalMicroseconds / accepted, 2);
+        var appCpuPerJobOf = appPids.ToDictionary(kind => kind.Key,
+            kind => Math.Round((Cpu.OfProcesses(kind.Value) - appCpu[kind.Key]).TotalMicroseconds / accepted, 2));
+        var appCpuPerJob = Math.Round(appCpuPerJobOf.Values.Sum(), 2);
         double? storeCpuPerJob = storePids.Length == 0 ? null : Math.Round((Cpu.OfProcesses(storePids) - storeCpu).TotalMicroseconds / accepted, 2);
 
         // Half of that rate, open loop: requests leave on schedule whether or not the earlier ones were answered.
@@ -105,7 +108,7 @@ public static class HttpScenario
         return new HttpResult(options.Url!, options.Clients, seconds,
             max.Accepted, acceptedPerSecond, errors, postLatency, Math.Round(workedPerSecond, 1),
             Math.Round(rate, 1), halfIds.Count, halfErrors, Math.Round(halfIds.Count / halfSeconds, 1), submitToWorked.Summary(),
-            notWorked, memory.Summary(), storeCpuPerJob, appCpuPerJob);
+            notWorked, memory.Summary(), storeCpuPerJob, appCpuPerJob, appCpuPerJobOf);
     }
 
     public static HttpClient NewClient(string url, string? apiKey)
@@ -125,9 +128,25 @@ public static class HttpScenario
     /// <summary>The body every client posts: a no-op job with the run's payload.</summary>
     public static byte[] Body(BenchOptions options) => Encoding.UTF8.GetBytes($$"""{"type":"noop","data":{{options.Payload}}}""");
 
-    /// <summary>Warm-up: connections, JIT, the scripts in Redis' cache.</summary>
-    public static Task WarmUpAsync(HttpClient http, byte[] body, BenchOptions options) =>
-        Task.WhenAll(Enumerable.Range(0, options.Clients * 4).Select(_ => PostAsync(http, body)));
+    /// <summary>
+    /// Warm-up, untimed: every client posts as fast as it is answered for <see cref="BenchOptions.WarmUp"/> (connections,
+    /// the servers' code compiled to its final tier, the scripts in Redis' cache).
+    /// </summary>
+    public static async Task WarmUpAsync(HttpClient http, byte[] body, BenchOptions options, ProgressContext progress, string name)
+    {
+        var task = progress.AddTask($"{name}: warm-up (untimed, {options.WarmUp.TotalSeconds:F0} s)", maxValue: options.WarmUp.TotalSeconds);
+        var clock = Stopwatch.StartNew();
+        var ticker = TickAsync(task, clock, options.WarmUp);
+        await Task.WhenAll(Enumerable.Range(0, options.Clients).Select(_ => Task.Run(async () =>
+        {
+            do
+            {
+                await PostAsync(http, body);
+            }
+            while (clock.Elapsed < options.WarmUp);
+        })));
+        await ticker;
+    }
 
     public sealed record MaxRate(double Seconds, long Accepted, double AcceptedPerSecond, long Errors, LatencySummary PostResponse,
         string[] Ids, Task<(DateTimeOffset Created, DateTimeOffset Finished)?>? FirstJob);
@@ -175,8 +194,7 @@ public static class HttpScenario
 
     /// <summary>The processes of stores on this machine (redis-server, the embedded Garnet store) other than <paramref name="except"/>.</summary>
     private static int[] StoreProcessIds(int? except) =>
-        Process.GetProcessesByName("redis-server").Concat(Process.GetProcessesByName("WorkCluster.Store"))
-            .Select(p => { using (p) return p.Id; }).Where(id => id != except).ToArray();
+        Cpu.ProcessesNamed("redis-server").Concat(Cpu.ProcessesNamed("WorkCluster.Store")).Where(id => id != except).ToArray();
 
     /// <summary>POSTs one job; its id, or null for anything but 202.</summary>
     private static async Task<string?> PostAsync(HttpClient http, byte[] body)

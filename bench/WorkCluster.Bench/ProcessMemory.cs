@@ -8,9 +8,10 @@ public sealed class ProcessMemory
     private static readonly string[] Names = ["WorkCluster.Api", "WorkCluster.Worker", "WorkCluster.Gateway"];
     private readonly Dictionary<int, (string Name, List<long> Samples)> _samples = [];
 
-    /// <summary>The ids of the app's processes running now (API, worker, gateway).</summary>
-    public static int[] AppProcessIds() =>
-        Names.SelectMany(Process.GetProcessesByName).Select(p => { using (p) return p.Id; }).ToArray();
+    /// <summary>The ids of the app's processes running now (API, worker, gateway), by kind (api, worker, gateway).</summary>
+    public static IReadOnlyDictionary<string, int[]> AppProcessIds() =>
+        Names.ToDictionary(name => name["WorkCluster.".Length..].ToLowerInvariant(),
+            name => Process.GetProcessesByName(name).Select(p => { using (p) return p.Id; }).ToArray());
 
     public void Sample()
     {

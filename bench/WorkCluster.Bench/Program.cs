@@ -155,6 +155,8 @@ namespace WorkCluster.Bench
                     Row("http", "accepted/s ÷ http-baseline accepted/s", httpRatio.ToString("0.00", CultureInfo.InvariantCulture));
                 }
                 CpuRow("http", h.RedisCpuUsPerJob, h.ClientCpuUsPerJob, "API + worker + gateway");
+                Row("http", "CPU µs per job: API / worker / gateway processes",
+                    string.Join(" / ", new[] { "api", "worker", "gateway" }.Select(k => Us(h.ClientCpuUsPerJobByProcess.GetValueOrDefault(k)))));
                 Row("http", $"half rate: asked / achieved (/s)", $"{N(h.HalfRateTarget)} / {N(h.HalfRateAchieved)}");
                 Row("http", $"half rate: submit → worked p50 / p99 (ms, {h.SubmitToWorkedAtHalfRate.Samples} sampled)", $"{h.SubmitToWorkedAtHalfRate.P50Ms} / {h.SubmitToWorkedAtHalfRate.P99Ms}");
                 Row("http", "half rate: errors / not worked", $"{h.HalfRateErrors} / {h.NotWorked}");
