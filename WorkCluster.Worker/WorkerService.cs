@@ -170,10 +170,16 @@ public sealed partial class WorkerService(
         activity?.SetTag("workcluster.work_type", job.Record.Type).SetTag("workcluster.attempt", job.Record.Attempts);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["WorkType"] = job.Record.Type });
         var started = Stopwatch.GetTimestamp();
+        var slotFreed = false;
         try
         {
             var (result, failure) = await ExecuteHandlerAsync(running);
             telemetry.ProcessingTime(job.Record.Type, Stopwatch.GetElapsedTime(started));
+            // A slot is a handler running: the next job may start while this one's outcome is on its way to Redis (its
+            // lease stays renewed until the outcome is recorded). Otherwise each slot would sit idle for the round trip
+            // of every outcome, and a worker could never run more than Concurrency jobs per two round trips.
+            slots.Free();
+            slotFreed = true;
 
             // The handler has returned: only now may the job move on.
             if (failure is not null && running.Aborted && !running.TimedOut)
@@ -230,7 +236,10 @@ public sealed partial class WorkerService(
             running.Dispose();
             status.Ended(finished);
             _running.TryRemove(running, out _);
-            slots.Free();
+            if (!slotFreed)
+            {
+                slots.Free();
+            }
         }
     }
 
