@@ -173,7 +173,7 @@ public static class QueueScenario
 
         public static async Task<Space> OpenAsync(BenchOptions options, string redis) =>
             new(options, "bench" + Guid.NewGuid().ToString("N")[..8],
-                await ConnectionMultiplexer.ConnectAsync(redis), await ConnectionMultiplexer.ConnectAsync(redis));
+                await ConnectionMultiplexer.ConnectAsync(Producer(redis)), await ConnectionMultiplexer.ConnectAsync(redis));
 
         public async ValueTask DisposeAsync()
         {
@@ -182,6 +182,13 @@ public static class QueueScenario
             await Monitor.DisposeAsync();
             await Producer.DisposeAsync();
         }
+    }
+
+    private static ConfigurationOptions Producer(string redis)
+    {
+        var options = ConfigurationOptions.Parse(redis);
+        RedisHostingExtensions.ConfigureForOutages(options);
+        return options;
     }
 
     private static WorkQueue NewQueue(IConnectionMultiplexer connection, string prefix) =>
