@@ -1,7 +1,7 @@
-namespace WorkCluster.Queue;
+namespace WorkCluster.Redis;
 
 /// <summary>
-/// Group commit: concurrent calls of one kind (submissions, completions) are sent to Redis together, as one script
+/// Group commit: concurrent calls of one kind (submissions, completions, rate-limit checks) are sent to Redis together, as one script
 /// call, without waiting for company. A call goes out at once while fewer than <c>maxInFlight</c> batches are on the
 /// way; otherwise it waits for the next free one and leaves with every call that arrived meanwhile (at most
 /// <c>maxBatch</c> of them, and the data budget). There is no timer: an idle queue sends each call alone, a busy one
@@ -11,7 +11,7 @@ namespace WorkCluster.Queue;
 /// Each batch is one script call, so every call in it shares its fate: a batch refused (Redis unreachable, out of
 /// memory, a timeout) fails every call in it with the same exception, exactly as each would have failed alone.
 /// </remarks>
-internal sealed class GroupCommit<TItem, TResult>
+public sealed class GroupCommit<TItem, TResult>
 {
     private readonly Func<IReadOnlyList<TItem>, Task<TResult[]>> _send;
     private readonly Func<TItem, int> _size;

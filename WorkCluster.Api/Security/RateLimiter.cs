@@ -25,6 +25,32 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
 {
     private readonly RateLimitOptions _options = options.Value;
 
+    /// <summary>Checks made while earlier ones are on their way to Redis go together, in one script call.</summary>
+    private readonly GroupCommit<(RedisKey Bucket, double PerSecond, int Burst), Taken> _checks = new(
+        batch => TakeAsync(redis, scripts, batch), _ => 0, maxBatch: 100, maxBytes: int.MaxValue, maxInFlight: 2);
+
+    private readonly record struct Taken(bool Allowed, long Remaining, long WaitMs, long FullMs);
+
+    private static async Task<Taken[]> TakeAsync(IConnectionMultiplexer redis, ApiScripts scripts,
+        IReadOnlyList<(RedisKey Bucket, double PerSecond, int Burst)> batch)
+    {
+        var keys = new RedisKey[batch.Count];
+        var values = new RedisValue[batch.Count * 2];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            keys[i] = batch[i].Bucket;
+            values[2 * i] = batch[i].PerSecond.ToString(CultureInfo.InvariantCulture);
+            values[2 * i + 1] = batch[i].Burst;
+        }
+        var reply = (RedisResult[])(await scripts.TokenBucket.EvaluateAsync(redis.GetDatabase(), keys, values).ConfigureAwait(false))!;
+        var taken = new Taken[batch.Count];
+        for (var i = 0; i < taken.Length; i++)
+        {
+            taken[i] = new Taken((int)reply[4 * i] == 1, (long)reply[4 * i + 1], (long)reply[4 * i + 2], (long)reply[4 * i + 3]);
+        }
+        return taken;
+    }
+
     public async Task InvokeAsync(HttpContext context)
     {
         if (!_options.Enabled || context.GetEndpoint()?.Metadata.GetMetadata<ScopeMetadata>() is not { } scopes)
@@ -40,12 +66,10 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
         var limit = keyName is null ? _options.Anonymous : keys.ByName(keyName)?.RateLimit ?? _options.For(kind);
         var partition = keyName is null ? $"ip:{AddressPartition(context.Connection.RemoteIpAddress)}" : $"key:{keyName}";
 
-        RedisResult[] taken;
+        Taken taken;
         try
         {
-            taken = (RedisResult[])(await scripts.TokenBucket.EvaluateAsync(redis.GetDatabase(),
-                [keyspace.Key($"rl:{kind}:{partition}")],
-                [limit.PerSecond.ToString(CultureInfo.InvariantCulture), limit.Burst]))!;
+            taken = await _checks.RunAsync((keyspace.Key($"rl:{kind}:{partition}"), limit.PerSecond, limit.Burst));
         }
         catch (Exception e) when (RedisAvailability.IsUnavailable(e))
         {
@@ -56,7 +80,7 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
             return;
         }
 
-        var (allowed, remaining, waitMs, fullMs) = ((int)taken[0] == 1, (long)taken[1], (long)taken[2], (long)taken[3]);
+        var (allowed, remaining, waitMs, fullMs) = taken;
         var refill = (int)Math.Ceiling(limit.Burst / limit.PerSecond);
         var policy = keyName is null ? "anonymous" : kind;
         context.Response.Headers["RateLimit-Policy"] = $"\"{policy}\";q={limit.Burst};w={refill}";
