@@ -46,8 +46,22 @@ public sealed class BenchSmokeTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         {
             Assert.True(queue.GetProperty("redis_bytes_per_worked_job").GetDouble() > 0);
         }
+        // CPU per job, of the store (INFO cpu; Garnet's process, read in 10 ms ticks: a smoke run may take less than
+        // one) and of the benchmark's process.
+        Assert.True(queue.GetProperty("redis_cpu_us_per_job").GetDouble() is var storeCpu && (TestStore.IsGarnet ? storeCpu >= 0 : storeCpu > 0));
+        Assert.True(queue.GetProperty("client_cpu_us_per_job").GetDouble() > 0);
+        // The open-loop run at half the rate: every one of its jobs worked and timed.
+        var half = queue.GetProperty("half_rate");
+        Assert.Equal(250, half.GetProperty("jobs").GetInt32());
+        Assert.Equal(250, half.GetProperty("submit_to_worked").GetProperty("samples").GetInt64());
         Assert.Equal(TestStore.IsGarnet ? "garnet" : "redis", report.GetProperty("store").GetString());
         Assert.True(report.GetProperty("burn_down").GetProperty("drained_per_second").GetDouble() > 0);
+
+        // The HTTP ceiling: a server process of the benchmark's own, one LPUSH per POST.
+        var baselineHttp = report.GetProperty("http_baseline");
+        Assert.True(baselineHttp.GetProperty("accepted").GetInt64() > 0);
+        Assert.Equal(0, baselineHttp.GetProperty("errors").GetInt64());
+        Assert.True(baselineHttp.GetProperty("client_cpu_us_per_job").GetDouble() > 0);
 
         var http = report.GetProperty("http");
         Assert.True(http.GetProperty("accepted").GetInt64() > 0);
@@ -55,5 +69,9 @@ public sealed class BenchSmokeTests(ThreeWorkersAppFixture app, ITestOutputHelpe
         Assert.Equal(0, http.GetProperty("half_rate_errors").GetInt64());
         Assert.Equal(0, http.GetProperty("not_worked").GetInt64());
         Assert.True(http.GetProperty("submit_to_worked_at_half_rate").GetProperty("samples").GetInt64() > 0);
+        // The app's CPU per job, by process: the API's and the workers' were measured (they did the work).
+        var byProcess = http.GetProperty("client_cpu_us_per_job_by_process");
+        Assert.True(byProcess.GetProperty("api").GetDouble() > 0);
+        Assert.True(byProcess.GetProperty("worker").GetDouble() > 0);
     }
 }

@@ -101,7 +101,15 @@ public sealed class Cpu
 
     private async Task<TimeSpan?> StoreTimeAsync()
     {
-        var info = (string?)await _store.GetDatabase().ExecuteAsync("INFO", "cpu") ?? "";
+        string info;
+        try
+        {
+            info = (string?)await _store.GetDatabase().ExecuteAsync("INFO", "cpu") ?? "";
+        }
+        catch (RedisServerException)
+        {
+            info = ""; // Garnet has no such section: its process's CPU time stands in
+        }
         double? seconds = null;
         foreach (var line in info.Split('\n'))
         {

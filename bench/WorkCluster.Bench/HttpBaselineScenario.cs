@@ -81,9 +81,9 @@ public static class HttpBaselineScenario
     {
         var self = Assembly.GetEntryAssembly()!.Location;
         var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        if (!Path.GetFileNameWithoutExtension(Environment.ProcessPath!).Equals(Path.GetFileNameWithoutExtension(self), StringComparison.Ordinal))
+        if (Path.GetFileName(Environment.ProcessPath) is "dotnet" or "dotnet.exe")
         {
-            start.ArgumentList.Add(self); // run as `dotnet WorkCluster.Bench.dll`
+            start.ArgumentList.Add(self); // run as `dotnet WorkCluster.Bench.dll`, not as its own executable
         }
         foreach (var argument in new[] { ServeArgument, redis, port.ToString(CultureInfo.InvariantCulture), key })
         {
