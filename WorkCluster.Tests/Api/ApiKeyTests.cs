@@ -192,6 +192,39 @@ public sealed class ApiKeyTests(ClusterAppFixture app, ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Concurrent_requests_on_one_key_get_no_more_than_its_bucket_holds()
+    {
+        var ports = app.ApiReplicaPorts().Where(FreePorts.Listens).ToArray();
+        var replicas = ports.Select(port => AppFixture.UseKey(new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") },
+            ClusterAppFixture.LimitedKey)).ToArray();
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds((double)ClusterAppFixture.LimitedBurst / ClusterAppFixture.LimitedPerSecond));
+            // 40 at once over both replicas: their checks share token-bucket script calls (group commit), in which each
+            // takes its token in turn.
+            const int sent = 40;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var statuses = await Task.WhenAll(Enumerable.Range(0, sent).Select(async i =>
+            {
+                using var response = await replicas[i % replicas.Length].PostAsync("/api/v1/work", Json("""{"type":"noop","data":1}"""));
+                return response.StatusCode;
+            }));
+            var accepted = statuses.Count(s => s == HttpStatusCode.Accepted);
+            var allowed = ClusterAppFixture.LimitedBurst + (int)(clock.Elapsed.TotalSeconds * ClusterAppFixture.LimitedPerSecond) + 1;
+            output.WriteLine($"{accepted} of {sent} accepted at once in {clock.Elapsed.TotalSeconds:0.00} s (at most {allowed})");
+            Assert.InRange(accepted, ClusterAppFixture.LimitedBurst, allowed);
+            Assert.Equal(sent - accepted, statuses.Count(s => s == HttpStatusCode.TooManyRequests)); // the rest refused, nothing else
+        }
+        finally
+        {
+            foreach (var replica in replicas)
+            {
+                replica.Dispose();
+            }
+        }
+    }
+
     /// <summary>Work that waits a minute before it is due: still there to be read and cancelled while the test runs.</summary>
     private static async Task<WorkClient.Accepted> SubmitLaterAsync(HttpClient http)
     {
