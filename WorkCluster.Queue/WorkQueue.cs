@@ -26,6 +26,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// </summary>
     public const int ClaimReplyBudgetBytes = 1024 * 1024;
 
+    /// <summary>The most jobs one claim takes (a larger ask gets this many; claim.lua unpacks them into one command).</summary>
+    public const int MaxClaim = 1000;
+
     public QueueKeys Keys { get; } = keys;
 
     private QueueOptions Options => options.Value;
@@ -90,7 +93,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private GroupCommit<Submission, Submitted>? _enqueueBatches;
 
     private GroupCommit<Submission, Submitted> _enqueues => LazyInitializer.EnsureInitialized(ref _enqueueBatches,
-        () => new(EnqueueBatchAsync, s => s.Data.Length, Options.MaxBatch, BatchBudgetBytes, MaxBatchesInFlight));
+        () => new(EnqueueBatchAsync, s => s.Data.Length, Options.MaxBatch, BatchBudgetBytes, MaxBatchesInFlight, RedisHostingExtensions.CommandTimeout));
 
     /// <summary>Group-commit calls of one kind on their way to Redis at once: one is being answered while the next fills.</summary>
     private const int MaxBatchesInFlight = 2;
@@ -162,6 +165,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<ClaimBatch> ClaimAsync(string workerId, int max)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        max = Math.Min(max, MaxClaim);
         var reply = await scripts.Claim.EvaluateAsync(Db,
             [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
                 Keys.HttpReady],
@@ -246,7 +250,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private GroupCommit<(JobLease Lease, string Result), long>? _completeBatches;
 
     private GroupCommit<(JobLease Lease, string Result), long> _completions => LazyInitializer.EnsureInitialized(ref _completeBatches,
-        () => new(CompleteBatchAsync, c => c.Result.Length, Options.MaxBatch, BatchBudgetBytes, MaxBatchesInFlight));
+        () => new(CompleteBatchAsync, c => c.Result.Length, Options.MaxBatch, BatchBudgetBytes, MaxBatchesInFlight, RedisHostingExtensions.CommandTimeout));
 
     private RedisKey[]? _completeKeys;
 

@@ -74,6 +74,9 @@ public static class RedisHostingExtensions
         return builder;
     }
 
+    /// <summary>How long a command may take before the caller gives up on it.</summary>
+    public static readonly TimeSpan CommandTimeout = TimeSpan.FromMilliseconds(1500);
+
     /// <summary>
     /// Start without Redis and reconnect in the background (backing off up to 5 s); give up on a command after
     /// 1.5 s, checked every 250 ms, so that a caller gets an answer within 2 s while Redis is away; socket I/O on the
@@ -88,8 +91,8 @@ public static class RedisHostingExtensions
         }
         options.AbortOnConnectFail = false;
         options.ConnectTimeout = 2000;
-        options.AsyncTimeout = 1500;
-        options.SyncTimeout = 1500;
+        options.AsyncTimeout = (int)CommandTimeout.TotalMilliseconds;
+        options.SyncTimeout = (int)CommandTimeout.TotalMilliseconds;
         options.HeartbeatInterval = TimeSpan.FromMilliseconds(250);
         options.KeepAlive = 5;
         options.ReconnectRetryPolicy = new ExponentialRetry(250, (int)MaxReconnectDelay.TotalMilliseconds);

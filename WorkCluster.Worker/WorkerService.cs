@@ -42,6 +42,9 @@ public sealed partial class WorkerService(
     private readonly Backoff _redisBackoff = new(TimeSpan.FromMilliseconds(100), RedisHostingExtensions.MaxReconnectDelay);
     private Task _renewing = Task.CompletedTask;
 
+    /// <summary>Jobs whose handler has returned and freed its slot while their outcome is on its way to Redis.</summary>
+    private int _outcomesWithoutSlot;
+
     protected override async Task ExecuteAsync(CancellationToken hostStopping)
     {
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, _stopClaiming.Token);
@@ -177,9 +180,18 @@ public sealed partial class WorkerService(
             telemetry.ProcessingTime(job.Record.Type, Stopwatch.GetElapsedTime(started));
             // A slot is a handler running: the next job may start while this one's outcome is on its way to Redis (its
             // lease stays renewed until the outcome is recorded). Otherwise each slot would sit idle for the round trip
-            // of every outcome, and a worker could never run more than Concurrency jobs per two round trips.
-            slots.Free();
-            slotFreed = true;
+            // of every outcome, and a worker could never run more than Concurrency jobs per two round trips. At most
+            // Concurrency outcomes wait so: past that (Redis slow to take them), jobs keep their slots and the worker
+            // claims no more until outcomes are recorded.
+            if (Interlocked.Increment(ref _outcomesWithoutSlot) <= options.Value.Concurrency)
+            {
+                slots.Free();
+                slotFreed = true;
+            }
+            else
+            {
+                Interlocked.Decrement(ref _outcomesWithoutSlot);
+            }
 
             // The handler has returned: only now may the job move on.
             if (failure is not null && running.Aborted && !running.TimedOut)
@@ -236,7 +248,11 @@ public sealed partial class WorkerService(
             running.Dispose();
             status.Ended(finished);
             _running.TryRemove(running, out _);
-            if (!slotFreed)
+            if (slotFreed)
+            {
+                Interlocked.Decrement(ref _outcomesWithoutSlot);
+            }
+            else
             {
                 slots.Free();
             }

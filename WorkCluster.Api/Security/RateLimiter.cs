@@ -27,7 +27,8 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
 
     /// <summary>Checks made while earlier ones are on their way to Redis go together, in one script call.</summary>
     private readonly GroupCommit<(RedisKey Bucket, double PerSecond, int Burst), Taken> _checks = new(
-        batch => TakeAsync(redis, scripts, batch), _ => 0, maxBatch: 100, maxBytes: int.MaxValue, maxInFlight: 2);
+        batch => TakeAsync(redis, scripts, batch), _ => 0, maxBatch: 100, maxBytes: int.MaxValue, maxInFlight: 2,
+        maxWait: RedisHostingExtensions.CommandTimeout);
 
     private readonly record struct Taken(bool Allowed, long Remaining, long WaitMs, long FullMs);
 

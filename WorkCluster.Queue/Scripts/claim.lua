@@ -8,7 +8,7 @@
 -- KEYS[5] fence (counter)   KEYS[6] signal   KEYS[7] paused flag   KEYS[8] scheduled (zset id -> due ms)
 -- KEYS[9] sequence (counter)   KEYS[10] events (channel)   KEYS[11] the HTTP workers' ready queue (zset: due jobs of
 -- their types are promoted there)
--- ARGV[1] worker id   ARGV[2] N (at most this many jobs)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
+-- ARGV[1] worker id   ARGV[2] N (at most this many jobs; at most 1000 are taken at once)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
 -- ARGV[6] priority aging (ms per level)
 -- Returns { ms until the next scheduled job falls due (-1: none), then id, lease token, record (JSON), data (JSON
@@ -28,7 +28,8 @@ end
 promote_due(K, now, 1000, tonumber(ARGV[6]))
 
 local deadline = string.format('%d', now + tonumber(ARGV[3]))
-local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
+-- At most 1000 at once: Lua's unpack takes a few thousand values, and a claim must fail before it pops, never after.
+local most, budget = math.min(tonumber(ARGV[2]), 1000), tonumber(ARGV[5])
 local claimed, count, bytes, sequence = { 0 }, 0, 0, nil
 local started = listened(K.events) and {} or nil -- events are built only while anybody listens
 -- The heads of the queue in one command, their records and data in one each; the batch's writes in one each at the end.
@@ -60,13 +61,26 @@ if #heads > 0 then
     ids, scores = sorted_ids, sorted_scores
   end
   local records = redis.call('HMGET', KEYS[2], unpack(ids))
-  local datas = redis.call('HMGET', KEYS[3], unpack(ids))
+  -- The data in growing chunks (8, 16, 32, ...): a claim that the reply's budget stops early (large payloads) has
+  -- not read the data of every job it popped.
+  local datas, loaded, chunk = {}, 0, 8
+  local function data_of(n)
+    if n > loaded then
+      local last = math.min(#ids, loaded + chunk)
+      local got = redis.call('HMGET', KEYS[3], unpack(ids, loaded + 1, last))
+      for m = 1, #got do
+        datas[loaded + m] = got[m]
+      end
+      loaded, chunk = last, chunk * 2
+    end
+    return datas[n] or 'null'
+  end
   local stored, leased, back = {}, {}, {}
   for n = 1, #ids do
     local id, raw = ids[n], records[n]
     local job = raw and cjson.decode(raw)
     if job and job.status == 'pending' then
-      local data = datas[n] or 'null'
+      local data = data_of(n)
       if count > 0 and bytes + #data > budget then
         -- Over the reply's budget: this one and every later head go back, next in line for the next claim.
         for m = n, #ids do

@@ -109,7 +109,7 @@ local function submit(a)
     job.lane = 'http'
   end
   -- A keyed job is written at once, so that a later use of its key in this call finds it.
-  create_job(K, id, job, data, due, now, aging, idem_key == '' and batch or nil)
+  create_job(K, id, job, data, due, now, aging, batch, idem_key ~= '')
   taken[id] = true
   unfinished = unfinished + 1
   unfinished_bytes = unfinished_bytes + #data

@@ -108,6 +108,54 @@ public sealed class GroupCommitTests(RedisServerFixture redis)
         Assert.All(after, r => Assert.Equal(EnqueueOutcome.Created, r.Outcome));
     }
 
+    [Fact]
+    public async Task Submissions_made_at_once_are_claimed_in_the_order_they_were_made_keyed_or_not()
+    {
+        await using var connection = await redis.Server.ConnectAsync();
+        var queue = NewQueue(connection, new QueueOptions { MaxBatch = 100 });
+        // Every third with an Idempotency-Key (written at once inside its batch), the others collected and written last.
+        var results = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => queue.EnqueueAsync("echo", $"{i}", "api-test",
+            i % 3 == 1 ? new JobOptions { IdempotencyKey = $"key-{i}", Fingerprint = "f" } : null)));
+        var claimed = await queue.ClaimAsync("worker-1", 100);
+        Assert.Equal(results.Select(r => r.Id), claimed.Select(j => j.Id));
+    }
+
+    [Fact]
+    public async Task A_claim_takes_at_most_a_thousand_jobs_and_leaves_the_rest_ready()
+    {
+        await using var connection = await redis.Server.ConnectAsync();
+        var queue = NewQueue(connection, new QueueOptions());
+        await Task.WhenAll(Enumerable.Range(0, 1200).Select(i => queue.EnqueueAsync("echo", "1", "api-test")));
+
+        var claimed = await queue.ClaimAsync("worker-1", 5000);
+
+        Assert.Equal(WorkQueue.MaxClaim, claimed.Count);
+        Assert.Equal(200, await connection.GetDatabase().SortedSetLengthAsync(queue.Keys.Ready));
+        Assert.Equal(200, (await queue.ClaimAsync("worker-1", 5000)).Count);
+    }
+
+    [Fact]
+    public async Task A_call_kept_waiting_past_its_limit_by_a_slow_batch_fails_unsent()
+    {
+        var firstBatch = new TaskCompletionSource<int[]>();
+        var sent = new List<int[]>();
+        var commit = new GroupCommit<int, int>(batch =>
+        {
+            sent.Add([.. batch]);
+            return sent.Count == 1 ? firstBatch.Task : Task.FromResult(batch.ToArray());
+        }, _ => 0, maxBatch: 10, maxBytes: int.MaxValue, maxInFlight: 1, maxWait: TimeSpan.FromMilliseconds(100));
+
+        var first = commit.RunAsync(1);   // sent at once; its answer is held back
+        var second = commit.RunAsync(2);  // waits for the first
+        await Task.Delay(300);
+        firstBatch.SetResult([1]);
+
+        Assert.Equal(1, await first);
+        await Assert.ThrowsAsync<RedisTimeoutException>(() => second);
+        Assert.Equal([[1]], sent); // the second was never sent
+        Assert.Equal(3, await commit.RunAsync(3)); // and the next call goes through
+    }
+
     private WorkQueue NewQueue(IConnectionMultiplexer connection, QueueOptions options) =>
         new(connection, new QueueScripts(), new QueueKeys(new RedisKeyspace("t" + Guid.NewGuid().ToString("N")[..12])),
             Microsoft.Extensions.Options.Options.Create(options), redis.Telemetry);

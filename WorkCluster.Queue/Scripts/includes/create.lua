@@ -24,10 +24,11 @@ end
 
 -- Stores job `id` (record fields in `job`: type, accepted_by, priority unless 5, ...) with `data` (JSON text), and
 -- queues it: ready now, ranked by its priority, or scheduled until `due` (ms) if that is later than `now`. With a
--- `batch` (new_batch), a ready job's writes are collected there and made by flush_jobs; without, at once.
+-- `batch` (new_batch), a ready job takes its rank's number from the batch's and, unless `immediate`, its writes are
+-- collected there and made by flush_jobs; without, at once.
 -- Redis checks memory at a script's first write only (the rank's sequence, or else the record): over maxmemory it
 -- refuses that one, and nothing is written.
-local function create_job(K, id, job, data, due, now, aging, batch)
+local function create_job(K, id, job, data, due, now, aging, batch, immediate)
   job.created_at = now
   job.attempts = 0
   local scheduled = due and due > now
@@ -46,7 +47,7 @@ local function create_job(K, id, job, data, due, now, aging, batch)
     job.status = 'pending'
     rank = rank_of(now, job.priority or 5, aging, K.sequence)
   end
-  if batch and not scheduled then
+  if batch and not scheduled and not immediate then
     local n = #batch.jobs
     batch.jobs[n + 1] = id
     batch.jobs[n + 2] = cjson.encode(job)
