@@ -12,8 +12,10 @@ namespace WorkCluster.Redis;
 /// </summary>
 /// <remarks>
 /// Each batch is one script call, so every call in it shares its fate: a batch refused (Redis unreachable, out of
-/// memory, a timeout) fails every call in it with the same exception, exactly as each would have failed alone. Batches
-/// are written to the connection in the order their calls were made. A call found, when the next batch is formed, to
+/// memory, a timeout) fails every call in it with the same exception, exactly as each would have failed alone. Each
+/// batch holds its calls in the order they were made; two batches on their way at once may reach Redis in either order
+/// (sending a batch while holding the lock that orders them lost acknowledged jobs when Garnet was killed in the
+/// outage test, 4 runs of 6; the cause was not found, so batches are sent outside it). A call found, when the next batch is formed, to
 /// have waited longer than <c>maxWait</c> for the batches ahead of it (Redis connected but not answering) fails with a
 /// <see cref="RedisTimeoutException"/> instead of being sent: its caller hears within about two of the connection's
 /// own timeouts, not after every batch queued ahead of it has timed out in turn.
@@ -32,10 +34,7 @@ public sealed class GroupCommit<TItem, TResult>
 
     private readonly record struct Waiting(TItem Item, int Size, long Since, TaskCompletionSource<TResult> Done);
 
-    /// <param name="send">
-    /// Sends a batch as one call; returns one result per item, in order. It must put its command on the connection
-    /// before its first await (StackExchange.Redis does), so that batches go out in the order they were formed.
-    /// </param>
+    /// <param name="send">Sends a batch as one call; returns one result per item, in order.</param>
     /// <param name="size">An item's size in bytes, for the data budget of a batch (the first item always goes).</param>
     /// <param name="maxWait">The longest a call waits for the batches ahead of it before it fails unsent.</param>
     public GroupCommit(Func<IReadOnlyList<TItem>, Task<TResult[]>> send, Func<TItem, int> size, int maxBatch, int maxBytes,
@@ -102,14 +101,9 @@ public sealed class GroupCommit<TItem, TResult>
                 if (batch.Count == 0)
                 {
                     _inFlight--;
-                    sent = Task.FromResult<TResult[]>([]);
-                }
-                else
-                {
-                    // Started under the lock: the batch is on the connection before the next one is formed.
-                    sent = SendAsync(batch);
                 }
             }
+            sent = batch.Count == 0 ? Task.FromResult<TResult[]>([]) : SendAsync(batch);
             if (expired is not null)
             {
                 var timeout = new RedisTimeoutException(
