@@ -29,6 +29,10 @@ builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").Validate
     .ValidateOnStart();
 builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
 builder.AddScheduleRunner(builder.GetInstanceName());
+// The queue's upkeep (lease sweep, promotion, purge, repair) and webhook delivery run wherever the queue is served, so
+// that a cluster whose only workers speak HTTP is kept too; each duty runs in one process per tick.
+builder.AddQueueMaintenance(builder.GetInstanceName());
+builder.AddWebhookDelivery(builder.GetInstanceName());
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));
 builder.Services.AddSingleton<EventHub>();
 builder.Services.AddSingleton<HttpWorkerTypes>();
@@ -42,7 +46,6 @@ builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<Rate
 // The host's own forwarded-headers handling (ASPNETCORE_FORWARDEDHEADERS_ENABLED, which Aspire sets when publishing)
 // would believe X-Forwarded-For from anyone, before UseTrustedForwardedHeaders decides whom to believe: it stays off.
 builder.Configuration.AddInMemoryCollection([new("FORWARDEDHEADERS_ENABLED", "false")]);
-builder.AddWebhookOptions();
 builder.Services.AddSingleton(sp =>
 {
     var webhooks = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WebhookOptions>>().Value;

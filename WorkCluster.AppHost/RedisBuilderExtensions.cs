@@ -2,6 +2,7 @@ using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using WorkCluster.Redis;
 
 namespace Aspire.Hosting;
 
@@ -20,7 +21,8 @@ public static class RedisBuilderExtensions
         LogStore(builder, name, mode, why);
         if (mode == "container")
         {
-            return builder.AddRedis(name).WithArgs("--maxmemory", memory.MaxMemory, "--maxmemory-policy", memory.Policy);
+            return builder.AddRedis(name).WithArgs("--maxmemory", memory.MaxMemory, "--maxmemory-policy", memory.Policy,
+                "--appendonly", "yes", "--appendfsync", StoreArguments.AppendFsync(StoreDurabilitySetting.From(builder.Configuration)));
         }
 
         // The work store's data in Redis:DataDirectory, any other store's in a folder of its own inside it.
@@ -28,7 +30,7 @@ public static class RedisBuilderExtensions
         var storeDirectory = name == "redis" ? dataDirectory : Path.Combine(dataDirectory, name);
         return mode == "garnet"
             ? builder.AddGarnetStore(name, Path.Combine(storeDirectory, "garnet"), memory)
-            : builder.AddRedisServer(name, storeDirectory, memory, RedisUsers(builder));
+            : builder.AddRedisServer(name, storeDirectory, memory, StoreDurabilitySetting.From(builder.Configuration), RedisUsers(builder));
     }
 
     /// <summary>
@@ -158,12 +160,11 @@ public static class RedisBuilderExtensions
                 foreach (var arg in new object[]
                 {
                     assembly, "--config-import-path", configFile, "--bind", "127.0.0.1", "--port", store.PrimaryEndpoint.Property(EndpointProperty.TargetPort),
-                    "--lua", "--lua-transaction-mode", "--aof", "--device-type", "RandomAccess", "--checkpointdir", dataDirectory, "--recover",
-                    "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"), "-m", memory.GarnetMemory, "-p", memory.GarnetPage, "-i", "16m",
+                    "--storage-tier", "--logdir", Path.Combine(dataDirectory, "log"), "-m", memory.GarnetMemory, "-p", memory.GarnetPage,
                     // A checkpoint whenever the append-only file passes 128 MB (then the file starts over), and the spilled
                     // log compacted every 5 minutes: neither grows without bound, and a restart replays little.
                     "--aof-size-limit", "128m", "--compaction-freq", "300", "--compaction-type", "Lookup",
-                })
+                }.Concat(StoreArguments.GarnetPersistence(dataDirectory)))
                 {
                     context.Args.Add(arg);
                 }
@@ -174,11 +175,12 @@ public static class RedisBuilderExtensions
     /// <summary>
     /// Runs <c>redis-server</c> from PATH: the default user's password from a generated secret parameter and the
     /// <paramref name="users"/> with theirs (written to 0600 config and ACL files, never on the command line), data
-    /// (AOF, fsync every second) in <paramref name="dataDirectory"/>, <paramref name="memory"/> as its limit,
-    /// listening on loopback only, health-checked with PING.
+    /// (the append-only file, fsynced before every reply or every second by <paramref name="durability"/>) in
+    /// <paramref name="dataDirectory"/>, <paramref name="memory"/> as its limit, listening on loopback only,
+    /// health-checked with PING.
     /// </summary>
     public static IResourceBuilder<RedisServerResource> AddRedisServer(this IDistributedApplicationBuilder builder, string name, string dataDirectory,
-        RedisMemoryLimit memory, IReadOnlyList<(string Rule, ParameterResource Password)>? users = null)
+        RedisMemoryLimit memory, Durability durability, IReadOnlyList<(string Rule, ParameterResource Password)>? users = null)
     {
         var command = FindOnPath("redis-server") ?? throw new DistributedApplicationException(
             "redis-server was not found on PATH. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; " +
@@ -196,7 +198,7 @@ public static class RedisBuilderExtensions
                 {
                     acl.Add(rule.Replace(PasswordPlaceholder, ">" + await userPassword.GetValueAsync(context.CancellationToken), StringComparison.Ordinal));
                 }
-                var configFile = await WriteConfigFileAsync(dataDirectory, acl, memory, context.CancellationToken);
+                var configFile = await WriteConfigFileAsync(dataDirectory, acl, memory, durability, context.CancellationToken);
                 context.Args.Add(configFile);
                 context.Args.Add("--port");
                 context.Args.Add(redis.PrimaryEndpoint.Property(EndpointProperty.TargetPort));
@@ -227,7 +229,7 @@ public static class RedisBuilderExtensions
             .ToArray();
 
     private static async Task<string> WriteConfigFileAsync(string dataDirectory, IReadOnlyList<string> users, RedisMemoryLimit memory,
-        CancellationToken cancellationToken)
+        Durability durability, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(dataDirectory);
         var aclPath = Path.Combine(dataDirectory, "users.acl");
@@ -241,7 +243,7 @@ public static class RedisBuilderExtensions
             $"aclfile \"{aclPath}\"",
             $"dir \"{dataDirectory}\"",
             "appendonly yes",
-            "appendfsync everysec",
+            $"appendfsync {StoreArguments.AppendFsync(durability)}",
             "save \"\"",
             $"maxmemory {memory.MaxMemory}",
             $"maxmemory-policy {memory.Policy}",
@@ -287,26 +289,27 @@ internal static class ExecutablePath
 
 /// <summary>
 /// How much memory a Redis of WorkCluster may use (<c>Redis:MaxMemory</c>, default <c>1gb</c>) and what it does at
-/// the limit (<c>Redis:MaxMemoryPolicy</c>, default <c>noeviction</c>: refuse new writes rather than evict a job).
-/// At the limit the API answers 503 to new work while workers drain (their scripts may run under the limit), and
-/// the queue's own budgets (<c>Work:MaxQueueBytes</c>, <c>Work:MaxFailedBytes</c>) keep it from getting there.
+/// the limit (<c>Redis:MaxMemoryPolicy</c>: <c>noeviction</c>, the only policy allowed: refuse new writes rather than
+/// evict a job). At the limit the API answers 503 to new work while workers drain (their scripts may run under the
+/// limit), and the queue's own budgets (<c>Work:MaxQueueBytes</c>, <c>Work:MaxFailedBytes</c>,
+/// <c>Work:MaxResultsBytes</c>) keep it from getting there.
 /// </summary>
 public sealed record RedisMemoryLimit(string MaxMemory, string Policy)
 {
-    private static readonly string[] Policies =
-        ["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"];
+    public const string NoEviction = "noeviction";
 
     public static RedisMemoryLimit From(IConfiguration configuration)
     {
         var maxMemory = configuration["Redis:MaxMemory"] ?? "1gb";
-        var policy = configuration["Redis:MaxMemoryPolicy"] ?? "noeviction";
+        var policy = configuration["Redis:MaxMemoryPolicy"] ?? NoEviction;
         if (!System.Text.RegularExpressions.Regex.IsMatch(maxMemory, "^[0-9]+(b|kb|mb|gb|k|m|g)?$", System.Text.RegularExpressions.RegexOptions.IgnoreCase))
         {
             throw new DistributedApplicationException($"Redis:MaxMemory must be a size such as 512mb or 2gb, not '{maxMemory}'.");
         }
-        if (!Policies.Contains(policy))
+        if (policy != NoEviction)
         {
-            throw new DistributedApplicationException($"Redis:MaxMemoryPolicy must be one of {string.Join(", ", Policies)}, not '{policy}'.");
+            throw new DistributedApplicationException($"Redis:MaxMemoryPolicy must be {NoEviction}, not '{policy}': any other policy lets " +
+                "Redis evict keys at its memory limit, and a job's record, its place in the queue or its lease would go without a trace.");
         }
         return new RedisMemoryLimit(maxMemory.ToLowerInvariant(), policy);
     }
@@ -340,4 +343,19 @@ public sealed record RedisMemoryLimit(string MaxMemory, string Policy)
         }
     }
 
+}
+
+/// <summary>
+/// <c>Redis:Durability</c> (<c>acknowledged</c>, the default, or <c>fast</c>; see <see cref="Durability"/>): how the AppHost
+/// runs the stores (redis-server's <c>appendfsync</c>) and what it tells the services (<c>Redis__Durability</c>: on Garnet
+/// they commit its append-only file after every durable write).
+/// </summary>
+public static class StoreDurabilitySetting
+{
+    public static Durability From(IConfiguration configuration) => configuration["Redis:Durability"]?.ToLowerInvariant() switch
+    {
+        null or "acknowledged" => Durability.Acknowledged,
+        "fast" => Durability.Fast,
+        var other => throw new DistributedApplicationException($"Redis:Durability must be acknowledged or fast, not '{other}'."),
+    };
 }

@@ -40,12 +40,13 @@ public static class ServiceBuilderExtensions
     /// <summary>
     /// Gives a service its Redis stores, connecting as <paramref name="user"/> (see <see cref="RedisUser"/>): the work
     /// store, which it waits for, and the cluster registry's store when it has one of its own, which it does not wait
-    /// for (a service works without it; membership catches up).
+    /// for (a service works without it; membership catches up); and the stores' durability (<c>Redis:Durability</c>).
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithStores(this IResourceBuilder<ProjectResource> service,
         IResourceBuilder<IResourceWithConnectionString> work, IResourceBuilder<IResourceWithConnectionString> registry, RedisUser user)
     {
-        service.WithStore(work, user).WaitFor(work);
+        service.WithStore(work, user).WaitFor(work)
+            .WithEnvironment("Redis__Durability", StoreDurabilitySetting.From(service.ApplicationBuilder.Configuration).ToString());
         return registry == work ? service : service.WithStore(registry, user);
     }
 

@@ -298,6 +298,9 @@ public enum CompleteOutcome
 
     /// <summary>The job's cancellation had been requested: it ended cancelled, its result not kept.</summary>
     Cancelled,
+
+    /// <summary>The result was larger than <see cref="QueueOptions.MaxResultBytes"/>: not stored; the job failed for good, saying so.</summary>
+    ResultTooLarge,
 }
 
 /// <summary>What handing a job back did.</summary>
@@ -343,9 +346,13 @@ public sealed record CancelResult(CancelOutcome Outcome, string? Worker = null, 
 /// <summary>Jobs leased by an HTTP worker (<see cref="WorkQueue.LeaseAsync"/>), and when their leases end on Redis's clock.</summary>
 public sealed record LeaseBatch(IReadOnlyList<ClaimedJob> Jobs, DateTimeOffset ExpiresAt);
 
-public sealed record LeaseRenewal(IReadOnlyList<JobLease> Lost, IReadOnlyList<JobLease> CancelRequested)
+/// <summary>
+/// What a renewal found: leases lost (their jobs moved on), leases held of jobs whose cancellation was requested, and
+/// leases not renewed because their attempt ran past its timeout and grace (<see cref="QueueOptions.TimeoutGrace"/>).
+/// </summary>
+public sealed record LeaseRenewal(IReadOnlyList<JobLease> Lost, IReadOnlyList<JobLease> CancelRequested, IReadOnlyList<JobLease> Overdue)
 {
-    public static readonly LeaseRenewal None = new([], []);
+    public static readonly LeaseRenewal None = new([], [], []);
 }
 
 /// <summary>A page of a list of finished jobs (the dead letter, or the cancelled jobs), newest first.</summary>

@@ -5,6 +5,9 @@ namespace WorkCluster.Queue;
 /// <summary>The Redis keys of the work queue (all in one hash-tagged key space).</summary>
 public sealed class QueueKeys(RedisKeyspace keyspace)
 {
+    /// <summary>String, kept one lease TTL: the ids that the claim (or lease) call of salt <paramref name="salt"/> took, should its answer be lost.</summary>
+    public string Claim(string salt) => keyspace.Key("claim:" + salt);
+
     /// <summary>Hash: job id → job record (JSON).</summary>
     public string Jobs { get; } = keyspace.Key("jobs");
 
@@ -93,6 +96,12 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// </summary>
     public string Webhooks { get; } = keyspace.Key("webhooks");
 
-    /// <summary>Hash: when the lease sweep last ran (<c>last</c>) and since when it has run without a gap (<c>since</c>).</summary>
+    /// <summary>
+    /// Hash: when the lease sweep last ran (<c>last</c>) and since when it has run without a gap (<c>since</c>); the run id
+    /// of the store the last repair pass looked at (<c>run_id</c>), and the cursor of a pass under way (<c>repair</c>).
+    /// </summary>
     public string SweepClock { get; } = keyspace.Key("sweep");
+
+    /// <summary>String with a TTL of one tick: which process runs maintenance duty <paramref name="duty"/> this tick.</summary>
+    public string MaintenanceTurn(string duty) => keyspace.Key("maintenance:" + duty);
 }

@@ -38,6 +38,17 @@ public sealed class QueueOptions
     [Range(1024L, long.MaxValue)]
     public long MaxQueueBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>The largest result one job may have (bytes of its JSON): a larger one fails the job for good, nothing stored.</summary>
+    [Range(16, int.MaxValue)]
+    public int MaxResultBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Bytes of results the store keeps in all: past it, the worked jobs whose TTL ends first go early (counted as results
+    /// dropped), so that results cannot fill the store. At least <see cref="MaxResultBytes"/>.
+    /// </summary>
+    [Range(1024L, long.MaxValue)]
+    public long MaxResultsBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>Failed jobs the dead letter keeps; past it, the oldest are dropped (and counted).</summary>
     [Range(1, int.MaxValue)]
     public int MaxFailed { get; set; } = 10_000;
@@ -80,7 +91,24 @@ public sealed class QueueOptions
     [Range(0, 3_600_000)]
     public int CancelGraceMs { get; set; } = 15_000;
 
-    /// <summary>How often a worker renews its leases: every third of <see cref="LeaseTtl"/>.</summary>
+    /// <summary>How long a handler may run before its attempt fails as timed out (the same setting the workers time handlers by).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "7.00:00:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Per-type overrides of <see cref="Timeout"/> (<c>Work:Timeouts:sha256=00:00:10</c>).</summary>
+    public Dictionary<string, TimeSpan> Timeouts { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How much longer than its timeout an attempt keeps its lease: a handler that ignores the cancellation at its timeout
+    /// (or an HTTP worker that keeps renewing) is abandoned then, its lease no longer renewed; once it lapses the job is
+    /// retried, or fails for good on its last attempt.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan TimeoutGrace { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The timeout of work type <paramref name="type"/>.</summary>
+    public TimeSpan TimeoutFor(string type) => Timeouts.TryGetValue(type, out var timeout) ? timeout : Timeout;
+
     /// <summary>
     /// Group commit: the most submissions (or completions) one script call carries. Calls that arrive while earlier
     /// ones are on their way to Redis leave together, with no waiting for company; 1 sends every call alone.
@@ -88,6 +116,7 @@ public sealed class QueueOptions
     [Range(1, 1000)]
     public int MaxBatch { get; set; } = 100;
 
+    /// <summary>How often a worker renews its leases: every third of <see cref="LeaseTtl"/>.</summary>
     public TimeSpan LeaseRenewInterval => LeaseTtl / 3;
 
     /// <summary>No sweep for this long is a gap (see <see cref="LeaseOutageGrace"/>): a third of the lease, 1 s at least.</summary>

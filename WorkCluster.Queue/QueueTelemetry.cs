@@ -24,6 +24,7 @@ public sealed class QueueTelemetry
     private readonly Histogram<double> _processingTime;
     private readonly Counter<long> _staleOutcomes;
     private readonly Counter<long> _leasesRecovered;
+    private readonly Counter<long> _claimsRecovered;
     private long _queueDepth = -1;
 
     public QueueTelemetry(IMeterFactory meters)
@@ -40,6 +41,8 @@ public sealed class QueueTelemetry
             "Outcomes refused because their attempt no longer held the job's lease");
         _leasesRecovered = meter.CreateCounter<long>("workcluster.leases.recovered", "{job}",
             "Jobs whose lease lapsed, taken back by the sweep (requeued or dead-lettered)");
+        _claimsRecovered = meter.CreateCounter<long>("workcluster.claims.recovered", "{job}",
+            "Jobs of claims whose answer was lost on the way, found again by their claim's salt and run under their leases");
         meter.CreateObservableGauge("workcluster.queue.depth", ObserveDepth, "{job}", "Jobs waiting in the queue");
     }
 
@@ -68,6 +71,8 @@ public sealed class QueueTelemetry
     }
 
     public void Retried(string type) => _retried.Add(1, Tag(type));
+
+    public void ClaimsRecovered(int jobs) => _claimsRecovered.Add(jobs);
 
     public void QueueWait(string type, TimeSpan wait) => _queueWait.Record(Math.Max(0, wait.TotalSeconds), Tag(type));
 

@@ -14,7 +14,7 @@ namespace WorkCluster.Queue;
 /// (<see cref="QueueOptions.MaxBatch"/>), each handled in it as if it came alone.
 /// </summary>
 public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys, IOptions<QueueOptions> options,
-    QueueTelemetry telemetry)
+    QueueTelemetry telemetry, StoreCommit commit)
 {
     private const int PromoteBatch = 1000;
     private const int PurgeBatch = 250; // a short script: Redis serves nobody else while it runs
@@ -54,32 +54,61 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             throw new ArgumentException("A job is delayed or runs at a time, not both.", nameof(options));
         }
         using var activity = QueueTelemetry.StartPublish(Keys.Queue);
-        var traceParent = Activity.Current?.Id ?? "";
-        while (true)
+        var submission = new Submission(JobId.New(), type, acceptedBy, data, Activity.Current?.Id ?? "", options);
+        var result = await SubmitOnceAsync(submission).ConfigureAwait(false);
+        var id = (string?)result.Id;
+        var by = (string?)result.AcceptedBy;
+        var trace = (string?)result.Trace is { Length: > 0 } t ? t : null;
+        var outcome = (int)result.Code switch
         {
-            var result = await _enqueues.RunAsync(new Submission(JobId.New(), type, acceptedBy, data, traceParent, options)).ConfigureAwait(false);
-            var id = (string?)result.Id;
-            var by = (string?)result.AcceptedBy;
-            var trace = (string?)result.Trace is { Length: > 0 } t ? t : null;
-            EnqueueResult outcome;
-            switch ((int)result.Code)
+            1 => new EnqueueResult(EnqueueOutcome.Created, id, by, trace),
+            2 => new EnqueueResult(EnqueueOutcome.Replayed, id, by, trace),
+            3 => new EnqueueResult(EnqueueOutcome.KeyConflict, id, null, null),
+            4 => new EnqueueResult(EnqueueOutcome.QueueFull, null, null, null),
+            6 => new EnqueueResult(EnqueueOutcome.QueueBytesFull, null, null, null),
+            7 => new EnqueueResult(EnqueueOutcome.TooFarAhead, null, null, null),
+            var code => throw new InvalidOperationException($"enqueue.lua answered {code} for a submission."),
+        };
+        activity?.SetTag("messaging.message.id", outcome.Id).SetTag("workcluster.enqueue.outcome", outcome.Outcome.ToString());
+        if (outcome.Outcome == EnqueueOutcome.Created)
+        {
+            telemetry.Accepted(type);
+        }
+        return outcome;
+    }
+
+    /// <summary>
+    /// Sends a submission; should its answer not come although it was sent (a time-out, a connection lost on the way),
+    /// sends it once more under the same id, which the script takes as the same submission: it is created once, whichever
+    /// call got there. If that does not settle it either, whether the job exists is not known: the caller hears so, with
+    /// its id (<see cref="SubmissionOutcomeUnknownException"/>), instead of a failure that invites a duplicate.
+    /// </summary>
+    private async Task<Submitted> SubmitOnceAsync(Submission submission)
+    {
+        try
+        {
+            return await _enqueues.RunAsync(submission).ConfigureAwait(false);
+        }
+        catch (Exception e) when (MayHaveReachedRedis(e))
+        {
+            try
             {
-                case 1: outcome = new(EnqueueOutcome.Created, id, by, trace); break;
-                case 2: outcome = new(EnqueueOutcome.Replayed, id, by, trace); break;
-                case 3: outcome = new(EnqueueOutcome.KeyConflict, id, null, null); break;
-                case 4: outcome = new(EnqueueOutcome.QueueFull, null, null, null); break;
-                case 6: outcome = new(EnqueueOutcome.QueueBytesFull, null, null, null); break;
-                case 7: outcome = new(EnqueueOutcome.TooFarAhead, null, null, null); break;
-                default: continue; // 128 random bits collided with a live job: practically never; never overwrite one.
+                return await _enqueues.RunAsync(submission).ConfigureAwait(false);
             }
-            activity?.SetTag("messaging.message.id", outcome.Id).SetTag("workcluster.enqueue.outcome", outcome.Outcome.ToString());
-            if (outcome.Outcome == EnqueueOutcome.Created)
+            catch (Exception again) when (again is RedisException or TimeoutException)
             {
-                telemetry.Accepted(type);
+                throw new SubmissionOutcomeUnknownException(submission.Id, again);
             }
-            return outcome;
         }
     }
+
+    /// <summary>Whether a failed call may have run in Redis all the same: it was sent, and its answer never came.</summary>
+    private static bool MayHaveReachedRedis(Exception e) => e switch
+    {
+        RedisTimeoutException timeout => timeout.Commandstatus is CommandStatus.Sent or CommandStatus.Unknown,
+        RedisConnectionException lost => lost.CommandStatus is CommandStatus.Sent or CommandStatus.Unknown,
+        _ => false,
+    };
 
     private sealed record Submission(string Id, string Type, string AcceptedBy, string Data, string TraceParent, JobOptions Options);
 
@@ -126,7 +155,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             values[a++] = o.HttpLane ? "http" : "";
         }
         var reply = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db, _enqueueKeys ??= [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
-            Keys.Events, Keys.HttpReady], values).ConfigureAwait(false))!;
+            Keys.Events, Keys.HttpReady], values, commit).ConfigureAwait(false))!;
         var results = new Submitted[reply.Length / 4];
         for (var i = 0; i < results.Length; i++)
         {
@@ -144,7 +173,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             return null;
         }
-        var result = await scripts.Get.EvaluateAsync(Db, [Keys.Jobs, Keys.Results, Keys.Expiry, Keys.Leases], [id]).ConfigureAwait(false);
+        var result = await scripts.Get.EvaluateAsync(Db, [Keys.Jobs, Keys.Results, Keys.Expiry, Keys.Leases], [id], commit).ConfigureAwait(false);
         if (result.IsNull)
         {
             return null;
@@ -166,14 +195,53 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         max = Math.Min(max, MaxClaim);
-        var reply = await scripts.Claim.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
-                Keys.HttpReady],
-            [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs]).ConfigureAwait(false);
-        var result = (RedisResult[])reply!;
-        var jobs = ReadClaimed(result);
+        var salt = ClaimSalt();
+        RedisResult[] result;
+        try
+        {
+            result = (RedisResult[])(await scripts.Claim.EvaluateAsync(Db,
+                [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
+                    Keys.HttpReady, Keys.Claim(salt)],
+                [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs], commit).ConfigureAwait(false))!;
+        }
+        catch (Exception e) when (MayHaveReachedRedis(e))
+        {
+            return new ClaimBatch(await RecoverClaimAsync(salt, e).ConfigureAwait(false), null);
+        }
+        var jobs = ReadClaimed(result, 1);
         var nextDue = (long)result[0];
         return new ClaimBatch(jobs, nextDue < 0 ? null : TimeSpan.FromMilliseconds(nextDue));
+    }
+
+    /// <summary>
+    /// The jobs that the claim (or lease) call of <paramref name="salt"/> took, when it ran in Redis but its answer was
+    /// lost (<paramref name="lost"/>): asked for again until Redis answers, for at most half a lease (its leases must not
+    /// lapse meanwhile). Should Redis not answer by then, <paramref name="lost"/> is thrown: the leases lapse and the sweep
+    /// takes the jobs back.
+    /// </summary>
+    private async Task<ClaimedJob[]> RecoverClaimAsync(string salt, Exception lost)
+    {
+        var giveUp = Stopwatch.StartNew();
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1));
+        while (true)
+        {
+            try
+            {
+                var found = (RedisResult[])(await scripts.Claimed.EvaluateAsync(Db, [Keys.Claim(salt), Keys.Jobs, Keys.Payloads], [salt], commit)
+                    .ConfigureAwait(false))!;
+                telemetry.ClaimsRecovered(found.Length / 4);
+                return ReadClaimed(found, 0);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                var delay = backoff.Next();
+                if (giveUp.Elapsed + delay > Options.LeaseTtl / 2)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lost);
+                }
+                await Task.Delay(delay).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>How many jobs from the head of the HTTP workers' ready queue a lease call looks at for its types.</summary>
@@ -191,13 +259,24 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         ArgumentOutOfRangeException.ThrowIfZero(types.Count);
-        var reply = await scripts.Lease.EvaluateAsync(Db,
-            [Keys.HttpReady, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
-                Keys.Ready, Keys.Signal],
-            [workerId, max, LeaseTtlMs, ClaimSalt(), ClaimReplyBudgetBytes, PriorityAgingMs, LeaseWindow, .. types.Select(t => (RedisValue)t)])
-            .ConfigureAwait(false);
-        var result = (RedisResult[])reply!;
-        var jobs = ReadClaimed(result);
+        var salt = ClaimSalt();
+        RedisResult[] result;
+        try
+        {
+            result = (RedisResult[])(await scripts.Lease.EvaluateAsync(Db,
+                [Keys.HttpReady, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
+                    Keys.Ready, Keys.Signal, Keys.Claim(salt)],
+                [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs, LeaseWindow, .. types.Select(t => (RedisValue)t)], commit)
+                .ConfigureAwait(false))!;
+        }
+        catch (Exception e) when (MayHaveReachedRedis(e))
+        {
+            var recovered = await RecoverClaimAsync(salt, e).ConfigureAwait(false);
+            // Their deadline: a lease TTL from their start (Redis's clock); the worker renews on its own clock anyway.
+            return new LeaseBatch(recovered, DateTimeOffset.FromUnixTimeMilliseconds(
+                recovered.Length == 0 ? 0 : recovered.Min(j => j.Record.StartedAt ?? 0) + LeaseTtlMs));
+        }
+        var jobs = ReadClaimed(result, 1);
         return new LeaseBatch(jobs, DateTimeOffset.FromUnixTimeMilliseconds((long)result[0]));
     }
 
@@ -205,7 +284,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// Extends every lease in <paramref name="leases"/> by one <see cref="QueueOptions.LeaseTtl"/> from now, in one
     /// round trip. Returns the leases that are no longer held (they lapsed and their jobs were taken back, or the jobs
     /// moved on): their attempts' outcomes would be stale, and their handlers should stop; and the held leases of jobs
-    /// whose cancellation was requested (<see cref="CancelAsync"/>): their handlers should stop too.
+    /// whose cancellation was requested (<see cref="CancelAsync"/>): their handlers should stop too; and the leases not
+    /// renewed because their attempt has run past its type's timeout plus <see cref="QueueOptions.TimeoutGrace"/>: they
+    /// lapse, and the sweep takes the job back.
     /// </summary>
     public async Task<LeaseRenewal> RenewAsync(IReadOnlyList<JobLease> leases)
     {
@@ -213,25 +294,47 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             return LeaseRenewal.None;
         }
-        var values = new RedisValue[1 + 2 * leases.Count];
+        var timeouts = Options.Timeouts;
+        var values = new RedisValue[3 + 2 * timeouts.Count + 2 * leases.Count];
         values[0] = LeaseTtlMs;
-        for (var i = 0; i < leases.Count; i++)
+        values[1] = (long)(Options.Timeout + Options.TimeoutGrace).TotalMilliseconds;
+        values[2] = timeouts.Count;
+        var a = 3;
+        foreach (var (type, timeout) in timeouts)
         {
-            values[1 + 2 * i] = leases[i].JobId;
-            values[2 + 2 * i] = leases[i].Token;
+            values[a++] = type;
+            values[a++] = (long)(timeout + Options.TimeoutGrace).TotalMilliseconds;
         }
-        var reply = (RedisResult[])(await scripts.Renew.EvaluateAsync(Db, [Keys.Leases, Keys.Jobs], values).ConfigureAwait(false))!;
-        return new LeaseRenewal(((RedisResult[])reply[0]!).Select(k => leases[(int)k - 1]).ToArray(),
-            ((RedisResult[])reply[1]!).Select(k => leases[(int)k - 1]).ToArray());
+        foreach (var lease in leases)
+        {
+            values[a++] = lease.JobId;
+            values[a++] = lease.Token;
+        }
+        var reply = (RedisResult[])(await scripts.Renew.EvaluateAsync(Db, [Keys.Leases, Keys.Jobs], values, commit).ConfigureAwait(false))!;
+        JobLease[] Named(RedisResult list) => ((RedisResult[])list!).Select(k => leases[(int)k - 1]).ToArray();
+        return new LeaseRenewal(Named(reply[0]), Named(reply[1]), Named(reply[2]));
     }
 
     /// <summary>
     /// Stores the result of the attempt that holds <paramref name="lease"/> and marks the job worked, or, if its
     /// cancellation was requested meanwhile, ends it cancelled. Changes nothing if the attempt is stale: its lease
-    /// lapsed and the job was taken back (or finished by another attempt, or cancelled), or the job no longer exists.
+    /// lapsed and the job was taken back (or finished by another attempt, or cancelled), or the job no longer exists. A
+    /// result larger than <see cref="QueueOptions.MaxResultBytes"/> is not stored: the job fails for good, saying why.
     /// </summary>
     public async Task<CompleteOutcome> CompleteAsync(JobLease lease, string result, string? type = null)
     {
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(result);
+        if (bytes > Options.MaxResultBytes)
+        {
+            var failed = await FailAsync(lease, 1, $"The result ({bytes} bytes) is larger than Work:MaxResultBytes ({Options.MaxResultBytes} bytes); not stored.",
+                type, retry: false).ConfigureAwait(false);
+            return failed switch
+            {
+                FailOutcome.Stale => CompleteOutcome.Stale,
+                FailOutcome.Cancelled => CompleteOutcome.Cancelled,
+                _ => CompleteOutcome.ResultTooLarge,
+            };
+        }
         var outcome = await _completions.RunAsync((lease, result)).ConfigureAwait(false) switch
         {
             1 => CompleteOutcome.Worked,
@@ -257,7 +360,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <summary>One complete script call for a batch of outcomes (see <see cref="GroupCommit{TItem, TResult}"/>).</summary>
     private async Task<long[]> CompleteBatchAsync(IReadOnlyList<(JobLease Lease, string Result)> batch)
     {
-        var values = new RedisValue[2 + batch.Count * 3];
+        var values = new RedisValue[3 + batch.Count * 3];
         values[0] = ResultTtlMs;
         values[1] = batch.Count;
         var a = 2;
@@ -267,9 +370,11 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             values[a++] = lease.Token;
             values[a++] = result;
         }
+        values[a] = Options.MaxResultsBytes;
         var reply = (RedisResult[])(await scripts.Complete.EvaluateAsync(Db, _completeKeys ??=
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
-            values).ConfigureAwait(false))!;
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events,
+                Keys.Failed, Keys.Idempotency],
+            values, commit).ConfigureAwait(false))!;
         return Array.ConvertAll(reply, r => (long)r);
     }
 
@@ -287,7 +392,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Idempotency, Keys.Stats,
                 Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
             [lease.JobId, lease.Token, ErrorText.Bound(error), (long)delay.TotalMilliseconds, retry ? Options.MaxAttempts : 0,
-                (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, ResultTtlMs])
+                (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, ResultTtlMs], commit)
             .ConfigureAwait(false);
         switch ((long)outcome)
         {
@@ -316,7 +421,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         var outcome = (long)await scripts.Release.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal, Keys.Payloads, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats, Keys.Webhooks,
                 Keys.Events, Keys.HttpReady],
-            [lease.JobId, lease.Token, PriorityAgingMs, ResultTtlMs]).ConfigureAwait(false) switch
+            [lease.JobId, lease.Token, PriorityAgingMs, ResultTtlMs], commit).ConfigureAwait(false) switch
         {
             1 => ReleaseOutcome.Released,
             2 => ReleaseOutcome.Cancelled,
@@ -339,7 +444,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<bool> ReportProgressAsync(JobLease lease, double? percent, string? message)
     {
         var stored = await scripts.Progress.EvaluateAsync(Db, [Keys.Jobs, Keys.Events],
-            [lease.JobId, lease.Token, percent is { } p ? Math.Clamp(p, 0, 100) : "", message is null ? "" : ErrorText.Bound(message)])
+            [lease.JobId, lease.Token, percent is { } p ? Math.Clamp(p, 0, 100) : "", message is null ? "" : ErrorText.Bound(message)], commit)
             .ConfigureAwait(false);
         return (long)stored == 1;
     }
@@ -353,7 +458,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         var result = (RedisResult[])(await scripts.WebhookClaim.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Results, Keys.Events],
-            [max, (long)lease.TotalMilliseconds, ClaimSalt(), maxAttempts, workerId]).ConfigureAwait(false))!;
+            [max, (long)lease.TotalMilliseconds, ClaimSalt(), maxAttempts, workerId], commit).ConfigureAwait(false))!;
         var attempts = new WebhookAttempt[result.Length / 5];
         for (var i = 0; i < attempts.Length; i++)
         {
@@ -374,7 +479,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         TimeSpan retryDelay, int maxAttempts) =>
         (string?)await scripts.WebhookDone.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Events],
             [attempt.Id, attempt.Token, httpStatus, error is null ? "" : ErrorText.Bound(error), delivered ? "1" : "0",
-                (long)retryDelay.TotalMilliseconds, maxAttempts]).ConfigureAwait(false) switch
+                (long)retryDelay.TotalMilliseconds, maxAttempts], commit).ConfigureAwait(false) switch
         {
             "delivered" => WebhookOutcome.Delivered,
             "retry" => WebhookOutcome.RetryScheduled,
@@ -388,7 +493,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// </summary>
     public async Task<bool> ReleaseWebhookAsync(WebhookAttempt attempt) =>
         (string?)await scripts.WebhookDone.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Events],
-            [attempt.Id, attempt.Token, 0, "", "r", 0, 0]).ConfigureAwait(false) == "released";
+            [attempt.Id, attempt.Token, 0, "", "r", 0, 0], commit).ConfigureAwait(false) == "released";
 
     /// <summary>
     /// Cancels job <paramref name="id"/>: a waiting job (pending, scheduled, or waiting for a retry) at once, so that it
@@ -405,7 +510,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         var reply = await scripts.Cancel.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Scheduled, Keys.Leases, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats,
                 Keys.Webhooks, Keys.Events, Keys.HttpReady],
-            [id, ResultTtlMs, Options.CancelGraceMs]).ConfigureAwait(false);
+            [id, ResultTtlMs, Options.CancelGraceMs], commit).ConfigureAwait(false);
         if (reply.IsNull)
         {
             return new CancelResult(CancelOutcome.NotFound);
@@ -438,7 +543,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events, Keys.HttpReady],
             [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
                 Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch,
-                PriorityAgingMs, ResultTtlMs])
+                PriorityAgingMs, ResultTtlMs], commit)
             .ConfigureAwait(false))!;
         var sweep = new SweepResult((int)result[0], (int)result[1], TimeSpan.FromMilliseconds((long)result[2]), (int)result[3]);
         telemetry.LeasesRecovered(sweep.Requeued, sweep.DeadLettered);
@@ -453,7 +558,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<long> PromoteDueAsync() =>
         (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Ready, Keys.Signal, Keys.Jobs, Keys.Sequence, Keys.FormerQueue, Keys.Events,
             Keys.HttpReady],
-            [PromoteBatch, PriorityAgingMs]).ConfigureAwait(false);
+            [PromoteBatch, PriorityAgingMs], commit).ConfigureAwait(false);
 
     /// <summary>Sends a failed job back to the queue with its attempts reset.</summary>
     public async Task<RetryOutcome> RetryFailedAsync(string id)
@@ -492,7 +597,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db,
             [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Ready, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
                 Keys.Events, Keys.Webhooks, Keys.HttpReady],
-            [Options.MaxQueueLength, Options.MaxQueueBytes, PriorityAgingMs, .. ids.Select(id => (RedisValue)id)]).ConfigureAwait(false))!;
+            [Options.MaxQueueLength, Options.MaxQueueBytes, PriorityAgingMs, .. ids.Select(id => (RedisValue)id)], commit).ConfigureAwait(false))!;
         return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r switch
         {
             "queued" => RetryOutcome.Queued,
@@ -502,16 +607,16 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     }
 
     /// <summary>Workers stop claiming until <see cref="ResumeAsync"/>; submissions stay open.</summary>
-    public Task PauseAsync() => scripts.Pause.EvaluateAsync(Db, [Keys.Paused], []);
+    public Task PauseAsync() => scripts.Pause.EvaluateAsync(Db, [Keys.Paused], [], commit);
 
     /// <summary>Workers claim again.</summary>
-    public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, [Keys.Paused, Keys.Ready, Keys.Signal], []);
+    public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, [Keys.Paused, Keys.Ready, Keys.Signal], [], commit);
 
     /// <summary>The queue at a glance, in one round trip: depth, retries waiting, dead letter, totals, paused, leases.</summary>
     public async Task<QueueStats> GetStatsAsync()
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Schedules, Keys.HttpReady], [])
+            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Schedules, Keys.HttpReady], [], commit)
             .ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);
@@ -527,7 +632,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     private async Task<JobPage> GetPageAsync(string list, int offset, int limit)
     {
-        var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, [list, Keys.Jobs, Keys.Expiry], [offset, limit])
+        var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, [list, Keys.Jobs, Keys.Expiry], [offset, limit], commit)
             .ConfigureAwait(false))!;
         var jobs = new List<JobView>((result.Length - 1) / 2);
         for (var i = 1; i + 1 < result.Length; i += 2)
@@ -541,7 +646,45 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<long> PurgeExpiredAsync() =>
         (long)await scripts.Purge.EvaluateAsync(Db,
             [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats, Keys.Cancelled],
-            [PurgeBatch, (long)WebhookHold.TotalMilliseconds, (long)WebhookHoldAtMost.TotalMilliseconds]).ConfigureAwait(false);
+            [PurgeBatch, (long)WebhookHold.TotalMilliseconds, (long)WebhookHoldAtMost.TotalMilliseconds], commit).ConfigureAwait(false);
+
+    /// <summary>
+    /// One slice of a repair pass (see <c>Scripts/repair.lua</c>): after the store restarted (its run id is not the one the
+    /// last pass saw), the records are read a slice at a time and the indexes mended where a crash left them out of line.
+    /// Returns whether a pass is under way (call again) and how many records this slice repaired.
+    /// </summary>
+    public async Task<(bool More, long Repaired)> RepairAsync(string storeRunId)
+    {
+        var result = (RedisResult[])(await scripts.Repair.EvaluateAsync(Db,
+            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.HttpReady, Keys.Scheduled, Keys.Leases, Keys.Expiry, Keys.Failed, Keys.Cancelled,
+                Keys.Stats, Keys.SweepClock, Keys.Idempotency, Keys.Signal],
+            [storeRunId, RepairSlice, PriorityAgingMs, LeaseTtlMs, ResultTtlMs, (long)Options.FailedTtl.TotalMilliseconds], commit)
+            .ConfigureAwait(false))!;
+        return ((long)result[0] == 1, (long)result[1]);
+    }
+
+    private const int RepairSlice = 500;
+
+    /// <summary>The store's run id (<c>INFO server</c>): a new one each time the store process starts.</summary>
+    public async Task<string> GetStoreRunIdAsync()
+    {
+        var info = (string?)await Db.ExecuteAsync("INFO", "server").ConfigureAwait(false) ?? "";
+        foreach (var line in info.Split('\n'))
+        {
+            if (line.StartsWith("run_id:", StringComparison.Ordinal))
+            {
+                return line["run_id:".Length..].Trim();
+            }
+        }
+        throw new InvalidDataException("The store's INFO server has no run_id.");
+    }
+
+    /// <summary>
+    /// Takes this tick's turn at maintenance duty <paramref name="duty"/> for <paramref name="runner"/>: true for exactly
+    /// one caller per <paramref name="tick"/> across every process that serves the queue.
+    /// </summary>
+    public Task<bool> TakeMaintenanceTurnAsync(string duty, string runner, TimeSpan tick) =>
+        Db.StringSetAsync(Keys.MaintenanceTurn(duty), runner, tick, When.NotExists);
 
     /// <summary>Number of jobs ready, waiting for a worker of either kind (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()
@@ -565,13 +708,13 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     private long PriorityAgingMs => (long)Options.PriorityAging.TotalMilliseconds;
 
-    /// <summary>The jobs of a claim's or a lease's reply (after its first element): id, token, record, data for each.</summary>
-    private ClaimedJob[] ReadClaimed(RedisResult[] result)
+    /// <summary>The jobs of a claim's, a lease's or a recovery's reply, from element <paramref name="first"/>: id, token, record, data for each.</summary>
+    private ClaimedJob[] ReadClaimed(RedisResult[] result, int first)
     {
-        var jobs = new ClaimedJob[(result.Length - 1) / 4];
+        var jobs = new ClaimedJob[(result.Length - first) / 4];
         for (var i = 0; i < jobs.Length; i++)
         {
-            var at = 1 + 4 * i;
+            var at = first + 4 * i;
             var record = ParseRecord((string)result[at + 2]!);
             jobs[i] = new ClaimedJob(new JobLease((string)result[at]!, (string)result[at + 1]!), record, (string)result[at + 3]!);
             var readySince = record.RunAt is { } runAt && runAt > record.CreatedAt ? runAt : record.CreatedAt;

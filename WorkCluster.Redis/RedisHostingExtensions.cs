@@ -22,7 +22,8 @@ public static class RedisHostingExtensions
 
     /// <summary>
     /// Adds the shared Redis connection (Aspire's client: health check, tracing, metrics) with the settings of a
-    /// service that must live through Redis outages, the key space and the script loader. Safe to call again: the
+    /// service that must live through Redis outages, the key space, the store's durability (<c>Redis:Durability</c>,
+    /// <see cref="StoreCommit"/>) and the script loader. Safe to call again: the
     /// first call decides.
     /// </summary>
     /// <param name="builder">The service being built.</param>
@@ -45,6 +46,11 @@ public static class RedisHostingExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton(sp => new RedisKeyspace(sp.GetRequiredService<IOptions<RedisKeyspaceOptions>>().Value.KeyPrefix));
+        builder.Services.AddOptions<StoreDurabilityOptions>()
+            .BindConfiguration(StoreDurabilityOptions.SectionName)
+            .Validate(o => Enum.IsDefined(o.Durability), "Redis:Durability must be Acknowledged or Fast.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton(sp => new StoreCommit(sp.GetRequiredService<IOptions<StoreDurabilityOptions>>().Value.Durability));
         builder.Services.AddSingleton(_ =>
         {
             var connectionString = builder.Configuration.GetConnectionString(ConnectionName)

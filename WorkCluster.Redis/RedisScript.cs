@@ -14,10 +14,11 @@ public sealed class RedisScript
     private const string IncludeDirective = "--#include ";
     private readonly byte[] _sha1;
 
-    private RedisScript(string name, string text)
+    private RedisScript(string name, string text, bool durable)
     {
         Name = name;
         Text = text;
+        Durable = durable;
         _sha1 = SHA1.HashData(Encoding.UTF8.GetBytes(text));
         if (text.StartsWith(ShebangPrefix, StringComparison.Ordinal))
         {
@@ -42,6 +43,13 @@ public sealed class RedisScript
     /// <summary>The script's file name without extension, e.g. <c>claim</c>.</summary>
     public string Name { get; }
 
+    /// <summary>
+    /// Whether the script's writes must be durable before its answer is used (a submission, a claim, an outcome, a read a
+    /// client is shown): with <see cref="Durability.Acknowledged"/>, a call is followed by a commit where the store needs
+    /// one (<see cref="StoreCommit"/>).
+    /// </summary>
+    public bool Durable { get; }
+
     /// <summary>The script text with its includes expanded.</summary>
     public string Text { get; }
 
@@ -52,7 +60,8 @@ public sealed class RedisScript
     /// Loads <c>Scripts/{name}.lua</c> from <paramref name="assembly"/> and expands its <c>--#include</c> lines from
     /// that assembly's <c>Scripts/includes/</c>, or else from the shared ones of this library.
     /// </summary>
-    public static RedisScript Load(Assembly assembly, string resourcePrefix, string name)
+    /// <param name="durable">See <see cref="Durable"/>.</param>
+    public static RedisScript Load(Assembly assembly, string resourcePrefix, string name, bool durable = false)
     {
         var text = ReadResource(assembly, $"{resourcePrefix}{name}.lua");
         var expanded = new StringBuilder();
@@ -69,27 +78,70 @@ public sealed class RedisScript
                 expanded.Append(line).Append('\n');
             }
         }
-        return new RedisScript(name, expanded.ToString());
+        return new RedisScript(name, expanded.ToString(), durable);
     }
 
-    public async Task<RedisResult> EvaluateAsync(IDatabaseAsync database, RedisKey[] keys, RedisValue[] values)
+    /// <summary>
+    /// Runs the script with EVALSHA (EVAL once, should the server have lost its script cache). A <see cref="Durable"/>
+    /// script, given <paramref name="commit"/>, answers only once its writes are durable: where the store needs it, a
+    /// commit goes right behind the call, on the same connection.
+    /// </summary>
+    public async Task<RedisResult> EvaluateAsync(IDatabaseAsync database, RedisKey[] keys, RedisValue[] values, StoreCommit? commit = null)
     {
         var withoutFlags = _withoutFlags;
+        var durable = Durable && commit is { Commits: true };
+        var evaluation = database.ScriptEvaluateAsync(withoutFlags ? _flaglessSha1! : _sha1, keys, values);
+        var committed = durable ? commit!.SendAsync(database) : null; // sent now: behind the EVALSHA, ahead of anything later
+        RedisResult result;
         try
         {
-            return await database.ScriptEvaluateAsync(withoutFlags ? _flaglessSha1! : _sha1, keys, values).ConfigureAwait(false);
+            result = await evaluation.ConfigureAwait(false);
         }
         catch (RedisServerException e) when (e.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
         {
-            try
-            {
-                return await database.ScriptEvaluateAsync(withoutFlags ? _flagless! : Text, keys, values).ConfigureAwait(false);
-            }
-            catch (RedisServerException refused) when (!withoutFlags && _flagless is not null && RefusesFlags(refused))
-            {
-                _withoutFlags = true;
-                return await database.ScriptEvaluateAsync(_flagless, keys, values).ConfigureAwait(false);
-            }
+            await ObserveAsync(committed).ConfigureAwait(false);
+            result = await EvaluateTextAsync(database, keys, values, withoutFlags).ConfigureAwait(false);
+            committed = durable ? commit!.SendAsync(database) : null; // the text went after the first commit
+        }
+        catch
+        {
+            await ObserveAsync(committed).ConfigureAwait(false);
+            throw;
+        }
+        if (committed is not null)
+        {
+            await commit!.CompleteAsync(committed).ConfigureAwait(false);
+        }
+        return result;
+    }
+
+    /// <summary>EVAL of the script's text (it caches it again), without its flags line where the server refuses it.</summary>
+    private async Task<RedisResult> EvaluateTextAsync(IDatabaseAsync database, RedisKey[] keys, RedisValue[] values, bool withoutFlags)
+    {
+        try
+        {
+            return await database.ScriptEvaluateAsync(withoutFlags ? _flagless! : Text, keys, values).ConfigureAwait(false);
+        }
+        catch (RedisServerException refused) when (!withoutFlags && _flagless is not null && RefusesFlags(refused))
+        {
+            _withoutFlags = true;
+            return await database.ScriptEvaluateAsync(_flagless, keys, values).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task ObserveAsync(Task? task)
+    {
+        if (task is null)
+        {
+            return;
+        }
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Only the script call's own outcome is the caller's.
         }
     }
 

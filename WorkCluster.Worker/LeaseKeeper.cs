@@ -120,10 +120,22 @@ public sealed partial class LeaseKeeper(WorkQueue queue, IOptions<QueueOptions> 
                 job.LoseLease();
             }
         }
+        foreach (var overdue in renewal.Overdue)
+        {
+            // Renewed no more: the lease lapses and the sweep takes the job back, whatever the handler does.
+            if (_held.TryRemove(overdue, out var job))
+            {
+                LogAbandoned(overdue.JobId, job.Job.Record.Attempts);
+                job.LoseLease();
+            }
+        }
     }
 
     [LoggerMessage(LogLevel.Warning, "Job {JobId}: the lease of attempt {Attempt} was lost (it lapsed and the job was taken back); stopping its handler, whose outcome can no longer count")]
     private partial void LogLeaseLost(string jobId, int attempt);
+
+    [LoggerMessage(LogLevel.Error, "Job {JobId}: the handler of attempt {Attempt} has run past its timeout and Work:TimeoutGrace without stopping; its lease is no longer renewed, and the job goes back to the queue (or fails for good) when it lapses")]
+    private partial void LogAbandoned(string jobId, int attempt);
 
     [LoggerMessage(LogLevel.Information, "Job {JobId}: cancellation requested ({Via}); stopping its handler")]
     private partial void LogCancelRequested(string jobId, string via);

@@ -10,8 +10,9 @@ public static class WorkerHostingExtensions
 {
     /// <summary>
     /// Everything a worker runs, on any host (the worker service, or a benchmark in process): the queue, cluster
-    /// membership as <paramref name="identity"/>, the work types, the claim loop with its lease keeper, and the queue's
-    /// maintenance (retries, the lease sweep, the purge). The mesh is the web host's part (see Program).
+    /// membership as <paramref name="identity"/>, the work types, the claim loop with its lease keeper, the queue's
+    /// maintenance (taking its turns with every other process that serves the queue) and webhook delivery. The mesh is
+    /// the web host's part (see Program).
     /// </summary>
     public static IHostApplicationBuilder AddWorker(this IHostApplicationBuilder builder, NodeIdentity identity)
     {
@@ -24,11 +25,12 @@ public static class WorkerHostingExtensions
             host.ShutdownTimeout = worker.Value.ShutdownTimeout + TimeSpan.FromSeconds(10));
 
         builder.Services.AddSingleton<LeaseKeeper>();
+        builder.Services.AddSingleton<AttemptLog>();
         builder.Services.AddSingleton<WorkerStatus>();
         builder.Services.AddSingleton<INodeStatus>(sp => sp.GetRequiredService<WorkerStatus>());
         // Registered after the cluster node: stopped before it, so the node stays listed until its jobs are handed back.
         builder.Services.AddHostedService<WorkerService>();
-        builder.Services.AddHostedService<QueueMaintenance>();
+        builder.AddQueueMaintenance(identity.Id);
         builder.AddScheduleRunner(identity.Id);
         builder.AddWebhookDelivery(identity.Id);
         return builder;

@@ -24,4 +24,7 @@ public sealed class WorkerOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A file every attempt this worker starts is appended to (see <see cref="Worker.AttemptLog"/>); unset: none.</summary>
+    public string? AttemptLog { get; set; }
 }

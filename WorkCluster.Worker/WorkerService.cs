@@ -24,6 +24,7 @@ public sealed partial class WorkerService(
     WorkTypes types,
     NodeIdentity identity,
     LeaseKeeper leases,
+    AttemptLog attempts,
     WorkerStatus status,
     QueueTelemetry telemetry,
     IOptions<WorkerOptions> options,
@@ -168,6 +169,7 @@ public sealed partial class WorkerService(
     {
         var job = running.Job;
         status.Started();
+        attempts.Started(job.Id, job.Record.Attempts);
         var finished = false;
         using var activity = QueueTelemetry.StartProcess(queue.Keys.Queue, job.Id, job.Record.TraceParent);
         activity?.SetTag("workcluster.work_type", job.Record.Type).SetTag("workcluster.attempt", job.Record.Attempts);
@@ -239,6 +241,10 @@ public sealed partial class WorkerService(
                     break;
                 case CompleteOutcome.Stale:
                     LogStale(job.Id, job.Record.Attempts);
+                    break;
+                case CompleteOutcome.ResultTooLarge:
+                    finished = true;
+                    LogResultTooLarge(job.Id, job.Record.Type, result!.Length);
                     break;
             }
         }
@@ -357,6 +363,9 @@ public sealed partial class WorkerService(
 
     [LoggerMessage(LogLevel.Warning, "Job {JobId}: the result of attempt {Attempt} is stale (its lease had lapsed and the job was taken back); not recorded")]
     private partial void LogStale(string jobId, int attempt);
+
+    [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Type}) failed for good: its result ({Length} characters) is larger than Work:MaxResultBytes")]
+    private partial void LogResultTooLarge(string jobId, string type, int length);
 
     [LoggerMessage(LogLevel.Information, "Stopping: {Count} jobs in flight get up to {Seconds} s to finish")]
     private partial void LogDraining(int count, double seconds);

@@ -223,7 +223,7 @@ public static partial class LeasesApi
             return LeaseLost(token);
         }
         var renewal = await services.Queue.RenewAsync([parsed.Lease]);
-        if (renewal.Lost.Count > 0)
+        if (renewal.Lost.Count > 0 || renewal.Overdue.Count > 0)
         {
             return LeaseLost(token);
         }
@@ -304,6 +304,7 @@ public static partial class LeasesApi
         {
             CompleteOutcome.Worked => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "worked")),
             CompleteOutcome.Cancelled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "cancelled")),
+            CompleteOutcome.ResultTooLarge => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "failed")),
             _ => LeaseLost(token),
         };
     }
@@ -369,7 +370,8 @@ public static partial class LeasesApi
 
     private static ProblemHttpResult LeaseLost(string token) =>
         Problems.Create(StatusCodes.Status409Conflict, "Lease lost",
-            "This lease is not held: it lapsed and its job went back to the queue (or to another worker), or the job has ended. " +
+            "This lease is not held: it lapsed and its job went back to the queue (or to another worker), or the job has ended, " +
+            "or its attempt has run past its timeout and grace (Work:Timeout, Work:TimeoutGrace) and is renewed no more. " +
             "Stop working on it; nothing was changed.", new() { ["lease_token"] = token });
 
     /// <summary>A lease token: the job's id, the attempt's fencing token and the worker's id, joined by dots.</summary>

@@ -60,7 +60,8 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
                 {
                     connection = await ConnectionMultiplexer.ConnectAsync(workOptions);
                     registryConnection = registryOptions is null ? null : await ConnectionMultiplexer.ConnectAsync(registryOptions);
-                    Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queueOptions), new QueueTelemetry(meters));
+                    Queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queueOptions), new QueueTelemetry(meters),
+                        new StoreCommit(Durability.Acknowledged));
                     members = new ClusterRegistry(registryConnection ?? connection, new ClusterScripts(), new ClusterKeys(keyspace),
                         Options.Create(new ClusterOptions()));
                 }

@@ -9,6 +9,7 @@ using Aspire.Hosting.Pipelines;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using WorkCluster.Redis;
 
 namespace Aspire.Hosting;
 
@@ -203,7 +204,8 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             .AppendLine($"    image: {image.Registry}/{image.Image}:{image.Tag}")
             .AppendLine("    # The image's own unprivileged user; its users and passwords come from the ACL file (a secret): none on a command line.")
             .AppendLine("    user: redis")
-            .AppendLine($"    command: [\"redis-server\", \"--aclfile\", \"/run/secrets/{RedisUsersSecret}\", \"--appendonly\", \"yes\", \"--appendfsync\", \"everysec\", " +
+            .AppendLine($"    command: [\"redis-server\", \"--aclfile\", \"/run/secrets/{RedisUsersSecret}\", \"--appendonly\", \"yes\", \"--appendfsync\", " +
+                $"\"{StoreArguments.AppendFsync(StoreDurabilitySetting.From(topology.Api.ApplicationBuilder.Configuration))}\", " +
                 $"\"--dir\", \"/data\", \"--maxmemory\", \"{memory.MaxMemory}\", \"--maxmemory-policy\", \"{memory.Policy}\"]")
             .AppendLine("    secrets:")
             .AppendLine($"      - {RedisUsersSecret}")

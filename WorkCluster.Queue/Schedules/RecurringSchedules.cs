@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Queue.Schedules;
 
@@ -48,7 +49,7 @@ public enum SchedulePutOutcome
 /// the occurrence), across restarts and whoever runs.
 /// </summary>
 public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys,
-    IOptions<QueueOptions> queueOptions, IOptions<ScheduleOptions> options, QueueTelemetry telemetry)
+    IOptions<QueueOptions> queueOptions, IOptions<ScheduleOptions> options, QueueTelemetry telemetry, StoreCommit commit)
 {
     private const int DueBatch = 100;
     private const int MostStepsPerSchedule = 1000;
@@ -77,7 +78,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
                 return (SchedulePutOutcome.NeverOccurs, null);
             }
             var reply = (RedisResult[])(await scripts.SchedulePut.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors, keys.ScheduleRevisions],
-                [name, json, first.ToUnixTimeMilliseconds(), options.Value.MaxSchedules]).ConfigureAwait(false))!;
+                [name, json, first.ToUnixTimeMilliseconds(), options.Value.MaxSchedules], commit).ConfigureAwait(false))!;
             switch ((long)reply[0])
             {
                 case -1:
@@ -101,7 +102,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
 
     /// <summary>Removes schedule <paramref name="name"/> (its jobs stay); false if there was none.</summary>
     public async Task<bool> DeleteAsync(string name) =>
-        (long)await scripts.ScheduleDelete.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors], [name]).ConfigureAwait(false) == 1;
+        (long)await scripts.ScheduleDelete.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors], [name], commit).ConfigureAwait(false) == 1;
 
     /// <summary>
     /// The id of the job that occurrence <paramref name="occurrence"/> of schedule <paramref name="name"/> (with its
@@ -140,7 +141,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
                         keys.Stats, keys.Sequence, keys.Events, keys.HttpReady],
                     [schedule.Name, at.ToUnixTimeMilliseconds(), schedule.Revision, fire?.ToUnixTimeMilliseconds() ?? -1, skipped,
                         next?.ToUnixTimeMilliseconds() ?? -1, fire is { } f ? JobIdOf(schedule.Name, schedule.IdSalt, f) : "", runner,
-                        (long)queueOptions.Value.PriorityAging.TotalMilliseconds, queueOptions.Value.MaxQueueLength, queueOptions.Value.MaxQueueBytes])
+                        (long)queueOptions.Value.PriorityAging.TotalMilliseconds, queueOptions.Value.MaxQueueLength, queueOptions.Value.MaxQueueBytes], commit)
                     .ConfigureAwait(false);
                 if (outcome == "fired")
                 {
@@ -223,7 +224,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
 
     private async Task<(DateTimeOffset Now, IReadOnlyList<ScheduleView> Schedules, DateTimeOffset? Next)> ReadAsync(string what, string argument)
     {
-        var reply = (RedisResult[])(await scripts.Schedules.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors], [what, argument])
+        var reply = (RedisResult[])(await scripts.Schedules.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors], [what, argument], commit)
             .ConfigureAwait(false))!;
         var now = DateTimeOffset.FromUnixTimeMilliseconds((long)reply[0]);
         var schedules = new List<ScheduleView>();

@@ -7,7 +7,8 @@
 -- KEYS[1] ready (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)
 -- KEYS[5] fence (counter)   KEYS[6] signal   KEYS[7] paused flag   KEYS[8] scheduled (zset id -> due ms)
 -- KEYS[9] sequence (counter)   KEYS[10] events (channel)   KEYS[11] the HTTP workers' ready queue (zset: due jobs of
--- their types are promoted there)
+-- their types are promoted there)   KEYS[12] this call's key (string, kept one lease TTL: the ids it took, for
+-- claimed.lua should its answer be lost)
 -- ARGV[1] worker id   ARGV[2] N (at most this many jobs; at most 1000 are taken at once)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
 -- ARGV[6] priority aging (ms per level)
@@ -75,7 +76,7 @@ if #heads > 0 then
     end
     return datas[n] or 'null'
   end
-  local stored, leased, back = {}, {}, {}
+  local stored, leased, back, taken = {}, {}, {}, {}
   for n = 1, #ids do
     local id, raw = ids[n], records[n]
     local job = raw and cjson.decode(raw)
@@ -102,6 +103,7 @@ if #heads > 0 then
       stored[#stored + 1] = raw
       leased[#leased + 1] = deadline
       leased[#leased + 1] = id
+      taken[count] = id
       claimed[#claimed + 1] = id
       claimed[#claimed + 1] = token
       claimed[#claimed + 1] = raw
@@ -118,6 +120,7 @@ if #heads > 0 then
   if count > 0 then
     redis.call('HSET', KEYS[2], unpack(stored))
     redis.call('ZADD', KEYS[4], unpack(leased))
+    redis.call('SET', KEYS[12], table.concat(taken, ' '), 'PX', ARGV[3])
   end
 end
 

@@ -6,7 +6,9 @@
 -- handled in turn exactly as if it came alone.
 -- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] results   KEYS[4] leases   KEYS[5] expiry (zset)   KEYS[6] stats
 -- KEYS[7] cancelled (zset)   KEYS[8] cancels (zset)   KEYS[9] webhooks (zset id -> due ms)   KEYS[10] events (channel)
+-- KEYS[11] failed (zset)   KEYS[12] idempotency (hash): for the jobs that go early when results pass their budget
 -- ARGV[1] result TTL (ms)   ARGV[2] n, the outcomes that follow, 3 arguments each: id, lease token, result (JSON text)
+-- ARGV[3 + 3n] the most bytes of results kept in all (past it, those that expire first go early; see bound_results)
 -- Returns, for each outcome in turn, 1 if the result was stored, 2 if the job ended cancelled, 0 if the attempt is
 -- stale (its lease lapsed and the job was taken back or finished by another attempt, or was cancelled, or the job no
 -- longer exists).
@@ -14,14 +16,14 @@
 --#include events.lua
 --#include jobs.lua
 
-local K = { jobs = KEYS[1], payloads = KEYS[2], leases = KEYS[4], expiry = KEYS[5], stats = KEYS[6], cancelled = KEYS[7],
-  cancels = KEYS[8], webhooks = KEYS[9], events = KEYS[10] }
+local K = { jobs = KEYS[1], payloads = KEYS[2], results = KEYS[3], leases = KEYS[4], expiry = KEYS[5], stats = KEYS[6],
+  cancelled = KEYS[7], cancels = KEYS[8], webhooks = KEYS[9], events = KEYS[10], failed = KEYS[11], idempotency = KEYS[12] }
 local ttl = tonumber(ARGV[1])
 local now = now_ms()
 local expires = string.format('%d', now + ttl)
 local n = tonumber(ARGV[2])
 local worked = listened(K.events) and {} or nil -- events are built only while anybody listens
-local replies, count, freed = {}, 0, 0
+local replies, count, freed, result_bytes = {}, 0, 0, 0
 -- The records in one command; the batch's writes in one command each at the end.
 local ids = {}
 for i = 1, n do
@@ -50,6 +52,7 @@ for i = 1, n do
     on_end(K, id, job, now)
     results[#results + 1] = id
     results[#results + 1] = ARGV[i * 3 + 2]
+    result_bytes = result_bytes + #ARGV[i * 3 + 2]
     stored[#stored + 1] = id
     stored[#stored + 1] = cjson.encode(job)
     done[#done + 1] = id
@@ -74,6 +77,8 @@ if count > 0 then
   redis.call('ZREM', K.leases, unpack(done))
   redis.call('ZADD', K.expiry, unpack(expiring))
   redis.call('HINCRBY', K.stats, 'worked', count)
+  count_bytes(K, 'result_bytes', result_bytes)
+  bound_results(K, tonumber(ARGV[3 + 3 * n]), nil)
 end
 if worked and #worked > 0 then
   redis.call('PUBLISH', K.events, cjson.encode(#worked == 1 and worked[1] or worked)) -- one message for the batch

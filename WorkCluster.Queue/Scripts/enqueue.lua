@@ -13,9 +13,10 @@
 --   fingerprint, priority (0-9), delay (ms, from Redis's clock; -1 if none), run at (ms since the epoch; -1 if none),
 --   callback URL ('' if none), owner (the submitting API key's name; '' if none), lane ('http' for a type only workers
 --   of the HTTP lease protocol serve, '' for the .NET workers)
--- Returns { code, id, accepted_by, trace parent } for each submission in turn: code 1 created, 2 replay of the key's
--- job, 3 key used with another request, 4 too many unfinished jobs, 5 id taken (retry with another id), 6 too many
--- unfinished payload bytes, 7 due further ahead than the longest delay.
+-- Returns { code, id, accepted_by, trace parent } for each submission in turn: code 1 created (or created already: the
+-- id is chosen before the first try, so a submission sent again after an answer that never came is created once), 2
+-- replay of the key's job, 3 key used with another request, 4 too many unfinished jobs, 5 id named twice in this call,
+-- 6 too many unfinished payload bytes, 7 due further ahead than the longest delay.
 -- Under Redis's maxmemory the script's first write is refused (OOM) and nothing is written.
 --#include clock.lua
 --#include signal.lua
@@ -59,6 +60,9 @@ local function submit(a)
       local earlier = live_record(KEYS[1], KEYS[6], earlier_id, now)
       if earlier then
         earlier = cjson.decode(earlier)
+        if earlier_id == id then
+          return reply(1, id, earlier.accepted_by or '', earlier.trace or '') -- this very submission, sent again
+        end
         if earlier_fingerprint == fingerprint then
           return reply(2, earlier_id, earlier.accepted_by or '', earlier.trace or '')
         end
@@ -77,6 +81,14 @@ local function submit(a)
     return reply(7, '', '', '')
   end
 
+  -- Sent again (the answer to an earlier call never came): that call created it. A job of another submission cannot
+  -- have this id (128 random bits).
+  local existing = not taken[id] and redis.call('HGET', KEYS[1], id)
+  if existing then
+    existing = cjson.decode(existing)
+    return reply(1, id, existing.accepted_by or '', existing.trace or '')
+  end
+
   local data = ARGV[a + 3]
   if unfinished >= max_jobs then
     return reply(4, '', '', '')
@@ -84,7 +96,7 @@ local function submit(a)
   if unfinished_bytes + #data > max_bytes then
     return reply(6, '', '', '')
   end
-  if taken[id] or redis.call('HEXISTS', KEYS[1], id) == 1 then
+  if taken[id] then
     return reply(5, '', '', '')
   end
 

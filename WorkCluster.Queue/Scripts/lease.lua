@@ -7,6 +7,7 @@
 -- KEYS[1] the HTTP workers' ready queue (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases
 -- KEYS[5] fence (counter)   KEYS[6] paused flag   KEYS[7] scheduled (zset)   KEYS[8] sequence (counter)
 -- KEYS[9] events (channel)   KEYS[10] the .NET workers' ready queue (zset, for the promotion)   KEYS[11] signal
+-- KEYS[12] this call's key (string, kept one lease TTL: the ids it took, for claimed.lua should its answer be lost)
 -- ARGV[1] worker id   ARGV[2] N   ARGV[3] lease TTL (ms)   ARGV[4] salt of this lease call
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
 -- ARGV[6] priority aging (ms per level)   ARGV[7] how many jobs from the head to look at   ARGV[8...] the work types
@@ -34,7 +35,7 @@ for i = 8, #ARGV do
   types[ARGV[i]] = true
 end
 local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
-local leased, count, bytes, sequence = { deadline }, 0, 0, nil
+local leased, count, bytes, sequence, taken = { deadline }, 0, 0, nil, {}
 local started = listened(K.events) and {} or nil
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1)) do
   if count >= most then
@@ -57,6 +58,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1)) do
     local token = string.format('%d', sequence + count) .. '-' .. ARGV[4]
     redis.call('ZREM', KEYS[1], id)
     raw = start_attempt(KEYS[2], KEYS[4], id, job, ARGV[1], token, now, deadline)
+    taken[count] = id
     leased[#leased + 1] = id
     leased[#leased + 1] = token
     leased[#leased + 1] = raw
@@ -65,6 +67,9 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1)) do
       started[count] = job_event('started', id, job, now)
     end
   end
+end
+if count > 0 then
+  redis.call('SET', KEYS[12], table.concat(taken, ' '), 'PX', ARGV[3])
 end
 if started and count > 0 then
   redis.call('PUBLISH', K.events, cjson.encode(started))

@@ -40,6 +40,11 @@ for n, id in ipairs(ids) do
   end
 end
 if #plain > 0 then
+  local freed = 0
+  for _, id in ipairs(plain) do
+    freed = freed + redis.call('HSTRLEN', K.results, id)
+  end
+  count_bytes(K, 'result_bytes', -freed)
   redis.call('HDEL', K.jobs, unpack(plain))
   redis.call('HDEL', K.payloads, unpack(plain))
   redis.call('HDEL', K.results, unpack(plain))

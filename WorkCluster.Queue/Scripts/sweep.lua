@@ -47,7 +47,13 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
     end_cancelled(K, id, job, now, cancel_ttl)
     cancelled = cancelled + 1
   elseif job and job.status == 'working' then
-    job.last_error = string.format('stalled: the lease of attempt %d on worker %s lapsed', job.attempts or 0, job.worker or '?')
+    if job.overdue_at then
+      job.last_error = string.format('abandoned: attempt %d on worker %s ran past its timeout and grace (Work:Timeout, ' ..
+        'Work:TimeoutGrace) without stopping; its lease was not renewed', job.attempts or 0, job.worker or '?')
+      job.overdue_at = nil
+    else
+      job.last_error = string.format('stalled: the lease of attempt %d on worker %s lapsed', job.attempts or 0, job.worker or '?')
+    end
     if (job.attempts or 0) >= tonumber(ARGV[3]) then
       dead_letter(K, id, job, now, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
       dead = dead + 1

@@ -125,7 +125,8 @@ public sealed class RetryAndDeadLetterTests(ClusterAppFixture app, ITestOutputHe
         var sleepMs = (int)(ClusterAppFixture.HandlerTimeout.TotalMilliseconds * 3);
         var queue = new WorkQueue((await app.RedisAsync()).Multiplexer, new QueueScripts(), AppFixture.QueueKeys,
             Microsoft.Extensions.Options.Options.Create(new QueueOptions()),
-            new QueueTelemetry(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()));
+            new QueueTelemetry(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()),
+            new WorkCluster.Redis.StoreCommit(WorkCluster.Redis.Durability.Acknowledged));
         var job = await queue.EnqueueAsync("sleep", $$"""{"sleep_ms":{{sleepMs}}}""", "test");
 
         var deadline = DateTime.UtcNow + ClusterAppFixture.HandlerTimeout + TimeSpan.FromSeconds(15);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Tests.Infrastructure;
 
@@ -27,18 +28,14 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async Task StartProcessAsync()
     {
+        // The stores as the AppHost runs them (StoreArguments), with the default durability.
         var start = TestStore.IsGarnet
-            ? new ProcessStartInfo("dotnet")
-            {
-                // The embedded store with the script and persistence options the AppHost gives it (RedisBuilderExtensions.AddGarnetStore).
-                ArgumentList = { TestStore.GarnetAssembly, "--port", Port.ToString(), "--bind", "127.0.0.1", "--lua", "--lua-transaction-mode",
-                    "--aof", "--device-type", "RandomAccess", "--checkpointdir", _dataDirectory.FullName, "--recover", "-i", "16m" },
-            }
-            : new ProcessStartInfo("redis-server")
-            {
-                ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", _dataDirectory.FullName,
-                    "--save", "", "--appendonly", "yes", "--appendfsync", "everysec" },
-            };
+            ? new ProcessStartInfo("dotnet") { ArgumentList = { TestStore.GarnetAssembly, "--port", Port.ToString(), "--bind", "127.0.0.1" } }
+            : new ProcessStartInfo("redis-server") { ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", _dataDirectory.FullName } };
+        foreach (var argument in TestStore.IsGarnet ? StoreArguments.GarnetPersistence(_dataDirectory.FullName) : StoreArguments.RedisServerPersistence(Durability.Acknowledged))
+        {
+            start.ArgumentList.Add(argument);
+        }
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         if (_settings.Length > 0 && TestStore.IsGarnet)

@@ -158,5 +158,5 @@ public sealed class GroupCommitTests(RedisServerFixture redis)
 
     private WorkQueue NewQueue(IConnectionMultiplexer connection, QueueOptions options) =>
         new(connection, new QueueScripts(), new QueueKeys(new RedisKeyspace("t" + Guid.NewGuid().ToString("N")[..12])),
-            Microsoft.Extensions.Options.Options.Create(options), redis.Telemetry);
+            Microsoft.Extensions.Options.Options.Create(options), redis.Telemetry, redis.Commit);
 }

@@ -220,6 +220,38 @@ public sealed class LeaseTests(RedisServerFixture redis)
         Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed.Lease, "1"));
     }
 
+    [Fact]
+    public async Task An_attempt_that_runs_past_its_timeout_and_grace_is_renewed_no_more_and_its_job_is_taken_back()
+    {
+        var queue = redis.NewSpace(new QueueOptions
+        {
+            LeaseTtl = TimeSpan.FromSeconds(3),
+            LeaseOutageGrace = TimeSpan.Zero,
+            Timeout = TimeSpan.FromMilliseconds(500),
+            TimeoutGrace = TimeSpan.FromMilliseconds(500),
+            Timeouts = { ["sha256"] = TimeSpan.FromMinutes(10) },
+        }).Queue;
+        var stuck = await queue.SubmitAsync(type: "echo");
+        var patient = await queue.SubmitAsync(type: "sha256");
+        var claimed = await queue.ClaimAsync("w1", 2);
+        var (echo, sha) = (claimed.Single(j => j.Id == stuck), claimed.Single(j => j.Id == patient));
+
+        // Its handler ignores the cancellation at its timeout, and its worker keeps renewing: past timeout and grace, the
+        // renewal refuses it; the job of a type with a longer timeout of its own is renewed on.
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        var renewal = await queue.RenewAsync([echo.Lease, sha.Lease]);
+        Assert.Equal([echo.Lease], renewal.Overdue);
+        Assert.Empty(renewal.Lost);
+
+        var swept = await SweepUntilAsync(queue, s => s.Requeued >= 1, renewing: sha.Lease);
+        Assert.Equal(1, swept.Requeued);
+        var job = (await queue.GetAsync(stuck))!.Record;
+        Assert.Equal(JobStatus.Pending, job.Status);
+        Assert.StartsWith("abandoned: attempt 1 on worker w1 ran past its timeout", job.LastError);
+        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(echo.Lease, "1"));
+        Assert.Equal(JobStatus.Working, (await queue.GetAsync(patient))!.Record.Status);
+    }
+
     /// <summary>Sweeps every 50 ms, renewing <paramref name="renewing"/> meanwhile, until <paramref name="done"/> holds for what was taken back.</summary>
     private static async Task<SweepResult> SweepUntilAsync(WorkQueue queue, Func<SweepResult, bool> done, JobLease? renewing = null)
     {

@@ -39,6 +39,37 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task A_result_larger_than_its_limit_fails_the_job_and_results_past_their_budget_go_oldest_first()
+    {
+        var queue = redis.NewSpace(new QueueOptions { MaxResultBytes = 1000, MaxResultsBytes = 2500, ResultTtl = TimeSpan.FromHours(1) }).Queue;
+        var result = '"' + new string('r', 998) + '"'; // 1000 bytes
+        var ids = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            ids.Add(await queue.SubmitAsync());
+        }
+        var claimed = await queue.ClaimAsync("w1", 4);
+
+        Assert.Equal(CompleteOutcome.ResultTooLarge, await queue.CompleteAsync(claimed[0].Lease, result + " "));
+        var tooLarge = (await queue.GetAsync(ids[0]))!;
+        Assert.Equal(JobStatus.Failed, tooLarge.Record.Status);
+        Assert.Contains("larger than Work:MaxResultBytes", tooLarge.Record.LastError);
+        Assert.Null(tooLarge.Result);
+
+        // Three results of 1000 bytes in a budget of 2500: the one that expires first goes, counted.
+        for (var i = 1; i < 4; i++)
+        {
+            Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed[i].Lease, result));
+            await Task.Delay(5); // each expires a little later than the one before
+        }
+        Assert.Null(await queue.GetAsync(ids[1]));
+        Assert.Equal(result, (await queue.GetAsync(ids[2]))!.Result);
+        Assert.Equal(result, (await queue.GetAsync(ids[3]))!.Result);
+        Assert.Equal(2000L, (long)await Db.HashGetAsync(queue.Keys.Stats, "result_bytes"));
+        Assert.Equal(1L, (long)await Db.HashGetAsync(queue.Keys.Stats, "results_dropped"));
+    }
+
+    [Fact]
     public async Task The_byte_budget_counts_the_data_of_unfinished_jobs_and_is_given_back_as_they_finish()
     {
         var queue = redis.NewSpace(new QueueOptions { MaxQueueBytes = 2500, MaxAttempts = 1 }).Queue;
@@ -126,7 +157,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         var keyspace = new RedisKeyspace("oom");
         var queue = new WorkQueue(connection, new QueueScripts(), new QueueKeys(keyspace),
             Options.Create(new QueueOptions { MaxQueueBytes = long.MaxValue, LeaseTtl = TimeSpan.FromMilliseconds(300), LeaseOutageGrace = TimeSpan.Zero }),
-            redis.Telemetry);
+            redis.Telemetry, new StoreCommit(Durability.Acknowledged));
         var registry = new ClusterRegistry(connection, new ClusterScripts(), new ClusterKeys(keyspace), Options.Create(new ClusterOptions()));
         await registry.HeartbeatAsync(new NodeInfo { Id = "early", Host = "test" });
 

@@ -23,6 +23,9 @@ public sealed class RedisServerFixture : IAsyncLifetime
     public QueueTelemetry Telemetry { get; }
 
     public RedisServerFixture() => Telemetry = new QueueTelemetry(Meters);
+
+    /// <summary>The queues' durability here: the default (a 202 only once the job is durable).</summary>
+    public StoreCommit Commit { get; } = new(Durability.Acknowledged);
     public ConnectionMultiplexer Connection { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -37,7 +40,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
         var keyspace = new RedisKeyspace("t" + Guid.NewGuid().ToString("N")[..12]);
         var clusterKeys = new ClusterKeys(keyspace);
         return new Space(
-            new WorkQueue(Connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queue ?? new QueueOptions()), Telemetry),
+            new WorkQueue(Connection, new QueueScripts(), new QueueKeys(keyspace), Options.Create(queue ?? new QueueOptions()), Telemetry, Commit),
             new ClusterRegistry(Connection, new ClusterScripts(), clusterKeys, Options.Create(cluster ?? new ClusterOptions())),
             keyspace);
     }
@@ -45,7 +48,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
     /// <summary>Recurring schedules over <paramref name="queue"/>'s key space.</summary>
     public RecurringSchedules NewSchedules(WorkQueue queue, ScheduleOptions? options = null, QueueOptions? queueOptions = null) =>
         new(Connection, new QueueScripts(), queue.Keys, Options.Create(queueOptions ?? new QueueOptions()),
-            Options.Create(options ?? new ScheduleOptions()), Telemetry);
+            Options.Create(options ?? new ScheduleOptions()), Telemetry, Commit);
 
     public WorkSignal NewSignal(WorkQueue queue) =>
         new(new RedisConnectionSettings(ConfigurationOptions.Parse(Server.ConnectionString)), queue.Keys, NullLogger<WorkSignal>.Instance);

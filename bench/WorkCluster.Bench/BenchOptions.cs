@@ -1,4 +1,5 @@
 using System.Globalization;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Bench;
 
@@ -16,6 +17,9 @@ public sealed record BenchOptions
     /// <summary>The store the benchmark starts when no --redis is given: redis-server, or garnet (the embedded store); default: redis-server if installed.</summary>
     public string? Store { get; init; }
     public string? Url { get; init; }
+
+    /// <summary>The durability of the store the benchmark starts and of its queues (<c>Redis:Durability</c>).</summary>
+    public Durability Durability { get; init; } = Durability.Acknowledged;
     public int Clients { get; init; } = 64;
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -45,6 +49,8 @@ public sealed record BenchOptions
           --redis CONN        use this Redis (StackExchange.Redis syntax) instead of starting a store
           --store S           the store to start: redis (redis-server) or garnet (WorkCluster.Store)
                               (redis when redis-server is installed, else garnet)
+          --durability D      acknowledged (a job is on disk before it counts as accepted) or fast
+                              (the store answers before; may lose the last second in a crash)  (acknowledged)
           --url URL           the app for `http` (the gateway, e.g. http://localhost:8080)
           --clients N         concurrent HTTP clients at the maximum rate (64)
           --duration SECONDS  length of each HTTP phase                 (10)
@@ -75,6 +81,8 @@ public sealed record BenchOptions
                 "--redis" => options with { Redis = Value() },
                 "--store" => options with { Store = Value() switch { "redis" => "redis", "garnet" => "garnet", _ => throw new ArgumentException("--store is redis or garnet.") } },
                 "--url" => options with { Url = Value() },
+                "--durability" => options with { Durability = Value() switch { "acknowledged" => Durability.Acknowledged, "fast" => Durability.Fast,
+                    _ => throw new ArgumentException("--durability is acknowledged or fast.") } },
                 "--clients" => options with { Clients = Number() },
                 "--duration" => options with { Duration = TimeSpan.FromSeconds(Number()) },
                 "--warmup" => options with { WarmUp = TimeSpan.FromSeconds(Number()) },

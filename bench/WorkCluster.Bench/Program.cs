@@ -27,9 +27,10 @@ var run = new BenchRun(
     options.Scenario, options.Smoke, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription,
     RuntimeInformation.OSDescription, DateTimeOffset.UtcNow);
 
-await using (var redis = await RedisServerProcess.StartOrUseAsync(options.Redis, options.Store))
+await using (var redis = await RedisServerProcess.StartOrUseAsync(options.Redis, options.Store, options.Durability))
 {
     run.Store = redis.Store ?? "given";
+    run.Durability = options.Durability.ToString().ToLowerInvariant();
     await AnsiConsole.Progress()
         .AutoClear(false)
         .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -77,6 +78,9 @@ namespace WorkCluster.Bench
 
         /// <summary>The store the run used: redis (redis-server) or garnet when the benchmark started it; given (--redis) otherwise.</summary>
         public string? Store { get; set; }
+
+        /// <summary>The durability of the store and the queues (<c>--durability</c>): acknowledged or fast.</summary>
+        public string? Durability { get; set; }
         public int Cores { get; } = cores;
         public string Runtime { get; } = runtime;
         public string Os { get; } = os;
@@ -98,7 +102,7 @@ namespace WorkCluster.Bench
     {
         public static void Print(BenchRun run)
         {
-            var table = new Table().Title($"WorkCluster benchmark — {run.Cores} cores, {run.Runtime}{(run.Smoke ? " (smoke: measures nothing)" : "")}")
+            var table = new Table().Title($"WorkCluster benchmark — {run.Cores} cores, {run.Runtime}, store {run.Store}, durability {run.Durability}{(run.Smoke ? " (smoke: measures nothing)" : "")}")
                 .AddColumn("scenario").AddColumn("figure").AddColumn(new TableColumn("value").RightAligned());
             void Row(string scenario, string figure, string value) => table.AddRow(scenario, figure, value);
             static string N(double value) => value.ToString("N1", CultureInfo.InvariantCulture);

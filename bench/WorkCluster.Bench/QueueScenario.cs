@@ -162,7 +162,7 @@ public static class QueueScenario
             Prefix = prefix;
             Producer = producer;
             Monitor = monitor;
-            Queue = NewQueue(producer, prefix);
+            Queue = NewQueue(producer, prefix, new StoreCommit(options.Durability));
         }
 
         public string Prefix { get; }
@@ -191,10 +191,10 @@ public static class QueueScenario
         return options;
     }
 
-    private static WorkQueue NewQueue(IConnectionMultiplexer connection, string prefix) =>
+    private static WorkQueue NewQueue(IConnectionMultiplexer connection, string prefix, StoreCommit commit) =>
         new(connection, new QueueScripts(), new QueueKeys(new RedisKeyspace(prefix)),
             Options.Create(new QueueOptions { MaxQueueLength = int.MaxValue, ResultTtl = TimeSpan.FromMinutes(30) }),
-            new QueueTelemetry(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()));
+            new QueueTelemetry(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>()), commit);
 
     private static Task ProduceAsync(WorkQueue queue, BenchOptions options, ProgressTask progress)
     {
@@ -267,6 +267,7 @@ public static class QueueScenario
                 ["ConnectionStrings:redis"] = redis,
                 ["Work:KeyPrefix"] = prefix,
                 ["Work:ResultTtl"] = "00:30:00",
+                ["Redis:Durability"] = options.Durability.ToString(),
                 ["Worker:Concurrency"] = options.Concurrency.ToString(CultureInfo.InvariantCulture),
                 ["Aspire:StackExchange:Redis:DisableTracing"] = "true",
             });

@@ -1,12 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Bench;
 
 /// <summary>
-/// A redis-server of the benchmark's own (loopback, no persistence), removed when done, also on Ctrl+C; or a given
-/// Redis, in which the scenarios delete what they wrote.
+/// A store of the benchmark's own (loopback, persisted as WorkCluster runs it with the run's durability, in a directory
+/// of its own), removed when done, also on Ctrl+C; or a given Redis, in which the scenarios delete what they wrote.
 /// </summary>
 public sealed class RedisServerProcess : IAsyncDisposable
 {
@@ -26,7 +27,9 @@ public sealed class RedisServerProcess : IAsyncDisposable
     /// <summary>The store started (redis-server or garnet), or null when a given one is used.</summary>
     public string? Store { get; private init; }
 
-    public static async Task<RedisServerProcess> StartOrUseAsync(string? given, string? store = null)
+    private DirectoryInfo? _data;
+
+    public static async Task<RedisServerProcess> StartOrUseAsync(string? given, string? store, Durability durability)
     {
         if (given is not null)
         {
@@ -38,21 +41,25 @@ public sealed class RedisServerProcess : IAsyncDisposable
             // Below the ephemeral range: a port the system hands out for "any port" cannot be taken from us
             // between the pick and redis-server's bind. Should it be taken anyway, redis-server exits: pick again.
             var port = Random.Shared.Next(10_000, Math.Max(EphemeralStart, 20_000));
+            var data = Directory.CreateTempSubdirectory("workcluster-bench-store-");
             var start = store == "garnet"
                 ? new ProcessStartInfo("dotnet")
                 {
-                    // The embedded store as the AppHost runs it, without persistence (as the redis-server here).
-                    ArgumentList = { GarnetAssembly(), "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-                        "--lua", "--lua-transaction-mode", "-i", "16m" },
+                    // The embedded store as the AppHost runs it (StoreArguments); its durability is the queues' part.
+                    ArgumentList = { GarnetAssembly(), "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1" },
                 }
                 : new ProcessStartInfo("redis-server")
                 {
-                    ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },
+                    ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", data.FullName },
                 };
+            foreach (var argument in store == "garnet" ? StoreArguments.GarnetPersistence(data.FullName) : StoreArguments.RedisServerPersistence(durability))
+            {
+                start.ArgumentList.Add(argument);
+            }
             start.RedirectStandardOutput = true;
             var process = Process.Start(start) ?? throw new InvalidOperationException($"{start.FileName} did not start (is it installed?).");
             process.BeginOutputReadLine();
-            var server = new RedisServerProcess($"127.0.0.1:{port}", process) { Store = store };
+            var server = new RedisServerProcess($"127.0.0.1:{port}", process) { Store = store, _data = data };
             if (await server.AnswersAsync())
             {
                 // Ctrl+C or SIGTERM skip the await-using disposal: the redis-server must not outlive the benchmark.
@@ -134,5 +141,12 @@ public sealed class RedisServerProcess : IAsyncDisposable
             await _process.WaitForExitAsync();
         }
         _process?.Dispose();
+        try
+        {
+            _data?.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+        }
     }
 }

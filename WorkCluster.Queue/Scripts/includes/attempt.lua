@@ -10,6 +10,7 @@ local function begin_attempt(job, worker, token, now)
   job.retry_at = nil
   job.lease = token
   job.progress = nil
+  job.overdue_at = nil
   return cjson.encode(job)
 end
 

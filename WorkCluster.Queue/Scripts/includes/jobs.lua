@@ -1,5 +1,6 @@
 -- Helpers over a queue's keys, given as a table K (jobs, payloads, results, failed, expiry, idempotency, stats; and
--- cancelled, cancels, leases, webhooks, events where a helper says so). Needs events.lua.
+-- cancelled, cancels, leases, webhooks, events where a helper says so). Needs events.lua. The stats hash keeps the
+-- budgets' byte counters: unfinished_bytes, failed_bytes (payloads) and result_bytes (results of worked jobs).
 
 -- Adds delta to a byte counter in the stats hash (never below zero): the budgets are kept, not computed.
 local function count_bytes(K, field, delta)
@@ -27,10 +28,32 @@ local function forget_job(K, id)
   if K.cancelled then
     redis.call('ZREM', K.cancelled, id)
   end
+  count_bytes(K, 'result_bytes', -redis.call('HSTRLEN', K.results, id))
   redis.call('HDEL', K.jobs, id)
   redis.call('HDEL', K.payloads, id)
   redis.call('HDEL', K.results, id)
   redis.call('ZREM', K.expiry, id)
+end
+
+-- Keeps the results of worked jobs within max_bytes in all (the stats' result_bytes): past it, the jobs whose TTL ends
+-- first (among the first 100 to expire; never `keep`) go early, each with everything that refers to it, counted as
+-- results_dropped. Results count against no other budget, and complete.lua runs past maxmemory: without this bound a
+-- store full of results would refuse every new job, and would run out of memory.
+local function bound_results(K, max_bytes, keep)
+  while (tonumber(redis.call('HGET', K.stats, 'result_bytes')) or 0) > max_bytes do
+    local dropped = false
+    for _, id in ipairs(redis.call('ZRANGE', K.expiry, 0, 99)) do
+      if id ~= keep and redis.call('HSTRLEN', K.results, id) > 0 then
+        forget_job(K, id)
+        redis.call('HINCRBY', K.stats, 'results_dropped', 1)
+        dropped = true
+        break
+      end
+    end
+    if not dropped then
+      break
+    end
+  end
 end
 
 -- Job `id` has reached its end (worked, failed for good, cancelled): a job with a callback URL gets a webhook

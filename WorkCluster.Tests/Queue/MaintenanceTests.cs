@@ -1,0 +1,78 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using WorkCluster.Queue;
+using WorkCluster.Tests.Infrastructure;
+
+namespace WorkCluster.Tests.Queue;
+
+/// <summary>
+/// The queue's upkeep runs in whichever processes serve the queue, each duty in one of them per tick: a queue whose only
+/// workers speak HTTP, with no .NET worker anywhere, is kept all the same.
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class MaintenanceTests(RedisServerFixture redis)
+{
+    [Fact]
+    public async Task Each_duty_is_taken_by_one_process_per_tick()
+    {
+        var queue = redis.NewSpace().Queue;
+        var tick = TimeSpan.FromSeconds(2);
+
+        Assert.True(await queue.TakeMaintenanceTurnAsync("sweep", "api-1", tick));
+        Assert.False(await queue.TakeMaintenanceTurnAsync("sweep", "api-2", tick));
+        Assert.True(await queue.TakeMaintenanceTurnAsync("purge", "api-2", tick)); // each duty has its own turn
+
+        await Eventually.HoldsAsync(() => queue.TakeMaintenanceTurnAsync("sweep", "api-2", tick), "the next tick's turn was never free",
+            TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task With_no_dotnet_worker_the_maintenance_of_two_api_processes_takes_back_a_dead_http_workers_lease()
+    {
+        var space = redis.NewSpace(new QueueOptions { LeaseTtl = TimeSpan.FromSeconds(1), LeaseOutageGrace = TimeSpan.Zero });
+        var queue = space.Queue;
+        var id = (await queue.EnqueueAsync("py.a", "1", "api-test", JobOptions.Default with { HttpLane = true })).Id!;
+        var leased = Assert.Single((await queue.LeaseAsync("py-1", ["py.a"], 1)).Jobs);
+
+        // The HTTP worker dies holding it. Only the API's part of the upkeep runs: the queue library and its maintainer.
+        var hosts = new List<IHost>();
+        try
+        {
+            foreach (var name in new[] { "api-1", "api-2" })
+            {
+                var builder = Host.CreateApplicationBuilder();
+                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+                {
+                    ["ConnectionStrings:redis"] = redis.Server.ConnectionString,
+                    ["Work:KeyPrefix"] = space.Keyspace.Prefix,
+                    ["Work:LeaseTtl"] = "00:00:01",
+                    ["Work:LeaseOutageGrace"] = "00:00:00",
+                    ["Aspire:StackExchange:Redis:DisableTracing"] = "true",
+                });
+                builder.Logging.ClearProviders();
+                builder.AddWorkQueue();
+                builder.AddQueueMaintenance(name);
+                var host = builder.Build();
+                hosts.Add(host);
+                await host.StartAsync();
+            }
+
+            await Eventually.HoldsAsync(async () => (await queue.GetAsync(id))!.Record.Status == JobStatus.Pending,
+                "the dead HTTP worker's job was never taken back", TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                await host.StopAsync();
+                host.Dispose();
+            }
+        }
+        var job = (await queue.GetAsync(id))!.Record;
+        Assert.Equal("stalled: the lease of attempt 1 on worker py-1 lapsed", job.LastError);
+        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(leased.Lease, "1"));
+        Assert.Equal(id, Assert.Single((await queue.LeaseAsync("py-2", ["py.a"], 1)).Jobs).Id);
+    }
+}
