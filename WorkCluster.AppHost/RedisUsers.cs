@@ -14,14 +14,14 @@ public sealed record RedisUser(string Name, string Commands)
     /// <summary>What every connection needs: the handshake, keepalive, scripts (EVALSHA, EVAL once the script cache is lost, SCRIPT LOAD).</summary>
     private const string Connection = "+ping +echo +info +select +client|setname +client|id +cluster|nodes +evalsha +eval +script|load";
 
-    /// <summary>The API: submits, reads, cancels and retries work, keeps schedules and rate limits, listens to events.</summary>
+    /// <summary>The API: submits, reads, cancels and retries work, keeps schedules and rate limits, listens to events, and takes its turns at the queue's upkeep (sweep, promotion, purge, repair).</summary>
     public static readonly RedisUser Api = new("api", Connection +
-        " +get +mget +subscribe +unsubscribe +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hmget +hincrby +hkeys +hlen" +
+        " +get +mget +subscribe +unsubscribe +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hmget +hincrby +hkeys +hlen +hscan" +
         " +hset +hstrlen +incr +incrby +llen +rpush +rpop +pexpire +zadd +zcard +zpopmin +zrange +zrangebyscore +zrem +zremrangebyscore +zrevrange +zscore");
 
-    /// <summary>The workers: claim, complete, fail, renew, sweep, promote, heartbeats, webhooks, schedules.</summary>
+    /// <summary>The workers: claim, complete, fail, renew, heartbeats, webhooks, schedules, and their turns at the queue's upkeep (sweep, promotion, purge, repair).</summary>
     public static readonly RedisUser Worker = new("worker", Connection +
-        " +get +mget +blpop +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hmget +hincrby +hkeys +hlen +hset +hstrlen +incr +incrby" +
+        " +get +mget +blpop +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hmget +hincrby +hkeys +hlen +hscan +hset +hstrlen +incr +incrby" +
         " +llen +rpop +rpush +zadd +zcard +zpopmin +zrange +zrangebyscore +zrem +zremrangebyscore +zrevrange +zscore");
 
     /// <summary>The AppHost's cluster monitor: reads the queue and membership; pauses, resumes and requeues from the dashboard.</summary>
