@@ -533,17 +533,19 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>
     /// Takes back the jobs whose lease has lapsed (at most one batch): to the head of the queue, or to the dead letter
-    /// on their last attempt. After a gap in sweeping (<see cref="QueueOptions.SweepGap"/>) it holds back for one
-    /// lease plus <see cref="QueueOptions.LeaseOutageGrace"/>, so that living workers renew first.
+    /// on their last attempt. After a gap in sweeping (<see cref="QueueOptions.SweepGap"/>) or a restart of the store
+    /// (<paramref name="storeRunId"/>, from <see cref="GetStoreRunIdAsync"/>, is not the one the last sweep saw) it holds
+    /// back for one lease plus <see cref="QueueOptions.LeaseOutageGrace"/>, so that living workers renew first.
     /// </summary>
-    public async Task<SweepResult> SweepExpiredLeasesAsync()
+    public async Task<SweepResult> SweepExpiredLeasesAsync(string storeRunId)
     {
+        ArgumentException.ThrowIfNullOrEmpty(storeRunId);
         var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db,
             [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
                 Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events, Keys.HttpReady],
             [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
                 Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch,
-                PriorityAgingMs, ResultTtlMs], commit)
+                PriorityAgingMs, ResultTtlMs, storeRunId], commit)
             .ConfigureAwait(false))!;
         var sweep = new SweepResult((int)result[0], (int)result[1], TimeSpan.FromMilliseconds((long)result[2]), (int)result[3]);
         telemetry.LeasesRecovered(sweep.Requeued, sweep.DeadLettered);
@@ -553,6 +555,10 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         }
         return sweep;
     }
+
+    /// <summary>One sweep (see <see cref="SweepExpiredLeasesAsync(string)"/>), asking the store for its run id first.</summary>
+    public async Task<SweepResult> SweepExpiredLeasesAsync() =>
+        await SweepExpiredLeasesAsync(await GetStoreRunIdAsync().ConfigureAwait(false)).ConfigureAwait(false);
 
     /// <summary>Makes scheduled jobs that have fallen due (delayed jobs, retries) ready; returns how many.</summary>
     public async Task<long> PromoteDueAsync() =>

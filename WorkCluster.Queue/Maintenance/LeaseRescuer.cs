@@ -4,7 +4,8 @@ namespace WorkCluster.Queue.Maintenance;
 
 /// <summary>
 /// Takes back the jobs whose lease has lapsed (the sweep): to their place in the queue, or to the dead letter on their
-/// last attempt. After a gap in sweeping (the store or every process away) it holds back for a lease and the grace.
+/// last attempt. After a gap in sweeping (the store or every process away) or a restart of the store it holds back for
+/// a lease and the grace.
 /// </summary>
 public sealed partial class LeaseRescuer(WorkQueue queue, ILogger<LeaseRescuer> logger) : IMaintenanceDuty
 {
@@ -16,10 +17,11 @@ public sealed partial class LeaseRescuer(WorkQueue queue, ILogger<LeaseRescuer> 
 
     public async Task RunAsync(CancellationToken stoppingToken)
     {
+        var runId = await queue.GetStoreRunIdAsync();
         SweepResult sweep;
         do
         {
-            sweep = await queue.SweepExpiredLeasesAsync();
+            sweep = await queue.SweepExpiredLeasesAsync(runId);
             if (sweep.Requeued + sweep.DeadLettered > 0)
             {
                 LogRecovered(sweep.Requeued, sweep.DeadLettered);

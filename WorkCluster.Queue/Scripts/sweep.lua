@@ -5,15 +5,17 @@
 -- ends cancelled instead; so does one whose handler has not stopped within the grace after the request (its lease
 -- revoked: the attempt's outcome is stale).
 -- Redis's clock keeps running while nobody can reach Redis, so leases lapse during an outage although their workers
--- live on. The sweep therefore notes when it last ran: after a gap (no sweep for ARGV[1] ms: Redis, or every worker,
--- was away) it takes nothing back for ARGV[2] ms, time for the living workers to reconnect and renew.
+-- live on. The sweep therefore notes when it last ran and on which run of the store: after a gap (no sweep for ARGV[1]
+-- ms: Redis, or every worker, was away) or a store restart (its run id, ARGV[10], is not the one the last sweep saw: a
+-- store that came back quickly from a crash replays a recent 'last', yet its clients were cut off) it takes nothing
+-- back for ARGV[2] ms, time for the living workers to reconnect and renew.
 -- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] ready (zset)
 -- KEYS[6] signal   KEYS[7] failed (zset)   KEYS[8] expiry (zset)   KEYS[9] idempotency   KEYS[10] stats
--- KEYS[11] sweep clock (hash: last, since)   KEYS[12] cancelled (zset)   KEYS[13] cancels (zset id -> revoke at ms)
+-- KEYS[11] sweep clock (hash: last, since, swept_run)   KEYS[12] cancelled (zset)   KEYS[13] cancels (zset id -> revoke at ms)
 -- KEYS[14] webhooks (zset id -> due ms)   KEYS[15] events (channel)   KEYS[16] the HTTP workers' ready queue (zset)
 -- ARGV[1] gap (ms)   ARGV[2] grace after a gap (ms)   ARGV[3] max attempts   ARGV[4] TTL of a failed record (ms)
 -- ARGV[5] most jobs in the dead letter   ARGV[6] most payload bytes in it   ARGV[7] at most this many leases per call
--- ARGV[8] priority aging (ms per level)   ARGV[9] TTL of a cancelled record (ms)
+-- ARGV[8] priority aging (ms per level)   ARGV[9] TTL of a cancelled record (ms)   ARGV[10] the store's run id
 -- Returns { requeued, dead-lettered, ms still held back (0 once sweeping), cancelled }.
 --#include clock.lua
 --#include signal.lua
@@ -27,9 +29,10 @@ local K = { jobs = KEYS[2], payloads = KEYS[3], results = KEYS[4], failed = KEYS
 local now = now_ms()
 local last = tonumber(redis.call('HGET', KEYS[11], 'last'))
 local since = tonumber(redis.call('HGET', KEYS[11], 'since'))
-if not last or not since or now - last > tonumber(ARGV[1]) then
+local restarted = redis.call('HGET', KEYS[11], 'swept_run') ~= ARGV[10]
+if not last or not since or now - last > tonumber(ARGV[1]) or restarted then
   since = now
-  redis.call('HSET', KEYS[11], 'since', since)
+  redis.call('HSET', KEYS[11], 'since', since, 'swept_run', ARGV[10])
 end
 redis.call('HSET', KEYS[11], 'last', now)
 local hold = since + tonumber(ARGV[2]) - now
