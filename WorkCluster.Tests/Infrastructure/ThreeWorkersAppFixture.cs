@@ -21,6 +21,9 @@ public sealed class ThreeWorkersAppFixture : AppFixture
 
     public override int WorkerReplicas => 3;
 
+    /// <summary>The file the workers note every attempt they start in (<c>Worker:AttemptLog</c>).</summary>
+    public string AttemptLog { get; } = Path.Combine(Path.GetTempPath(), $"workcluster-attempts-{Guid.NewGuid():N}.log");
+
     public override string RegistryResource => "registry";
 
     protected override IEnumerable<string> Settings =>
@@ -35,6 +38,7 @@ public sealed class ThreeWorkersAppFixture : AppFixture
         $"Work:MaxQueueBytes={MaxQueueBytes}",
         $"Redis:MaxMemory={RedisMaxMemory}",
         $"Worker:ShutdownTimeout={ShutdownTimeout}",
+        $"Worker:AttemptLog={AttemptLog}",
         "Work:ResultTtl=00:05:00",
         $"Work:CancelGraceMs={CancelGraceMs}",
         // Webhooks go to receivers of the tests' own, on this machine.
