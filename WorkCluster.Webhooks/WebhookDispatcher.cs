@@ -12,7 +12,7 @@ using WorkCluster.Redis;
 namespace WorkCluster.Webhooks;
 
 /// <summary>
-/// Delivers webhooks from a worker process, never from an API request: takes due deliveries from Redis under a lease
+/// Delivers webhooks from a background service of the API replicas and the workers, never from an API request: takes due deliveries from Redis under a lease
 /// (<see cref="WorkQueue.ClaimWebhooksAsync"/>), POSTs each job's final status to its callback URL, signed, and records
 /// the answer. At least once: a delivery whose process dies mid-way is taken again when its lease has passed, with the
 /// same <c>webhook-id</c>, so receivers can tell a repeat. Redirects are not followed; every address connected to is

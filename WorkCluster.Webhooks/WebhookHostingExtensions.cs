@@ -14,7 +14,7 @@ public static class WebhookHostingExtensions
         return builder;
     }
 
-    /// <summary>Delivers webhooks from this process (a worker, <paramref name="workerId"/>), if a secret is configured.</summary>
+    /// <summary>Delivers webhooks from this process (an API replica or a worker, named <paramref name="workerId"/> in each delivery), if a secret is configured.</summary>
     public static IHostApplicationBuilder AddWebhookDelivery(this IHostApplicationBuilder builder, string workerId)
     {
         builder.AddWebhookOptions();
