@@ -97,8 +97,9 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     public string Webhooks { get; } = keyspace.Key("webhooks");
 
     /// <summary>
-    /// Hash: when the lease sweep last ran (<c>last</c>) and since when it has run without a gap (<c>since</c>); the run id
-    /// of the store the last repair pass looked at (<c>run_id</c>), and the cursor of a pass under way (<c>repair</c>).
+    /// Hash: when the lease sweep last ran (<c>last</c>), since when it has run without a gap (<c>since</c>) and on which run of
+    /// the store (<c>swept_run</c>); the run id of the store the last repair pass looked at (<c>run_id</c>), and the cursor
+    /// of a pass under way (<c>repair</c>).
     /// </summary>
     public string SweepClock { get; } = keyspace.Key("sweep");
 
