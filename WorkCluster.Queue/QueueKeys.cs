@@ -5,7 +5,7 @@ namespace WorkCluster.Queue;
 /// <summary>The Redis keys of the work queue (all in one hash-tagged key space).</summary>
 public sealed class QueueKeys(RedisKeyspace keyspace)
 {
-    /// <summary>String, kept one lease TTL: the ids that the claim (or lease) call of salt <paramref name="salt"/> took, should its answer be lost.</summary>
+    /// <summary>String, kept <see cref="WorkQueue.ClaimMemory"/> (deleted by the process's next call once the answer came): the ids that the claim (or lease) call of salt <paramref name="salt"/> took, should its answer be lost.</summary>
     public string Claim(string salt) => keyspace.Key("claim:" + salt);
 
     /// <summary>Hash: job id → job record (JSON).</summary>

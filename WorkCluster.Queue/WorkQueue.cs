@@ -188,38 +188,81 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// out within a priority) for <paramref name="workerId"/>, each under a lease of <see cref="QueueOptions.LeaseTtl"/>
     /// that the caller must renew (<see cref="RenewAsync"/>) while it runs the job, and end with an outcome. Scheduled
     /// jobs that have fallen due are made ready first. Takes nothing while the queue is empty or paused; says when the
-    /// next scheduled job falls due. Should the reply never arrive, the leases lapse and the jobs go back: a claim
-    /// loses nothing.
+    /// next scheduled job falls due. Should the reply never arrive, the store is asked for the jobs the call took (for
+    /// up to half of <see cref="ClaimMemory"/>, through an outage of the store too, or until
+    /// <paramref name="cancellationToken"/> is cancelled), so that they run under their leases instead of being charged
+    /// an attempt nobody ran; should that fail too, the leases lapse and the jobs go back: a claim loses nothing.
     /// </summary>
-    public async Task<ClaimBatch> ClaimAsync(string workerId, int max)
+    public async Task<ClaimBatch> ClaimAsync(string workerId, int max, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         max = Math.Min(max, MaxClaim);
         var salt = ClaimSalt();
+        var answered = TakeAnsweredClaims();
         RedisResult[] result;
         try
         {
             result = (RedisResult[])(await scripts.Claim.EvaluateAsync(Db,
                 [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
-                    Keys.HttpReady, Keys.Claim(salt)],
-                [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs], commit).ConfigureAwait(false))!;
+                    Keys.HttpReady, Keys.Claim(salt), .. answered],
+                [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs, ClaimMemoryMs], commit).ConfigureAwait(false))!;
         }
         catch (Exception e) when (MayHaveReachedRedis(e))
         {
-            return new ClaimBatch(await RecoverClaimAsync(salt, e).ConfigureAwait(false), null);
+            // A worker's claim loop can wait for the store: nothing else is claimed meanwhile anyway.
+            return new ClaimBatch(await RecoverClaimAsync(salt, e, ClaimMemory / 2, cancellationToken).ConfigureAwait(false), null);
         }
         var jobs = ReadClaimed(result, 1);
+        Answered(salt, jobs.Length);
         var nextDue = (long)result[0];
         return new ClaimBatch(jobs, nextDue < 0 ? null : TimeSpan.FromMilliseconds(nextDue));
     }
 
     /// <summary>
-    /// The jobs that the claim (or lease) call of <paramref name="salt"/> took, when it ran in Redis but its answer was
-    /// lost (<paramref name="lost"/>): asked for again until Redis answers, for at most half a lease (its leases must not
-    /// lapse meanwhile). Should Redis not answer by then, <paramref name="lost"/> is thrown: the leases lapse and the sweep
-    /// takes the jobs back.
+    /// How long the store keeps the ids a claim (or lease) call took (<c>{wc}:claim:&lt;salt&gt;</c>), for its worker to
+    /// find should the answer be lost (in an outage of the store as well: the key's time runs on the store's clock). A
+    /// later call of the same process deletes the keys of the calls whose answers came, so a process keeps about one.
     /// </summary>
-    private async Task<ClaimedJob[]> RecoverClaimAsync(string salt, Exception lost)
+    public static readonly TimeSpan ClaimMemory = TimeSpan.FromMinutes(10);
+
+    private static readonly long ClaimMemoryMs = (long)ClaimMemory.TotalMilliseconds;
+
+    private const int MostAnsweredClaimsPerCall = 64;
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _answeredClaims = new();
+
+    /// <summary>Notes that the answer of the call of <paramref name="salt"/> came: its key may go (it has one if it took jobs).</summary>
+    private void Answered(string salt, int taken)
+    {
+        if (taken > 0)
+        {
+            _answeredClaims.Enqueue(Keys.Claim(salt));
+        }
+    }
+
+    /// <summary>The keys of answered calls for the next call to delete (those it fails to delete expire).</summary>
+    private RedisKey[] TakeAnsweredClaims()
+    {
+        if (_answeredClaims.IsEmpty)
+        {
+            return [];
+        }
+        var keys = new List<RedisKey>();
+        while (keys.Count < MostAnsweredClaimsPerCall && _answeredClaims.TryDequeue(out var key))
+        {
+            keys.Add(key);
+        }
+        return [.. keys];
+    }
+
+    /// <summary>
+    /// The jobs that the claim (or lease) call of <paramref name="salt"/> took, when it ran in Redis but its answer was
+    /// lost (<paramref name="lost"/>): asked for again until Redis answers, for at most <paramref name="patience"/> (or
+    /// until <paramref name="cancellationToken"/> is cancelled). Only the attempts that still hold their leases are found
+    /// (the sweep holds back after an outage or a restart of the store, so those lapsed meanwhile are still held). Should
+    /// Redis not answer by then, <paramref name="lost"/> is thrown: the leases lapse and the sweep takes the jobs back.
+    /// </summary>
+    private async Task<ClaimedJob[]> RecoverClaimAsync(string salt, Exception lost, TimeSpan patience, CancellationToken cancellationToken)
     {
         var giveUp = Stopwatch.StartNew();
         var backoff = new Backoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1));
@@ -230,16 +273,25 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 var found = (RedisResult[])(await scripts.Claimed.EvaluateAsync(Db, [Keys.Claim(salt), Keys.Jobs, Keys.Payloads], [salt], commit)
                     .ConfigureAwait(false))!;
                 telemetry.ClaimsRecovered(found.Length / 4);
-                return ReadClaimed(found, 0);
+                var recovered = ReadClaimed(found, 0);
+                _answeredClaims.Enqueue(Keys.Claim(salt));
+                return recovered;
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
                 var delay = backoff.Next();
-                if (giveUp.Elapsed + delay > Options.LeaseTtl / 2)
+                if (giveUp.Elapsed + delay > patience || cancellationToken.IsCancellationRequested)
                 {
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lost);
                 }
-                await Task.Delay(delay).ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(lost);
+                }
             }
         }
     }
@@ -260,23 +312,27 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         ArgumentOutOfRangeException.ThrowIfZero(types.Count);
         var salt = ClaimSalt();
+        var answered = TakeAnsweredClaims();
         RedisResult[] result;
         try
         {
             result = (RedisResult[])(await scripts.Lease.EvaluateAsync(Db,
                 [Keys.HttpReady, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
-                    Keys.Ready, Keys.Signal, Keys.Claim(salt)],
-                [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs, LeaseWindow, .. types.Select(t => (RedisValue)t)], commit)
+                    Keys.Ready, Keys.Signal, Keys.Claim(salt), .. answered],
+                [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs, LeaseWindow, ClaimMemoryMs,
+                    .. types.Select(t => (RedisValue)t)], commit)
                 .ConfigureAwait(false))!;
         }
         catch (Exception e) when (MayHaveReachedRedis(e))
         {
-            var recovered = await RecoverClaimAsync(salt, e).ConfigureAwait(false);
+            // An HTTP worker's request is waiting: half a lease at most (its leases must not lapse before it has them).
+            var recovered = await RecoverClaimAsync(salt, e, Options.LeaseTtl / 2, CancellationToken.None).ConfigureAwait(false);
             // Their deadline: a lease TTL from their start (Redis's clock); the worker renews on its own clock anyway.
             return new LeaseBatch(recovered, DateTimeOffset.FromUnixTimeMilliseconds(
                 recovered.Length == 0 ? 0 : recovered.Min(j => j.Record.StartedAt ?? 0) + LeaseTtlMs));
         }
         var jobs = ReadClaimed(result, 1);
+        Answered(salt, jobs.Length);
         return new LeaseBatch(jobs, DateTimeOffset.FromUnixTimeMilliseconds((long)result[0]));
     }
 

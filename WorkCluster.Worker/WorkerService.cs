@@ -64,12 +64,13 @@ public sealed partial class WorkerService(
                 ClaimBatch jobs;
                 try
                 {
-                    jobs = await queue.ClaimAsync(identity.Id, free);
+                    jobs = await queue.ClaimAsync(identity.Id, free, stoppingToken);
                     _redisBackoff.Reset();
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException)
                 {
-                    // Had the claim taken jobs and its reply been lost, their leases lapse and the sweep takes them back.
+                    // The claim's reply was lost and the store could not say what it took (ClaimAsync asked for a while):
+                    // had it taken jobs, their leases lapse and the sweep takes them back.
                     slots.Return(free);
                     LogRedisUnavailable(e.Message);
                     await _redisBackoff.DelayAsync(stoppingToken);

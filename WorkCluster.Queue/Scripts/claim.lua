@@ -7,11 +7,12 @@
 -- KEYS[1] ready (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)
 -- KEYS[5] fence (counter)   KEYS[6] signal   KEYS[7] paused flag   KEYS[8] scheduled (zset id -> due ms)
 -- KEYS[9] sequence (counter)   KEYS[10] events (channel)   KEYS[11] the HTTP workers' ready queue (zset: due jobs of
--- their types are promoted there)   KEYS[12] this call's key (string, kept one lease TTL: the ids it took, for
+-- their types are promoted there)   KEYS[12] this call's key (string, kept ARGV[7] ms: the ids it took, for
 -- claimed.lua should its answer be lost)
 -- ARGV[1] worker id   ARGV[2] N (at most this many jobs; at most 1000 are taken at once)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
--- ARGV[6] priority aging (ms per level)
+-- ARGV[6] priority aging (ms per level)   ARGV[7] how long this call's key is kept (ms; deleted sooner by a later call)
+-- KEYS[13...] the keys of earlier calls whose answers came, deleted
 -- Returns { ms until the next scheduled job falls due (-1: none), then id, lease token, record (JSON), data (JSON
 -- text), ... for each claimed job }.
 --#include clock.lua
@@ -22,6 +23,9 @@
 --#include attempt.lua
 
 local now = now_ms()
+for i = 13, #KEYS do
+  redis.call('DEL', KEYS[i]) -- the keys of earlier calls whose answers came: no longer needed
+end
 local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9], events = KEYS[10], http = KEYS[11] }
 if redis.call('EXISTS', KEYS[7]) == 1 then
   return { next_due_in(K.scheduled, now) }
@@ -120,7 +124,7 @@ if #heads > 0 then
   if count > 0 then
     redis.call('HSET', KEYS[2], unpack(stored))
     redis.call('ZADD', KEYS[4], unpack(leased))
-    redis.call('SET', KEYS[12], table.concat(taken, ' '), 'PX', ARGV[3])
+    redis.call('SET', KEYS[12], table.concat(taken, ' '), 'PX', ARGV[7])
   end
 end
 

@@ -2,7 +2,8 @@
 -- claimed: the attempts that one claim (or lease) call started, for a worker whose call ran in Redis but whose answer
 -- never came (a time-out, a connection lost on the way): it runs the jobs it holds the leases of, instead of leaving
 -- them to lapse, each charged an attempt it never ran (and dead-lettered as stalled after enough such rounds).
--- claim.lua and lease.lua note the ids they took under the call's key, kept for one lease TTL. Read-only.
+-- claim.lua and lease.lua note the ids they took under the call's key, kept 10 minutes (deleted by a later call of the
+-- same process once the answer came). Read-only.
 -- KEYS[1] the call's key (string: the ids it took)   KEYS[2] jobs   KEYS[3] payloads
 -- ARGV[1] the call's salt (every token it gave ends with it)
 -- Returns { id, lease token, record (JSON), data (JSON text), ... for each attempt of that call still under its lease }.

@@ -7,10 +7,12 @@
 -- KEYS[1] the HTTP workers' ready queue (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases
 -- KEYS[5] fence (counter)   KEYS[6] paused flag   KEYS[7] scheduled (zset)   KEYS[8] sequence (counter)
 -- KEYS[9] events (channel)   KEYS[10] the .NET workers' ready queue (zset, for the promotion)   KEYS[11] signal
--- KEYS[12] this call's key (string, kept one lease TTL: the ids it took, for claimed.lua should its answer be lost)
+-- KEYS[12] this call's key (string, kept ARGV[8] ms: the ids it took, for claimed.lua should its answer be lost)
+-- KEYS[13...] the keys of earlier calls whose answers came, deleted
 -- ARGV[1] worker id   ARGV[2] N   ARGV[3] lease TTL (ms)   ARGV[4] salt of this lease call
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
--- ARGV[6] priority aging (ms per level)   ARGV[7] how many jobs from the head to look at   ARGV[8...] the work types
+-- ARGV[6] priority aging (ms per level)   ARGV[7] how many jobs from the head to look at
+-- ARGV[8] how long this call's key is kept (ms; deleted sooner by a later call)   ARGV[9...] the work types
 -- Returns { the lease deadline (ms, Redis's clock), then id, lease token, record (JSON), data (JSON text), ... for each
 -- leased job }.
 --#include clock.lua
@@ -22,6 +24,9 @@
 
 local now = now_ms()
 local deadline = now + tonumber(ARGV[3])
+for i = 13, #KEYS do
+  redis.call('DEL', KEYS[i]) -- the keys of earlier calls whose answers came: no longer needed
+end
 if redis.call('EXISTS', KEYS[6]) == 1 then
   return { deadline }
 end
@@ -31,7 +36,7 @@ if promote_due(K, now, 1000, tonumber(ARGV[6])) > 0 then
 end
 
 local types = {}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   types[ARGV[i]] = true
 end
 local most, budget = tonumber(ARGV[2]), tonumber(ARGV[5])
@@ -69,7 +74,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[7]) - 1)) do
   end
 end
 if count > 0 then
-  redis.call('SET', KEYS[12], table.concat(taken, ' '), 'PX', ARGV[3])
+  redis.call('SET', KEYS[12], table.concat(taken, ' '), 'PX', ARGV[8])
 end
 if started and count > 0 then
   redis.call('PUBLISH', K.events, cjson.encode(started))
