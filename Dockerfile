@@ -14,6 +14,7 @@ COPY WorkCluster.Redis/WorkCluster.Redis.csproj WorkCluster.Redis/
 COPY WorkCluster.Queue/WorkCluster.Queue.csproj WorkCluster.Queue/
 COPY WorkCluster.Cluster/WorkCluster.Cluster.csproj WorkCluster.Cluster/
 COPY WorkCluster.Handlers/WorkCluster.Handlers.csproj WorkCluster.Handlers/
+COPY WorkCluster.Webhooks/WorkCluster.Webhooks.csproj WorkCluster.Webhooks/
 COPY ${PROJECT}/${PROJECT}.csproj ${PROJECT}/
 RUN dotnet restore ${PROJECT}/${PROJECT}.csproj
 COPY . .
