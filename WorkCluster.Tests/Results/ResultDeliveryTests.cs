@@ -50,9 +50,18 @@ public sealed class ResultDeliveryTests(ClusterAppFixture app, ITestOutputHelper
         foreach (var wait in new[] { "abc", "-1", "61", "1.5" })
         {
             using var response = await app.Gateway.GetAsync($"/api/v1/work/{job.Id}?wait={wait}");
-            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            var problem = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode != HttpStatusCode.BadRequest)
+            {
+                var logs = new List<string>();
+                foreach (var api in await app.WaitForHealthyReplicasAsync("api", app.ApiReplicas, Eventually.DefaultPatience))
+                {
+                    logs.Add($"--- {api}:\n{await app.LogTailAsync(api, 40)}");
+                }
+                Assert.Fail($"?wait={wait} answered {(int)response.StatusCode}: {problem}\n{string.Join("\n", logs)}");
+            }
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-            Assert.Contains("Work:MaxWaitSeconds", await response.Content.ReadAsStringAsync());
+            Assert.Contains("Work:MaxWaitSeconds", problem);
         }
         using var unknown = await app.Gateway.GetAsync("/api/v1/work/AAAAAAAAAAAAAAAAAAAAAA?wait=5");
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
