@@ -69,10 +69,10 @@ public static class HttpScenario
         var ticker = TickAsync(halfTask, schedule, options.Duration);
         for (long sent = 0; schedule.Elapsed < options.Duration; sent++)
         {
-            var due = TimeSpan.FromSeconds(sent / rate);
-            if (due > schedule.Elapsed)
+            var wait = TimeSpan.FromSeconds(sent / rate) - schedule.Elapsed; // read the clock once: it moves between reads
+            if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(due - schedule.Elapsed);
+                await Task.Delay(wait);
             }
             var sampled = sent % sampleEvery == 0;
             inFlight.Add(Task.Run(async () =>
