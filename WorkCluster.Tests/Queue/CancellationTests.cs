@@ -11,14 +11,18 @@ namespace WorkCluster.Tests.Queue;
 public sealed class CancellationTests(RedisServerFixture redis)
 {
     private static readonly QueueOptions Options = WithLease(TimeSpan.FromSeconds(5));
+
+    /// <summary>Cancelled records kept 3 s: for the test that sees them go (the others keep theirs a minute, so that a slow
+    /// machine never loses a record the test still reads).</summary>
+    private static readonly QueueOptions ShortTtl = WithLease(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(3));
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    private static QueueOptions WithLease(TimeSpan leaseTtl) => new()
+    private static QueueOptions WithLease(TimeSpan leaseTtl, TimeSpan? resultTtl = null) => new()
     {
         LeaseTtl = leaseTtl,
         LeaseOutageGrace = TimeSpan.Zero,
         CancelGraceMs = 200,
-        ResultTtl = TimeSpan.FromSeconds(1),
+        ResultTtl = resultTtl ?? TimeSpan.FromMinutes(1),
     };
 
     private IDatabase Db => redis.Connection.GetDatabase();
@@ -26,11 +30,11 @@ public sealed class CancellationTests(RedisServerFixture redis)
     [Fact]
     public async Task A_pending_job_cancelled_is_never_claimed_its_data_is_freed_and_it_is_listed_until_its_ttl_ends()
     {
-        var queue = redis.NewSpace(Options).Queue;
+        var queue = redis.NewSpace(ShortTtl).Queue;
         var id = await queue.SubmitAsync("\"some data\"");
         var other = await queue.SubmitAsync("2");
 
-        Assert.Equal(new CancelResult(CancelOutcome.Cancelled), await queue.CancelAsync(id));
+        Assert.Equal(new CancelResult(QueueOutcome.Cancelled), await queue.CancelAsync(id));
 
         var claimed = await queue.ClaimAsync("w1", 10);
         Assert.Equal([other], claimed.Select(j => j.Id));
@@ -46,10 +50,10 @@ public sealed class CancellationTests(RedisServerFixture redis)
         Assert.Equal(1, stats.UnfinishedBytes); // only the other job's data, 2
 
         // Cancelling again changes nothing; after the result TTL the record and its listing are gone.
-        Assert.Equal(new CancelResult(CancelOutcome.AlreadyFinished, FinishedStatus: "cancelled"), await queue.CancelAsync(id));
-        await Task.Delay(Options.ResultTtl + TimeSpan.FromMilliseconds(100));
+        Assert.Equal(new CancelResult(QueueOutcome.AlreadyFinished, FinishedStatus: "cancelled"), await queue.CancelAsync(id));
+        await Task.Delay(ShortTtl.ResultTtl + TimeSpan.FromMilliseconds(100));
         Assert.Null(await queue.GetAsync(id));
-        Assert.Equal(new CancelResult(CancelOutcome.NotFound), await queue.CancelAsync(id));
+        Assert.Equal(new CancelResult(QueueOutcome.NotFound), await queue.CancelAsync(id));
         await queue.PurgeExpiredAsync();
         Assert.Equal(0, (await queue.GetCancelledAsync(0, 10)).Total);
     }
@@ -60,7 +64,7 @@ public sealed class CancellationTests(RedisServerFixture redis)
         var queue = redis.NewSpace(Options).Queue;
         var id = (await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { Delay = TimeSpan.FromMilliseconds(100) })).Id!;
 
-        Assert.Equal(CancelOutcome.Cancelled, (await queue.CancelAsync(id)).Outcome);
+        Assert.Equal(QueueOutcome.Cancelled, (await queue.CancelAsync(id)).Outcome);
         await Task.Delay(200);
 
         Assert.Empty(await queue.ClaimAsync("w1", 10));
@@ -77,8 +81,8 @@ public sealed class CancellationTests(RedisServerFixture redis)
         var claimed = await queue.ClaimAsync("w1", 2);
 
         var cancel = await queue.CancelAsync(failing);
-        Assert.Equal(new CancelResult(CancelOutcome.Cancelling, "w1", claimed[0].Lease), cancel);
-        Assert.Equal(CancelOutcome.Cancelling, (await queue.CancelAsync(succeeding)).Outcome);
+        Assert.Equal(new CancelResult(QueueOutcome.Cancelling, "w1", claimed[0].Lease), cancel);
+        Assert.Equal(QueueOutcome.Cancelling, (await queue.CancelAsync(succeeding)).Outcome);
         var running = await queue.GetAsync(failing);
         Assert.Equal(JobStatus.Working, running!.Record.Status);
         Assert.NotNull(running.Record.CancelRequestedAt);
@@ -89,9 +93,9 @@ public sealed class CancellationTests(RedisServerFixture redis)
         Assert.Equal([claimed[0].Lease, claimed[1].Lease], renewal.CancelRequested);
 
         // The handler stopped (it threw on its token): the failure ends the job cancelled, not retried.
-        Assert.Equal(FailOutcome.Cancelled, await queue.FailAsync(claimed[0].Lease, 1, "Cancelled by request."));
+        Assert.Equal(QueueOutcome.Cancelled, await queue.FailAsync(claimed[0].Lease, 1, "Cancelled by request."));
         // The handler finished anyway: the job still ends cancelled, its result not kept.
-        Assert.Equal(CompleteOutcome.Cancelled, await queue.CompleteAsync(claimed[1].Lease, "\"too late\""));
+        Assert.Equal(QueueOutcome.Cancelled, await queue.CompleteAsync(claimed[1].Lease, "\"too late\""));
 
         foreach (var id in new[] { failing, succeeding })
         {
@@ -103,7 +107,7 @@ public sealed class CancellationTests(RedisServerFixture redis)
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Leases));
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Cancels));
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Failed));
-        Assert.Equal(CancelOutcome.AlreadyFinished, (await queue.CancelAsync(failing)).Outcome);
+        Assert.Equal(QueueOutcome.AlreadyFinished, (await queue.CancelAsync(failing)).Outcome);
     }
 
     [Fact]
@@ -113,7 +117,7 @@ public sealed class CancellationTests(RedisServerFixture redis)
         var id = await queue.SubmitAsync("1");
         var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
         var requested = System.Diagnostics.Stopwatch.StartNew();
-        Assert.Equal(CancelOutcome.Cancelling, (await queue.CancelAsync(id)).Outcome);
+        Assert.Equal(QueueOutcome.Cancelling, (await queue.CancelAsync(id)).Outcome);
 
         // The worker keeps renewing (its handler runs on); the sweep leaves the job working until the grace has passed,
         // then revokes the lease.
@@ -140,9 +144,9 @@ public sealed class CancellationTests(RedisServerFixture redis)
 
         Assert.Equal(JobStatus.Cancelled, (await queue.GetAsync(id))!.Record.Status);
         Assert.Equal([claimed.Lease], (await queue.RenewAsync([claimed.Lease])).Lost);
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(claimed.Lease, "\"late\""));
-        Assert.Equal(FailOutcome.Stale, await queue.FailAsync(claimed.Lease, 1, "late"));
-        Assert.Equal(ReleaseOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(claimed.Lease, "\"late\""));
+        Assert.Equal(QueueOutcome.Stale, await queue.FailAsync(claimed.Lease, 1, "late"));
+        Assert.Equal(QueueOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
         var job = (await queue.GetAsync(id))!;
         Assert.Equal(JobStatus.Cancelled, job.Record.Status);
         Assert.Null(job.Result);
@@ -159,7 +163,7 @@ public sealed class CancellationTests(RedisServerFixture redis)
         await queue.CancelAsync(handedBack);
         await queue.CancelAsync(lapsed);
 
-        Assert.Equal(ReleaseOutcome.Cancelled, await queue.ReleaseAsync(claimed[0].Lease));
+        Assert.Equal(QueueOutcome.Cancelled, await queue.ReleaseAsync(claimed[0].Lease));
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var sweep = await queue.SweepExpiredLeasesAsync();
         while (sweep.Cancelled == 0 && sweep.Requeued == 0 && clock.Elapsed < Patience)
@@ -180,11 +184,11 @@ public sealed class CancellationTests(RedisServerFixture redis)
         var queue = redis.NewSpace(Options).Queue;
         var id = await queue.SubmitAsync("1");
         var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed.Lease, "\"done\""));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(claimed.Lease, "\"done\""));
 
-        Assert.Equal(new CancelResult(CancelOutcome.AlreadyFinished, FinishedStatus: "worked"), await queue.CancelAsync(id));
+        Assert.Equal(new CancelResult(QueueOutcome.AlreadyFinished, FinishedStatus: "worked"), await queue.CancelAsync(id));
         Assert.Equal("\"done\"", (await queue.GetAsync(id))!.Result);
-        Assert.Equal(new CancelResult(CancelOutcome.NotFound), await queue.CancelAsync("AAAAAAAAAAAAAAAAAAAAAA"));
-        Assert.Equal(new CancelResult(CancelOutcome.NotFound), await queue.CancelAsync("not an id"));
+        Assert.Equal(new CancelResult(QueueOutcome.NotFound), await queue.CancelAsync("AAAAAAAAAAAAAAAAAAAAAA"));
+        Assert.Equal(new CancelResult(QueueOutcome.NotFound), await queue.CancelAsync("not an id"));
     }
 }

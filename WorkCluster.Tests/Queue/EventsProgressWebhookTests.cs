@@ -12,11 +12,17 @@ namespace WorkCluster.Tests.Queue;
 [Collection(RedisCollection.Name)]
 public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
 {
-    private static readonly QueueOptions Options = new()
+    private static readonly QueueOptions Options = WithResultTtl(TimeSpan.FromMinutes(1));
+
+    /// <summary>Finished records kept 300 ms: for the test that sees them go (the others keep theirs a minute, so that a
+    /// slow machine never loses a record the test still reads).</summary>
+    private static readonly QueueOptions ShortTtl = WithResultTtl(TimeSpan.FromMilliseconds(300));
+
+    private static QueueOptions WithResultTtl(TimeSpan resultTtl) => new()
     {
         LeaseTtl = TimeSpan.FromSeconds(5),
         LeaseOutageGrace = TimeSpan.Zero,
-        ResultTtl = TimeSpan.FromMilliseconds(300),
+        ResultTtl = resultTtl,
         MaxAttempts = 2,
         RetryBaseDelay = TimeSpan.FromMilliseconds(50),
         RetryMaxDelay = TimeSpan.FromMilliseconds(100),
@@ -34,10 +40,10 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         var id = await queue.SubmitAsync("\"x\"");
         var job = Assert.Single(await queue.ClaimAsync("w1", 1));
         Assert.True(await queue.ReportProgressAsync(job.Lease, 40, "almost half"));
-        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(job.Lease, 1, "boom"));
+        Assert.Equal(QueueOutcome.RetryScheduled, await queue.FailAsync(job.Lease, 1, "boom"));
         await Task.Delay(Options.RetryMaxDelay + TimeSpan.FromMilliseconds(20)); // the retry's backoff
         var again = Assert.Single(await queue.ClaimAsync("w2", 1));
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(again.Lease, "42"));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(again.Lease, "42"));
 
         var seen = await events.TakeAsync(e => e.GetProperty("id").GetString() == id, 7);
         Assert.Equal(["accepted", "started", "progress", "retried", "pending", "started", "worked"],
@@ -88,7 +94,7 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         Assert.False(await queue.ReportProgressAsync(job.Lease with { Token = "1-stale" }, 10, "not mine"));
         Assert.Equal(100, (await queue.GetAsync(id))!.Record.Progress!.Percent);
 
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
         Assert.Null((await queue.GetAsync(id))!.Record.Progress);
         Assert.False(await queue.ReportProgressAsync(job.Lease, 50, "too late"));
         Assert.Null((await queue.GetAsync(id))!.Record.Progress);
@@ -106,7 +112,7 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         Assert.StartsWith("line one line two", message);
         Assert.DoesNotContain(message, c => char.IsControl(c));
         Assert.True(System.Text.Encoding.UTF8.GetByteCount(message) <= ErrorText.MaxBytes);
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
     }
 
     [Fact]
@@ -129,7 +135,7 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         Assert.Equal("\"done\"", first.Job.Result);
         Assert.Equal(JobStatus.Worked, first.Job.Record.Status);
         Assert.Empty(await queue.ClaimWebhooksAsync("w2", 10, TimeSpan.FromSeconds(5), 3)); // leased
-        Assert.Equal(WebhookOutcome.RetryScheduled,
+        Assert.Equal(QueueOutcome.RetryScheduled,
             await queue.RecordWebhookAsync(first, false, 500, "answered 500", TimeSpan.FromMilliseconds(200), 3));
         var state = (await queue.GetAsync(id))!.Record.Webhook!;
         Assert.Equal((WebhookStatus.Pending, 1, 500, "w1"), (state.Status, state.Attempts, state.LastStatus, state.Worker));
@@ -141,8 +147,8 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         var second = Assert.Single(await queue.ClaimWebhooksAsync("w2", 10, TimeSpan.FromSeconds(5), 3));
         Assert.Equal(2, second.Attempt);
         Assert.NotEqual(first.Token, second.Token);
-        Assert.Equal(WebhookOutcome.Stale, await queue.RecordWebhookAsync(first, true, 200, null, TimeSpan.Zero, 3));
-        Assert.Equal(WebhookOutcome.Delivered, await queue.RecordWebhookAsync(second, true, 204, null, TimeSpan.Zero, 3));
+        Assert.Equal(QueueOutcome.Stale, await queue.RecordWebhookAsync(first, true, 200, null, TimeSpan.Zero, 3));
+        Assert.Equal(QueueOutcome.Delivered, await queue.RecordWebhookAsync(second, true, 204, null, TimeSpan.Zero, 3));
         state = (await queue.GetAsync(id))!.Record.Webhook!;
         Assert.Equal((WebhookStatus.Delivered, 2, 204), (state.Status, state.Attempts, state.LastStatus));
         Assert.Null(state.LastError);
@@ -157,11 +163,11 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         var queue = redis.NewSpace(Options).Queue;
         var id = (await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { CallbackUrl = "http://example.com/" })).Id!;
         var job = Assert.Single(await queue.ClaimAsync("w1", 1));
-        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(job.Lease, 1, "first"));
+        Assert.Equal(QueueOutcome.RetryScheduled, await queue.FailAsync(job.Lease, 1, "first"));
         Assert.Empty(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromSeconds(5), 2)); // not ended yet: a retry waits
         await Task.Delay(Options.RetryMaxDelay + TimeSpan.FromMilliseconds(20));
         job = Assert.Single(await queue.ClaimAsync("w1", 1));
-        Assert.Equal(FailOutcome.DeadLettered, await queue.FailAsync(job.Lease, 2, "second"));
+        Assert.Equal(QueueOutcome.DeadLettered, await queue.FailAsync(job.Lease, 2, "second"));
 
         // The process making attempt 1 dies: its lease passes and the delivery is taken again (attempt 2).
         var lost = Assert.Single(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromMilliseconds(100), 2));
@@ -175,20 +181,20 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         var state = (await queue.GetAsync(id))!.Record.Webhook!;
         Assert.Equal((WebhookStatus.Failed, 2), (state.Status, state.Attempts));
         Assert.Contains("stopped", state.LastError);
-        Assert.Equal(WebhookOutcome.Stale, await queue.RecordWebhookAsync(retaken, true, 200, null, TimeSpan.Zero, 2));
+        Assert.Equal(QueueOutcome.Stale, await queue.RecordWebhookAsync(retaken, true, 200, null, TimeSpan.Zero, 2));
     }
 
     [Fact]
     public async Task A_job_whose_webhook_is_still_being_delivered_outlives_its_ttl_until_the_delivery_ends()
     {
-        var queue = redis.NewSpace(Options).Queue;
+        var queue = redis.NewSpace(ShortTtl).Queue;
         var id = (await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { CallbackUrl = "http://example.com/" })).Id!;
         var plain = await queue.SubmitAsync();
         foreach (var job in await queue.ClaimAsync("w1", 2))
         {
             await queue.CompleteAsync(job.Lease, "1");
         }
-        await Task.Delay(Options.ResultTtl + TimeSpan.FromMilliseconds(100));
+        await Task.Delay(ShortTtl.ResultTtl + TimeSpan.FromMilliseconds(100));
 
         Assert.Null(await queue.GetAsync(plain));
         Assert.NotNull(await queue.GetAsync(id)); // readable past its TTL while its webhook is pending, not gone and back
@@ -203,7 +209,7 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         Assert.False(await queue.ReleaseWebhookAsync(cut)); // stale now
         var attempt = Assert.Single(await queue.ClaimWebhooksAsync("w2", 10, TimeSpan.FromSeconds(5), 3));
         Assert.Equal(1, attempt.Attempt);
-        Assert.Equal(WebhookOutcome.Delivered, await queue.RecordWebhookAsync(attempt, true, 200, null, TimeSpan.Zero, 3));
+        Assert.Equal(QueueOutcome.Delivered, await queue.RecordWebhookAsync(attempt, true, 200, null, TimeSpan.Zero, 3));
         // Delivered: kept until the time the purge last held it to (at most a minute), then gone like any other.
         Assert.Equal(WebhookStatus.Delivered, (await queue.GetAsync(id))!.Record.Webhook!.Status);
         var heldUntil = (await Db.SortedSetScoreAsync(queue.Keys.Expiry, id))!.Value;
@@ -217,19 +223,19 @@ public sealed class EventsProgressWebhookTests(RedisServerFixture redis)
         var id = (await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { CallbackUrl = "http://example.com/" })).Id!;
         var job = Assert.Single(await queue.ClaimAsync("w1", 1));
         Assert.True(await queue.ReportProgressAsync(job.Lease, 90, "nearly"));
-        Assert.Equal(FailOutcome.DeadLettered, await queue.FailAsync(job.Lease, 1, "boom"));
+        Assert.Equal(QueueOutcome.DeadLettered, await queue.FailAsync(job.Lease, 1, "boom"));
         var failed = (await queue.GetAsync(id))!.Record;
         Assert.Null(failed.Progress);
         Assert.Equal(WebhookStatus.Pending, failed.Webhook!.Status);
 
-        Assert.Equal(RetryOutcome.Queued, await queue.RetryFailedAsync(id));
+        Assert.Equal(QueueOutcome.Queued, await queue.RetryFailedAsync(id));
         Assert.Null((await queue.GetAsync(id))!.Record.Webhook);
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Webhooks));
         Assert.Empty(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromSeconds(5), 3));
 
         job = Assert.Single(await queue.ClaimAsync("w1", 1));
         Assert.Null(job.Record.Progress);
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, "2"));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(job.Lease, "2"));
         var attempt = Assert.Single(await queue.ClaimWebhooksAsync("w1", 10, TimeSpan.FromSeconds(5), 3));
         Assert.Equal((JobStatus.Worked, 1), (attempt.Job.Record.Status, attempt.Attempt));
     }
