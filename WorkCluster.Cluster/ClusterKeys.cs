@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using WorkCluster.Redis;
 
 namespace WorkCluster.Cluster;
@@ -15,4 +16,16 @@ public sealed class ClusterKeys(RedisKeyspace keyspace)
 
     /// <summary>String with a TTL: the node's description while it is alive. Its liveness key.</summary>
     public string Node(string id) => _node + id;
+
+    /// <summary>The key a script names <paramref name="name"/> in its <c>--! keys:</c> line.</summary>
+    /// <exception cref="InvalidOperationException">Cluster membership has no key of that name.</exception>
+    public RedisKey Named(string name) => name switch
+    {
+        "nodes" => Nodes,
+        "events" => Events,
+        _ => throw new InvalidOperationException($"Cluster membership has no key named '{name}'."),
+    };
+
+    /// <summary>Binds <paramref name="script"/>'s keys by name (see <see cref="Named"/>); <paramref name="perCall"/> are given at each call.</summary>
+    public ScriptKeys Bind(RedisScript script, params string[] perCall) => ScriptKeys.Bind(script, Named, perCall);
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkCluster.Redis;
 
 namespace WorkCluster.Cluster;
 
@@ -12,12 +13,17 @@ public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts
 {
     public ClusterKeys Keys { get; } = keys;
 
+    private readonly ScriptKeys _heartbeatKeys = keys.Bind(scripts.Heartbeat, "node");
+    private readonly ScriptKeys _touchKeys = keys.Bind(scripts.Touch, "node");
+    private readonly ScriptKeys _leaveKeys = keys.Bind(scripts.Leave, "node");
+    private readonly ScriptKeys _membersKeys = keys.Bind(scripts.Members);
+
     private IDatabase Db => redis.GetDatabase();
 
     /// <summary>Registers or refreshes <paramref name="node"/> for one heartbeat TTL. Returns false if it (re)joined.</summary>
     public async Task<bool> HeartbeatAsync(NodeInfo node)
     {
-        var existed = await scripts.Heartbeat.EvaluateAsync(Db, [Keys.Node(node.Id), Keys.Nodes, Keys.Events],
+        var existed = await scripts.Heartbeat.EvaluateAsync(Db, _heartbeatKeys.Keys(("node", Keys.Node(node.Id))),
             [node.Id, JsonSerializer.Serialize(node, ClusterJson.Default.NodeInfo), (long)options.Value.HeartbeatTtl.TotalMilliseconds])
             .ConfigureAwait(false);
         return (long)existed == 1;
@@ -30,7 +36,7 @@ public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts
     /// </summary>
     public async Task<bool?> RegisterHttpWorkerAsync(NodeInfo node, TimeSpan ttl)
     {
-        var existed = (long)await scripts.Heartbeat.EvaluateAsync(Db, [Keys.Node(node.Id), Keys.Nodes, Keys.Events],
+        var existed = (long)await scripts.Heartbeat.EvaluateAsync(Db, _heartbeatKeys.Keys(("node", Keys.Node(node.Id))),
             [node.Id, JsonSerializer.Serialize(node with { Protocol = NodeInfo.HttpProtocol }, ClusterJson.Default.NodeInfo),
                 (long)ttl.TotalMilliseconds, NodeInfo.HttpProtocol])
             .ConfigureAwait(false);
@@ -39,16 +45,16 @@ public sealed class ClusterRegistry(IConnectionMultiplexer redis, ClusterScripts
 
     /// <summary>Keeps <paramref name="nodeId"/>'s registration (if it has one) for <paramref name="ttl"/> more. Returns whether it had one.</summary>
     public async Task<bool> TouchAsync(string nodeId, TimeSpan ttl) =>
-        (long)await scripts.Touch.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes], [nodeId, (long)ttl.TotalMilliseconds])
+        (long)await scripts.Touch.EvaluateAsync(Db, _touchKeys.Keys(("node", Keys.Node(nodeId))), [nodeId, (long)ttl.TotalMilliseconds])
             .ConfigureAwait(false) == 1;
 
     /// <summary>Ends <paramref name="nodeId"/>'s membership now.</summary>
-    public Task LeaveAsync(string nodeId) => scripts.Leave.EvaluateAsync(Db, [Keys.Node(nodeId), Keys.Nodes, Keys.Events], [nodeId]);
+    public Task LeaveAsync(string nodeId) => scripts.Leave.EvaluateAsync(Db, _leaveKeys.Keys(("node", Keys.Node(nodeId))), [nodeId]);
 
     /// <summary>The living nodes, as each described itself in its last heartbeat, ordered by id.</summary>
     public async Task<IReadOnlyList<NodeInfo>> GetMembersAsync()
     {
-        var ids = ((RedisResult[])(await scripts.Members.EvaluateAsync(Db, [Keys.Nodes], []).ConfigureAwait(false))!)
+        var ids = ((RedisResult[])(await scripts.Members.EvaluateAsync(Db, _membersKeys.Keys(), []).ConfigureAwait(false))!)
             .Select(r => (string)r!).ToArray();
         if (ids.Length == 0)
         {

@@ -127,21 +127,6 @@ public sealed record WebhookAttempt(JobView Job, string Token, int Attempt)
     public string Id => Job.Id;
 }
 
-/// <summary>What became of a webhook attempt's answer.</summary>
-public enum WebhookOutcome
-{
-    /// <summary>The attempt no longer held the delivery (its lease passed and it was taken again, or the job is gone).</summary>
-    Stale,
-
-    Delivered,
-
-    /// <summary>Not delivered; another attempt is scheduled.</summary>
-    RetryScheduled,
-
-    /// <summary>Not delivered, and that was the last attempt.</summary>
-    Failed,
-}
-
 public sealed record JobView(string Id, JobRecord Record, string? Result, long? LeaseExpiresAt = null)
 {
     /// <summary>Who submitted it (see <see cref="JobRecord.Owner"/>).</summary>
@@ -209,33 +194,11 @@ public sealed record JobOptions
     public static JobOptions Default { get; } = new();
 }
 
-/// <summary>How a submission ended.</summary>
-public enum EnqueueOutcome
-{
-    /// <summary>A new job was queued.</summary>
-    Created,
-
-    /// <summary>The Idempotency-Key had been used with the same request: the earlier job is returned, nothing queued.</summary>
-    Replayed,
-
-    /// <summary>The Idempotency-Key had been used with a different request: nothing queued.</summary>
-    KeyConflict,
-
-    /// <summary>The queue holds <see cref="QueueOptions.MaxQueueLength"/> unfinished jobs: nothing queued.</summary>
-    QueueFull,
-
-    /// <summary>The unfinished jobs' payloads would pass <see cref="QueueOptions.MaxQueueBytes"/>: nothing queued.</summary>
-    QueueBytesFull,
-
-    /// <summary>It would fall due further ahead than <see cref="QueueOptions.MaxDelay"/> (by Redis's clock): nothing queued.</summary>
-    TooFarAhead,
-}
-
 /// <summary>
 /// The answer to a submission: what happened, which job it concerns (none when the queue was full), who accepted
 /// it and the W3C trace parent stored with it.
 /// </summary>
-public sealed record EnqueueResult(EnqueueOutcome Outcome, string? Id, string? AcceptedBy, string? TraceParent = null)
+public sealed record EnqueueResult(QueueOutcome Outcome, string? Id, string? AcceptedBy, string? TraceParent = null)
 {
     /// <summary>The trace id of the job's journey (from <see cref="TraceParent"/>).</summary>
     public string? TraceId => TraceIds.FromTraceParent(TraceParent);
@@ -262,22 +225,6 @@ public static class TraceIds
         traceParent is { Length: 55 } && traceParent[2] == '-' ? traceParent.Substring(3, 32) : null;
 }
 
-/// <summary>What became of a failed attempt.</summary>
-public enum FailOutcome
-{
-    /// <summary>The job's cancellation had been requested: it ended cancelled.</summary>
-    Cancelled,
-
-    /// <summary>The attempt no longer held the job's lease (it lapsed and the job moved on): nothing recorded.</summary>
-    Stale,
-
-    /// <summary>A retry is scheduled.</summary>
-    RetryScheduled,
-
-    /// <summary>That was the last attempt: the job is failed, in the dead letter.</summary>
-    DeadLettered,
-}
-
 /// <summary>What one lease sweep did.</summary>
 /// <param name="Requeued">Jobs whose lease had lapsed, back at the head of the queue.</param>
 /// <param name="DeadLettered">Jobs whose lease had lapsed on their last attempt, now failed.</param>
@@ -287,56 +234,11 @@ public enum FailOutcome
 /// </param>
 public sealed record SweepResult(int Requeued, int DeadLettered, TimeSpan HeldBack, int Cancelled = 0);
 
-/// <summary>What recording an attempt's success did.</summary>
-public enum CompleteOutcome
-{
-    /// <summary>The attempt no longer held the job's lease (it lapsed, or the job was cancelled, or moved on): nothing recorded.</summary>
-    Stale,
-
-    /// <summary>The result is stored; the job is worked.</summary>
-    Worked,
-
-    /// <summary>The job's cancellation had been requested: it ended cancelled, its result not kept.</summary>
-    Cancelled,
-
-    /// <summary>The result was larger than <see cref="QueueOptions.MaxResultBytes"/>: not stored; the job failed for good, saying so.</summary>
-    ResultTooLarge,
-}
-
-/// <summary>What handing a job back did.</summary>
-public enum ReleaseOutcome
-{
-    /// <summary>The attempt no longer held the job's lease: nothing changed.</summary>
-    Stale,
-
-    /// <summary>The job is back in its place in the ready queue.</summary>
-    Released,
-
-    /// <summary>The job's cancellation had been requested: it ended cancelled.</summary>
-    Cancelled,
-}
-
-/// <summary>What a cancellation did.</summary>
-public enum CancelOutcome
-{
-    /// <summary>No such job (or its TTL has passed).</summary>
-    NotFound,
-
-    /// <summary>The job was waiting: it is cancelled and will never start.</summary>
-    Cancelled,
-
-    /// <summary>The job is being worked: its worker is asked to stop it (see <see cref="CancelResult.Worker"/>).</summary>
-    Cancelling,
-
-    /// <summary>The job had already finished (worked, failed or cancelled): nothing changed.</summary>
-    AlreadyFinished,
-}
-
 /// <summary>
 /// The answer to a cancellation: what it did, and for a job being worked, the worker holding its lease and the lease,
 /// so that the worker can be told at once; for a finished job, the status it finished with.
 /// </summary>
-public sealed record CancelResult(CancelOutcome Outcome, string? Worker = null, JobLease? Lease = null, string? FinishedStatus = null);
+public sealed record CancelResult(QueueOutcome Outcome, string? Worker = null, JobLease? Lease = null, string? FinishedStatus = null);
 
 /// <summary>
 /// What a renewal found: the leases no longer held (their handlers should stop, their outcomes would be stale), and
@@ -358,13 +260,3 @@ public sealed record LeaseRenewal(IReadOnlyList<JobLease> Lost, IReadOnlyList<Jo
 /// <summary>A page of a list of finished jobs (the dead letter, or the cancelled jobs), newest first.</summary>
 public sealed record JobPage(long Total, IReadOnlyList<JobView> Jobs);
 
-/// <summary>What asking for a failed job's retry did.</summary>
-public enum RetryOutcome
-{
-    Queued,
-    NotFound,
-    NotFailed,
-
-    /// <summary>The queue's budget (jobs or bytes) has no room for it: nothing changed.</summary>
-    QueueFull,
-}

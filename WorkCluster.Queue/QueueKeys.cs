@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using WorkCluster.Redis;
 
 namespace WorkCluster.Queue;
@@ -35,9 +36,6 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// workers lease from it by type (<c>Scripts/lease.lua</c>).
     /// </summary>
     public string HttpReady { get; } = keyspace.Key("ready:http");
-
-    /// <summary>The list a version before priorities kept its waiting jobs in; drained into <see cref="Ready"/> once.</summary>
-    public string FormerQueue { get; } = keyspace.Key("queue");
 
     /// <summary>Counter: the tie-breaker of ranks, for first in first out within a millisecond.</summary>
     public string Sequence { get; } = keyspace.Key("seq");
@@ -102,6 +100,42 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// of a pass under way (<c>repair</c>).
     /// </summary>
     public string SweepClock { get; } = keyspace.Key("sweep");
+
+    /// <summary>
+    /// The key a script names <paramref name="name"/> in its <c>--! keys:</c> line (the Lua name of the property: <c>jobs</c>
+    /// is <see cref="Jobs"/>, <c>http</c> is <see cref="HttpReady"/>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The queue has no key of that name.</exception>
+    public RedisKey Named(string name) => name switch
+    {
+        "jobs" => Jobs,
+        "payloads" => Payloads,
+        "results" => Results,
+        "expiry" => Expiry,
+        "ready" => Ready,
+        "http" => HttpReady,
+        "sequence" => Sequence,
+        "scheduled" => Scheduled,
+        "failed" => Failed,
+        "cancelled" => Cancelled,
+        "cancels" => Cancels,
+        "schedules" => Schedules,
+        "schedule_cursors" => ScheduleCursors,
+        "schedule_revisions" => ScheduleRevisions,
+        "idempotency" => Idempotency,
+        "stats" => Stats,
+        "signal" => Signal,
+        "paused" => Paused,
+        "leases" => Leases,
+        "fence" => Fence,
+        "events" => Events,
+        "webhooks" => Webhooks,
+        "sweep_clock" => SweepClock,
+        _ => throw new InvalidOperationException($"The queue has no key named '{name}'."),
+    };
+
+    /// <summary>Binds <paramref name="script"/>'s keys by name (see <see cref="Named"/>); <paramref name="perCall"/> are given at each call.</summary>
+    public ScriptKeys Bind(RedisScript script, params string[] perCall) => ScriptKeys.Bind(script, Named, perCall);
 
     /// <summary>String with a TTL of one tick: which process runs maintenance duty <paramref name="duty"/> this tick.</summary>
     public string MaintenanceTurn(string duty) => keyspace.Key("maintenance:" + duty);

@@ -31,13 +31,37 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     public QueueKeys Keys { get; } = keys;
 
+    // Each script's keys, bound by name (see the script's --! keys: line); a script naming a key the keyspace does not
+    // know fails here, when the queue is made.
+    private readonly ScriptKeys _getKeys = keys.Bind(scripts.Get);
+    private readonly ScriptKeys _claimKeys = keys.Bind(scripts.Claim, "claim");
+    private readonly ScriptKeys _claimedKeys = keys.Bind(scripts.Claimed, "claim");
+    private readonly ScriptKeys _leaseKeys = keys.Bind(scripts.Lease, "claim");
+    private readonly ScriptKeys _renewKeys = keys.Bind(scripts.Renew);
+    private readonly ScriptKeys _completeKeys = keys.Bind(scripts.Complete);
+    private readonly ScriptKeys _failKeys = keys.Bind(scripts.Fail);
+    private readonly ScriptKeys _releaseKeys = keys.Bind(scripts.Release);
+    private readonly ScriptKeys _progressKeys = keys.Bind(scripts.Progress);
+    private readonly ScriptKeys _webhookClaimKeys = keys.Bind(scripts.WebhookClaim);
+    private readonly ScriptKeys _webhookDoneKeys = keys.Bind(scripts.WebhookDone);
+    private readonly ScriptKeys _cancelKeys = keys.Bind(scripts.Cancel);
+    private readonly ScriptKeys _sweepKeys = keys.Bind(scripts.Sweep);
+    private readonly ScriptKeys _promoteKeys = keys.Bind(scripts.Promote);
+    private readonly ScriptKeys _retryKeys = keys.Bind(scripts.Retry);
+    private readonly ScriptKeys _pauseKeys = keys.Bind(scripts.Pause);
+    private readonly ScriptKeys _resumeKeys = keys.Bind(scripts.Resume);
+    private readonly ScriptKeys _statsKeys = keys.Bind(scripts.Stats);
+    private readonly ScriptKeys _pageKeys = keys.Bind(scripts.FailedPage, "list");
+    private readonly ScriptKeys _purgeKeys = keys.Bind(scripts.Purge);
+    private readonly ScriptKeys _repairKeys = keys.Bind(scripts.Repair);
+
     private QueueOptions Options => options.Value;
 
     private IDatabase Db => redis.GetDatabase();
 
     /// <summary>
     /// Stores a new job and queues it, unless the queue's budget is spent or <paramref name="idempotencyKey"/> was used
-    /// before (see <see cref="EnqueueOutcome"/>). Nothing is written unless a job is created. Runs in a <c>publish</c>
+    /// before (see <see cref="QueueOutcome"/>). Nothing is written unless a job is created. Runs in a <c>publish</c>
     /// span whose context is stored with the job, so that the worker's span continues the submitter's trace.
     /// </summary>
     /// <param name="type">The work type.</param>
@@ -59,18 +83,20 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         var id = (string?)result.Id;
         var by = (string?)result.AcceptedBy;
         var trace = (string?)result.Trace is { Length: > 0 } t ? t : null;
-        var outcome = (int)result.Code switch
+        if ((string?)result.Code == "duplicate")
         {
-            1 => new EnqueueResult(EnqueueOutcome.Created, id, by, trace),
-            2 => new EnqueueResult(EnqueueOutcome.Replayed, id, by, trace),
-            3 => new EnqueueResult(EnqueueOutcome.KeyConflict, id, null, null),
-            4 => new EnqueueResult(EnqueueOutcome.QueueFull, null, null, null),
-            6 => new EnqueueResult(EnqueueOutcome.QueueBytesFull, null, null, null),
-            7 => new EnqueueResult(EnqueueOutcome.TooFarAhead, null, null, null),
-            var code => throw new InvalidOperationException($"enqueue.lua answered {code} for a submission."),
+            throw new InvalidOperationException($"enqueue.lua was given job id {submission.Id} twice in one call.");
+        }
+        var outcome = QueueOutcomes.Parse(result.Code) switch
+        {
+            QueueOutcome.Created => new EnqueueResult(QueueOutcome.Created, id, by, trace),
+            QueueOutcome.Replayed => new EnqueueResult(QueueOutcome.Replayed, id, by, trace),
+            QueueOutcome.KeyConflict => new EnqueueResult(QueueOutcome.KeyConflict, id, null, null),
+            var refused and (QueueOutcome.QueueFull or QueueOutcome.QueueBytesFull or QueueOutcome.TooFarAhead) => new EnqueueResult(refused, null, null, null),
+            var other => throw new InvalidDataException($"enqueue.lua answered {other.Name()} for a submission."),
         };
-        activity?.SetTag("messaging.message.id", outcome.Id).SetTag("workcluster.enqueue.outcome", outcome.Outcome.ToString());
-        if (outcome.Outcome == EnqueueOutcome.Created)
+        activity?.SetTag("messaging.message.id", outcome.Id).SetTag("workcluster.enqueue.outcome", outcome.Outcome.Name());
+        if (outcome.Outcome == QueueOutcome.Created)
         {
             telemetry.Accepted(type);
         }
@@ -154,8 +180,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             values[a++] = o.Owner ?? "";
             values[a++] = o.HttpLane ? "http" : "";
         }
-        var reply = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db, _enqueueKeys ??= [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Signal, Keys.Idempotency, Keys.Expiry, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
-            Keys.Events, Keys.HttpReady], values, commit).ConfigureAwait(false))!;
+        var reply = (RedisResult[])(await scripts.Enqueue.EvaluateAsync(Db, _enqueueKeys.Keys(), values, commit).ConfigureAwait(false))!;
         var results = new Submitted[reply.Length / 4];
         for (var i = 0; i < results.Length; i++)
         {
@@ -164,7 +189,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         return results;
     }
 
-    private RedisKey[]? _enqueueKeys;
+    private readonly ScriptKeys _enqueueKeys = keys.Bind(scripts.Enqueue);
 
     /// <summary>The job with this id, or null if there is none or its TTL has passed.</summary>
     public async Task<JobView?> GetAsync(string id)
@@ -173,7 +198,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             return null;
         }
-        var result = await scripts.Get.EvaluateAsync(Db, [Keys.Jobs, Keys.Results, Keys.Expiry, Keys.Leases], [id], commit).ConfigureAwait(false);
+        var result = await scripts.Get.EvaluateAsync(Db, _getKeys.Keys(), [id], commit).ConfigureAwait(false);
         if (result.IsNull)
         {
             return null;
@@ -202,9 +227,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         RedisResult[] result;
         try
         {
-            result = (RedisResult[])(await scripts.Claim.EvaluateAsync(Db,
-                [Keys.Ready, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Signal, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
-                    Keys.HttpReady, Keys.Claim(salt), .. answered],
+            result = (RedisResult[])(await scripts.Claim.EvaluateAsync(Db, _claimKeys.Keys(answered, ("claim", Keys.Claim(salt))),
                 [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs, ClaimMemoryMs], commit).ConfigureAwait(false))!;
         }
         catch (Exception e) when (MayHaveReachedRedis(e))
@@ -270,7 +293,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         {
             try
             {
-                var found = (RedisResult[])(await scripts.Claimed.EvaluateAsync(Db, [Keys.Claim(salt), Keys.Jobs, Keys.Payloads], [salt], commit)
+                var found = (RedisResult[])(await scripts.Claimed.EvaluateAsync(Db, _claimedKeys.Keys(("claim", Keys.Claim(salt))), [salt], commit)
                     .ConfigureAwait(false))!;
                 telemetry.ClaimsRecovered(found.Length / 4);
                 var recovered = ReadClaimed(found, 0);
@@ -316,9 +339,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         RedisResult[] result;
         try
         {
-            result = (RedisResult[])(await scripts.Lease.EvaluateAsync(Db,
-                [Keys.HttpReady, Keys.Jobs, Keys.Payloads, Keys.Leases, Keys.Fence, Keys.Paused, Keys.Scheduled, Keys.Sequence, Keys.Events,
-                    Keys.Ready, Keys.Signal, Keys.Claim(salt), .. answered],
+            result = (RedisResult[])(await scripts.Lease.EvaluateAsync(Db, _leaseKeys.Keys(answered, ("claim", Keys.Claim(salt))),
                 [workerId, max, LeaseTtlMs, salt, ClaimReplyBudgetBytes, PriorityAgingMs, LeaseWindow, ClaimMemoryMs,
                     .. types.Select(t => (RedisValue)t)], commit)
                 .ConfigureAwait(false))!;
@@ -366,7 +387,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             values[a++] = lease.JobId;
             values[a++] = lease.Token;
         }
-        var reply = (RedisResult[])(await scripts.Renew.EvaluateAsync(Db, [Keys.Leases, Keys.Jobs], values, commit).ConfigureAwait(false))!;
+        var reply = (RedisResult[])(await scripts.Renew.EvaluateAsync(Db, _renewKeys.Keys(), values, commit).ConfigureAwait(false))!;
         JobLease[] Named(RedisResult list) => ((RedisResult[])list!).Select(k => leases[(int)k - 1]).ToArray();
         return new LeaseRenewal(Named(reply[0]), Named(reply[1]), Named(reply[2]));
     }
@@ -377,7 +398,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// lapsed and the job was taken back (or finished by another attempt, or cancelled), or the job no longer exists. A
     /// result larger than <see cref="QueueOptions.MaxResultBytes"/> is not stored: the job fails for good, saying why.
     /// </summary>
-    public async Task<CompleteOutcome> CompleteAsync(JobLease lease, string result, string? type = null)
+    public async Task<QueueOutcome> CompleteAsync(JobLease lease, string result, string? type = null)
     {
         var bytes = System.Text.Encoding.UTF8.GetByteCount(result);
         if (bytes > Options.MaxResultBytes)
@@ -386,35 +407,29 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 type, retry: false).ConfigureAwait(false);
             return failed switch
             {
-                FailOutcome.Stale => CompleteOutcome.Stale,
-                FailOutcome.Cancelled => CompleteOutcome.Cancelled,
-                _ => CompleteOutcome.ResultTooLarge,
+                QueueOutcome.Stale => QueueOutcome.Stale,
+                QueueOutcome.Cancelled => QueueOutcome.Cancelled,
+                _ => QueueOutcome.ResultTooLarge,
             };
         }
-        var outcome = await _completions.RunAsync((lease, result)).ConfigureAwait(false) switch
-        {
-            1 => CompleteOutcome.Worked,
-            2 => CompleteOutcome.Cancelled,
-            _ => CompleteOutcome.Stale,
-        };
+        var outcome = await _completions.RunAsync((lease, result)).ConfigureAwait(false);
         switch (outcome)
         {
-            case CompleteOutcome.Worked: telemetry.Worked(type ?? ""); break;
-            case CompleteOutcome.Cancelled: telemetry.Cancelled(type ?? ""); break;
+            case QueueOutcome.Worked: telemetry.Worked(type ?? ""); break;
+            case QueueOutcome.Cancelled: telemetry.Cancelled(type ?? ""); break;
             default: telemetry.StaleOutcome("complete"); break;
         }
         return outcome;
     }
 
-    private GroupCommit<(JobLease Lease, string Result), long>? _completeBatches;
+    private GroupCommit<(JobLease Lease, string Result), QueueOutcome>? _completeBatches;
 
-    private GroupCommit<(JobLease Lease, string Result), long> _completions => LazyInitializer.EnsureInitialized(ref _completeBatches,
+    private GroupCommit<(JobLease Lease, string Result), QueueOutcome> _completions => LazyInitializer.EnsureInitialized(ref _completeBatches,
         () => new(CompleteBatchAsync, c => c.Result.Length, Options.MaxBatch, BatchBudgetBytes, MaxBatchesInFlight, RedisHostingExtensions.CommandTimeout));
 
-    private RedisKey[]? _completeKeys;
 
     /// <summary>One complete script call for a batch of outcomes (see <see cref="GroupCommit{TItem, TResult}"/>).</summary>
-    private async Task<long[]> CompleteBatchAsync(IReadOnlyList<(JobLease Lease, string Result)> batch)
+    private async Task<QueueOutcome[]> CompleteBatchAsync(IReadOnlyList<(JobLease Lease, string Result)> batch)
     {
         var values = new RedisValue[3 + batch.Count * 3];
         values[0] = ResultTtlMs;
@@ -427,11 +442,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
             values[a++] = result;
         }
         values[a] = Options.MaxResultsBytes;
-        var reply = (RedisResult[])(await scripts.Complete.EvaluateAsync(Db, _completeKeys ??=
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Expiry, Keys.Stats, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events,
-                Keys.Failed, Keys.Idempotency],
-            values, commit).ConfigureAwait(false))!;
-        return Array.ConvertAll(reply, r => (long)r);
+        var reply = (RedisResult[])(await scripts.Complete.EvaluateAsync(Db, _completeKeys.Keys(), values, commit).ConfigureAwait(false))!;
+        return Array.ConvertAll(reply, r => QueueOutcomes.Parse((RedisValue)r));
     }
 
     /// <summary>
@@ -441,30 +453,22 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// was requested ends cancelled instead. A stale attempt changes nothing.
     /// </summary>
     /// <param name="retry">False: the job fails for good now (the dead letter), whatever attempts it has left.</param>
-    public async Task<FailOutcome> FailAsync(JobLease lease, int attempt, string error, string? type = null, bool retry = true)
+    public async Task<QueueOutcome> FailAsync(JobLease lease, int attempt, string error, string? type = null, bool retry = true)
     {
         var delay = Backoff.FullJitter(Options.RetryBaseDelay, Options.RetryMaxDelay, attempt - 1);
-        var outcome = await scripts.Fail.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Leases, Keys.Scheduled, Keys.Failed, Keys.Expiry, Keys.Idempotency, Keys.Stats,
-                Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events],
+        var outcome = await scripts.Fail.EvaluateAsync(Db, _failKeys.Keys(),
             [lease.JobId, lease.Token, ErrorText.Bound(error), (long)delay.TotalMilliseconds, retry ? Options.MaxAttempts : 0,
                 (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, ResultTtlMs], commit)
             .ConfigureAwait(false);
-        switch ((long)outcome)
+        var parsed = QueueOutcomes.Parse((RedisValue)outcome);
+        switch (parsed)
         {
-            case 1:
-                telemetry.Retried(type ?? "");
-                return FailOutcome.RetryScheduled;
-            case 2:
-                telemetry.Failed(type ?? "");
-                return FailOutcome.DeadLettered;
-            case 3:
-                telemetry.Cancelled(type ?? "");
-                return FailOutcome.Cancelled;
-            default:
-                telemetry.StaleOutcome("fail");
-                return FailOutcome.Stale;
+            case QueueOutcome.RetryScheduled: telemetry.Retried(type ?? ""); break;
+            case QueueOutcome.DeadLettered: telemetry.Failed(type ?? ""); break;
+            case QueueOutcome.Cancelled: telemetry.Cancelled(type ?? ""); break;
+            default: telemetry.StaleOutcome("fail"); break;
         }
+        return parsed;
     }
 
     /// <summary>
@@ -472,21 +476,14 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// stopping), back to its place in the queue, the attempt not counted; a job whose cancellation was requested ends
     /// cancelled instead. A stale attempt changes nothing.
     /// </summary>
-    public async Task<ReleaseOutcome> ReleaseAsync(JobLease lease, string? type = null)
+    public async Task<QueueOutcome> ReleaseAsync(JobLease lease, string? type = null)
     {
-        var outcome = (long)await scripts.Release.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Leases, Keys.Ready, Keys.Signal, Keys.Payloads, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats, Keys.Webhooks,
-                Keys.Events, Keys.HttpReady],
-            [lease.JobId, lease.Token, PriorityAgingMs, ResultTtlMs], commit).ConfigureAwait(false) switch
-        {
-            1 => ReleaseOutcome.Released,
-            2 => ReleaseOutcome.Cancelled,
-            _ => ReleaseOutcome.Stale,
-        };
+        var outcome = QueueOutcomes.Parse((RedisValue)await scripts.Release.EvaluateAsync(Db, _releaseKeys.Keys(),
+            [lease.JobId, lease.Token, PriorityAgingMs, ResultTtlMs], commit).ConfigureAwait(false));
         switch (outcome)
         {
-            case ReleaseOutcome.Cancelled: telemetry.Cancelled(type ?? ""); break;
-            case ReleaseOutcome.Stale: telemetry.StaleOutcome("release"); break;
+            case QueueOutcome.Cancelled: telemetry.Cancelled(type ?? ""); break;
+            case QueueOutcome.Stale: telemetry.StaleOutcome("release"); break;
         }
         return outcome;
     }
@@ -499,7 +496,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// </summary>
     public async Task<bool> ReportProgressAsync(JobLease lease, double? percent, string? message)
     {
-        var stored = await scripts.Progress.EvaluateAsync(Db, [Keys.Jobs, Keys.Events],
+        var stored = await scripts.Progress.EvaluateAsync(Db, _progressKeys.Keys(),
             [lease.JobId, lease.Token, percent is { } p ? Math.Clamp(p, 0, 100) : "", message is null ? "" : ErrorText.Bound(message)], commit)
             .ConfigureAwait(false);
         return (long)stored == 1;
@@ -513,7 +510,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<IReadOnlyList<WebhookAttempt>> ClaimWebhooksAsync(string workerId, int max, TimeSpan lease, int maxAttempts)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        var result = (RedisResult[])(await scripts.WebhookClaim.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Results, Keys.Events],
+        var result = (RedisResult[])(await scripts.WebhookClaim.EvaluateAsync(Db, _webhookClaimKeys.Keys(),
             [max, (long)lease.TotalMilliseconds, ClaimSalt(), maxAttempts, workerId], commit).ConfigureAwait(false))!;
         var attempts = new WebhookAttempt[result.Length / 5];
         for (var i = 0; i < attempts.Length; i++)
@@ -531,25 +528,19 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// <paramref name="retryDelay"/>, unless it was attempt <paramref name="maxAttempts"/>). A stale attempt changes nothing.
     /// </summary>
     /// <param name="httpStatus">The receiver's HTTP status, or 0 if it gave none (no connection, time-out).</param>
-    public async Task<WebhookOutcome> RecordWebhookAsync(WebhookAttempt attempt, bool delivered, int httpStatus, string? error,
+    public async Task<QueueOutcome> RecordWebhookAsync(WebhookAttempt attempt, bool delivered, int httpStatus, string? error,
         TimeSpan retryDelay, int maxAttempts) =>
-        (string?)await scripts.WebhookDone.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Events],
+        QueueOutcomes.Parse((RedisValue)await scripts.WebhookDone.EvaluateAsync(Db, _webhookDoneKeys.Keys(),
             [attempt.Id, attempt.Token, httpStatus, error is null ? "" : ErrorText.Bound(error), delivered ? "1" : "0",
-                (long)retryDelay.TotalMilliseconds, maxAttempts], commit).ConfigureAwait(false) switch
-        {
-            "delivered" => WebhookOutcome.Delivered,
-            "retry" => WebhookOutcome.RetryScheduled,
-            "failed" => WebhookOutcome.Failed,
-            _ => WebhookOutcome.Stale,
-        };
+                (long)retryDelay.TotalMilliseconds, maxAttempts], commit).ConfigureAwait(false));
 
     /// <summary>
     /// Hands webhook <paramref name="attempt"/> back uncounted, due now: it was cut short before any answer (the worker
     /// stops). Returns false if the attempt is stale.
     /// </summary>
     public async Task<bool> ReleaseWebhookAsync(WebhookAttempt attempt) =>
-        (string?)await scripts.WebhookDone.EvaluateAsync(Db, [Keys.Webhooks, Keys.Jobs, Keys.Events],
-            [attempt.Id, attempt.Token, 0, "", "r", 0, 0], commit).ConfigureAwait(false) == "released";
+        QueueOutcomes.Parse((RedisValue)await scripts.WebhookDone.EvaluateAsync(Db, _webhookDoneKeys.Keys(),
+            [attempt.Id, attempt.Token, 0, "", "r", 0, 0], commit).ConfigureAwait(false)) == QueueOutcome.Released;
 
     /// <summary>
     /// Cancels job <paramref name="id"/>: a waiting job (pending, scheduled, or waiting for a retry) at once, so that it
@@ -561,29 +552,27 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         if (!JobId.IsWellFormed(id))
         {
-            return new CancelResult(CancelOutcome.NotFound);
+            return new CancelResult(QueueOutcome.NotFound);
         }
-        var reply = await scripts.Cancel.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Ready, Keys.Scheduled, Keys.Leases, Keys.Cancelled, Keys.Cancels, Keys.Expiry, Keys.Stats,
-                Keys.Webhooks, Keys.Events, Keys.HttpReady],
+        var reply = await scripts.Cancel.EvaluateAsync(Db, _cancelKeys.Keys(),
             [id, ResultTtlMs, Options.CancelGraceMs], commit).ConfigureAwait(false);
-        if (reply.IsNull)
-        {
-            return new CancelResult(CancelOutcome.NotFound);
-        }
         var parts = (RedisResult[])reply!;
-        switch ((string?)parts[0])
+        switch (QueueOutcomes.Parse((RedisValue)parts[0]))
         {
-            case "cancelled":
+            case QueueOutcome.NotFound:
+                return new CancelResult(QueueOutcome.NotFound);
+            case QueueOutcome.Cancelled:
                 telemetry.Cancelled("");
-                return new CancelResult(CancelOutcome.Cancelled);
-            case "cancelling":
+                return new CancelResult(QueueOutcome.Cancelled);
+            case QueueOutcome.Cancelling:
                 var worker = (string?)parts[1];
                 var token = (string?)parts[2];
-                return new CancelResult(CancelOutcome.Cancelling, worker is { Length: > 0 } ? worker : null,
+                return new CancelResult(QueueOutcome.Cancelling, worker is { Length: > 0 } ? worker : null,
                     token is { Length: > 0 } ? new JobLease(id, token) : null);
-            default:
-                return new CancelResult(CancelOutcome.AlreadyFinished, FinishedStatus: (string?)parts[1]);
+            case QueueOutcome.AlreadyFinished:
+                return new CancelResult(QueueOutcome.AlreadyFinished, FinishedStatus: (string?)parts[1]);
+            case var other:
+                throw new InvalidDataException($"cancel.lua answered {other.Name()}.");
         }
     }
 
@@ -596,9 +585,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     public async Task<SweepResult> SweepExpiredLeasesAsync(string storeRunId)
     {
         ArgumentException.ThrowIfNullOrEmpty(storeRunId);
-        var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db,
-            [Keys.Leases, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.Signal, Keys.Failed, Keys.Expiry, Keys.Idempotency,
-                Keys.Stats, Keys.SweepClock, Keys.Cancelled, Keys.Cancels, Keys.Webhooks, Keys.Events, Keys.HttpReady],
+        var result = (RedisResult[])(await scripts.Sweep.EvaluateAsync(Db, _sweepKeys.Keys(),
             [(long)Options.SweepGap.TotalMilliseconds, (long)(Options.LeaseTtl + Options.LeaseOutageGrace).TotalMilliseconds,
                 Options.MaxAttempts, (long)Options.FailedTtl.TotalMilliseconds, Options.MaxFailed, Options.MaxFailedBytes, SweepBatch,
                 PriorityAgingMs, ResultTtlMs, storeRunId], commit)
@@ -618,16 +605,14 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>Makes scheduled jobs that have fallen due (delayed jobs, retries) ready; returns how many.</summary>
     public async Task<long> PromoteDueAsync() =>
-        (long)await scripts.Promote.EvaluateAsync(Db, [Keys.Scheduled, Keys.Ready, Keys.Signal, Keys.Jobs, Keys.Sequence, Keys.FormerQueue, Keys.Events,
-            Keys.HttpReady],
-            [PromoteBatch, PriorityAgingMs], commit).ConfigureAwait(false);
+        (long)await scripts.Promote.EvaluateAsync(Db, _promoteKeys.Keys(), [PromoteBatch, PriorityAgingMs], commit).ConfigureAwait(false);
 
     /// <summary>Sends a failed job back to the queue with its attempts reset.</summary>
-    public async Task<RetryOutcome> RetryFailedAsync(string id)
+    public async Task<QueueOutcome> RetryFailedAsync(string id)
     {
         if (!JobId.IsWellFormed(id))
         {
-            return RetryOutcome.NotFound;
+            return QueueOutcome.NotFound;
         }
         return (await RetryAsync([id]).ConfigureAwait(false))[0];
     }
@@ -644,9 +629,9 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
                 return requeued;
             }
             var outcomes = await RetryAsync(ids.Select(id => (string)id!).ToArray()).ConfigureAwait(false);
-            var queued = outcomes.Count(o => o == RetryOutcome.Queued);
+            var queued = outcomes.Count(o => o == QueueOutcome.Queued);
             requeued += queued;
-            if (queued == 0 || outcomes.Contains(RetryOutcome.QueueFull))
+            if (queued == 0 || outcomes.Contains(QueueOutcome.QueueFull))
             {
                 // Only entries that expired meanwhile are left (the purge removes them), or the queue is full.
                 return requeued;
@@ -654,31 +639,23 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
         }
     }
 
-    private async Task<RetryOutcome[]> RetryAsync(string[] ids)
+    private async Task<QueueOutcome[]> RetryAsync(string[] ids)
     {
-        var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Failed, Keys.Expiry, Keys.Ready, Keys.Signal, Keys.Scheduled, Keys.Leases, Keys.Stats, Keys.Sequence,
-                Keys.Events, Keys.Webhooks, Keys.HttpReady],
+        var result = (RedisResult[])(await scripts.Retry.EvaluateAsync(Db, _retryKeys.Keys(),
             [Options.MaxQueueLength, Options.MaxQueueBytes, PriorityAgingMs, .. ids.Select(id => (RedisValue)id)], commit).ConfigureAwait(false))!;
-        return result.Select(r => r.IsNull ? RetryOutcome.NotFound : (string?)r switch
-        {
-            "queued" => RetryOutcome.Queued,
-            "full" => RetryOutcome.QueueFull,
-            _ => RetryOutcome.NotFailed,
-        }).ToArray();
+        return Array.ConvertAll(result, r => QueueOutcomes.Parse((RedisValue)r));
     }
 
     /// <summary>Workers stop claiming until <see cref="ResumeAsync"/>; submissions stay open.</summary>
-    public Task PauseAsync() => scripts.Pause.EvaluateAsync(Db, [Keys.Paused], [], commit);
+    public Task PauseAsync() => scripts.Pause.EvaluateAsync(Db, _pauseKeys.Keys(), [], commit);
 
     /// <summary>Workers claim again.</summary>
-    public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, [Keys.Paused, Keys.Ready, Keys.Signal], [], commit);
+    public Task ResumeAsync() => scripts.Resume.EvaluateAsync(Db, _resumeKeys.Keys(), [], commit);
 
     /// <summary>The queue at a glance, in one round trip: depth, retries waiting, dead letter, totals, paused, leases.</summary>
     public async Task<QueueStats> GetStatsAsync()
     {
-        var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db,
-            [Keys.Ready, Keys.Scheduled, Keys.Failed, Keys.Stats, Keys.Paused, Keys.Leases, Keys.Schedules, Keys.HttpReady], [], commit)
+        var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db, _statsKeys.Keys(), [], commit)
             .ConfigureAwait(false))!;
         var depth = (long)result[0];
         telemetry.QueueDepth(depth);
@@ -694,7 +671,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     private async Task<JobPage> GetPageAsync(string list, int offset, int limit)
     {
-        var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, [list, Keys.Jobs, Keys.Expiry], [offset, limit], commit)
+        var result = (RedisResult[])(await scripts.FailedPage.EvaluateAsync(Db, _pageKeys.Keys(("list", list)), [offset, limit], commit)
             .ConfigureAwait(false))!;
         var jobs = new List<JobView>((result.Length - 1) / 2);
         for (var i = 1; i + 1 < result.Length; i += 2)
@@ -706,8 +683,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
 
     /// <summary>Deletes finished jobs whose TTL has passed; returns how many (at most one batch).</summary>
     public async Task<long> PurgeExpiredAsync() =>
-        (long)await scripts.Purge.EvaluateAsync(Db,
-            [Keys.Expiry, Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Failed, Keys.Idempotency, Keys.Stats, Keys.Cancelled],
+        (long)await scripts.Purge.EvaluateAsync(Db, _purgeKeys.Keys(),
             [PurgeBatch, (long)WebhookHold.TotalMilliseconds, (long)WebhookHoldAtMost.TotalMilliseconds], commit).ConfigureAwait(false);
 
     /// <summary>
@@ -717,9 +693,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// </summary>
     public async Task<(bool More, long Repaired)> RepairAsync(string storeRunId)
     {
-        var result = (RedisResult[])(await scripts.Repair.EvaluateAsync(Db,
-            [Keys.Jobs, Keys.Payloads, Keys.Results, Keys.Ready, Keys.HttpReady, Keys.Scheduled, Keys.Leases, Keys.Expiry, Keys.Failed, Keys.Cancelled,
-                Keys.Stats, Keys.SweepClock, Keys.Idempotency, Keys.Signal],
+        var result = (RedisResult[])(await scripts.Repair.EvaluateAsync(Db, _repairKeys.Keys(),
             [storeRunId, RepairSlice, PriorityAgingMs, LeaseTtlMs, ResultTtlMs, (long)Options.FailedTtl.TotalMilliseconds], commit)
             .ConfigureAwait(false))!;
         return ((long)result[0] == 1, (long)result[1]);

@@ -17,7 +17,8 @@ public sealed class RedisScript
     private RedisScript(string name, string text, bool durable)
     {
         Name = name;
-        Text = text;
+        (Text, KeyNames, RestKeys) = DeclareKeys(name, text);
+        text = Text;
         Durable = durable;
         _sha1 = SHA1.HashData(Encoding.UTF8.GetBytes(text));
         if (text.StartsWith(ShebangPrefix, StringComparison.Ordinal))
@@ -50,8 +51,89 @@ public sealed class RedisScript
     /// </summary>
     public bool Durable { get; }
 
-    /// <summary>The script text with its includes expanded.</summary>
+    /// <summary>The script text with its includes expanded and its keys declared (see <see cref="KeyNames"/>).</summary>
     public string Text { get; }
+
+    private const string KeysDirective = "--! keys:";
+
+    /// <summary>
+    /// The names of the keys the script is called with, in the order of <c>KEYS</c>, from its header line
+    /// <c>--! keys: name name ... ...rest</c>. The script reaches each as <c>K.name</c>, never by position: when the
+    /// script is loaded that line becomes <c>local K = { name = KEYS[1], ... }</c> (one line, so line numbers in errors
+    /// stay those of the file). A caller binds the names to keys with <see cref="ScriptKeys"/>.
+    /// </summary>
+    public IReadOnlyList<string> KeyNames { get; }
+
+    /// <summary>
+    /// The name of the list of keys that follow the named ones (<c>...name</c> at the end of the declaration: the script
+    /// reaches them as the Lua array <c>K.name</c>), or null if the script takes no more keys than it names.
+    /// </summary>
+    public string? RestKeys { get; }
+
+    /// <summary>Turns the script's <c>--! keys:</c> line into the Lua table <c>K</c> of its keys by name.</summary>
+    private static (string Text, IReadOnlyList<string> Names, string? RestName) DeclareKeys(string name, string text)
+    {
+        var lines = text.Split('\n');
+        var at = Array.FindIndex(lines, l => l.StartsWith(KeysDirective, StringComparison.Ordinal));
+        if (at < 0)
+        {
+            if (text.Contains("KEYS[", StringComparison.Ordinal))
+            {
+                throw new InvalidOperationException($"Script '{name}' uses KEYS without declaring them in a '{KeysDirective}' line.");
+            }
+            return (text, [], null);
+        }
+        if (Array.FindIndex(lines, at + 1, l => l.StartsWith(KeysDirective, StringComparison.Ordinal)) >= 0)
+        {
+            throw new InvalidOperationException($"Script '{name}' declares its keys twice.");
+        }
+        var declared = lines[at][KeysDirective.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var names = new List<string>();
+        string? rest = null;
+        foreach (var word in declared)
+        {
+            var isRest = word.StartsWith("...", StringComparison.Ordinal);
+            var key = isRest ? word[3..] : word;
+            if (rest is not null)
+            {
+                throw new InvalidOperationException($"Script '{name}': '...{rest}' must be the last of its keys.");
+            }
+            if (!IsLuaName(key) || names.Contains(key) || key == rest)
+            {
+                throw new InvalidOperationException($"Script '{name}': '{word}' is not a key name (letters, digits, '_'), or is declared twice.");
+            }
+            if (isRest)
+            {
+                rest = key;
+            }
+            else
+            {
+                names.Add(key);
+            }
+        }
+        var table = new StringBuilder("local K = {");
+        for (var i = 0; i < names.Count; i++)
+        {
+            table.Append(i == 0 ? " " : ", ").Append(names[i]).Append(" = KEYS[").Append(i + 1).Append(']');
+        }
+        table.Append(names.Count > 0 ? " }" : "}");
+        if (rest is not null)
+        {
+            table.Append("; K.").Append(rest).Append(" = {}; for i = ").Append(names.Count + 1).Append(", #KEYS do K.").Append(rest)
+                .Append("[i - ").Append(names.Count).Append("] = KEYS[i] end");
+        }
+        table.Append(" -- keys:").Append(lines[at][KeysDirective.Length..]);
+        lines[at] = table.ToString();
+        var body = string.Join('\n', lines);
+        if (body.Replace(lines[at], "", StringComparison.Ordinal).Contains("KEYS[", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"Script '{name}' reaches a key by position (KEYS[n]): use its name, K.name.");
+        }
+        return (body, names, rest);
+    }
+
+    private static bool IsLuaName(string word) =>
+        word.Length > 0 && (char.IsAsciiLetter(word[0]) || word[0] == '_') && word.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 
     /// <summary>The SHA1 the server knows the script by.</summary>
     public string Sha1 => Convert.ToHexStringLower(_sha1);
@@ -80,6 +162,9 @@ public sealed class RedisScript
         }
         return new RedisScript(name, expanded.ToString(), durable);
     }
+
+    /// <summary>A script given as its text (includes already expanded), e.g. one a test writes.</summary>
+    public static RedisScript FromText(string name, string text, bool durable = false) => new(name, text, durable);
 
     /// <summary>
     /// Runs the script with EVALSHA (EVAL once, should the server have lost its script cache). A <see cref="Durable"/>

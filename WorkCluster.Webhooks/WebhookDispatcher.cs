@@ -175,9 +175,9 @@ public sealed partial class WebhookDispatcher : BackgroundService
                 var outcome = await _queue.RecordWebhookAsync(attempt, delivered, status, error, delay, _options.MaxAttempts);
                 Attempts.Add(1, new KeyValuePair<string, object?>("outcome", outcome switch
                 {
-                    WebhookOutcome.Delivered => "delivered",
-                    WebhookOutcome.RetryScheduled => "retry",
-                    WebhookOutcome.Failed => "failed",
+                    QueueOutcome.Delivered => "delivered",
+                    QueueOutcome.RetryScheduled => "retry",
+                    QueueOutcome.Failed => "failed",
                     _ => "stale",
                 }));
                 if (delivered)
@@ -269,7 +269,7 @@ public sealed partial class WebhookDispatcher : BackgroundService
     private partial void LogDelivered(string jobId, int attempt, int status);
 
     [LoggerMessage(LogLevel.Warning, "Webhook of job {JobId}: attempt {Attempt} failed ({Outcome}): {Error}")]
-    private partial void LogAttemptFailed(string jobId, int attempt, WebhookOutcome outcome, string error);
+    private partial void LogAttemptFailed(string jobId, int attempt, QueueOutcome outcome, string error);
 }
 
 /// <summary>The worker a <see cref="WebhookDispatcher"/> runs in (named in each attempt's state).</summary>

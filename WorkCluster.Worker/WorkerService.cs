@@ -199,12 +199,12 @@ public sealed partial class WorkerService(
             // The handler has returned: only now may the job move on.
             if (failure is not null && running.Aborted && !running.TimedOut)
             {
-                var released = await PersistAsync(() => queue.ReleaseAsync(running.Lease, job.Record.Type), ReleaseOutcome.Stale);
-                if (released == ReleaseOutcome.Released)
+                var released = await PersistAsync(() => queue.ReleaseAsync(running.Lease, job.Record.Type), QueueOutcome.Stale);
+                if (released == QueueOutcome.Released)
                 {
                     LogReleased(job.Id);
                 }
-                else if (released == ReleaseOutcome.Cancelled)
+                else if (released == QueueOutcome.Cancelled)
                 {
                     finished = true;
                     LogCancelled(job.Id, job.Record.Type, job.Record.Attempts);
@@ -215,9 +215,9 @@ public sealed partial class WorkerService(
             {
                 var error = ErrorText.Bound(failure);
                 activity?.SetStatus(ActivityStatusCode.Error, error);
-                var outcome = await PersistAsync(() => queue.FailAsync(running.Lease, job.Record.Attempts, error, job.Record.Type), FailOutcome.Stale);
-                finished = outcome != FailOutcome.Stale;
-                if (outcome == FailOutcome.Cancelled)
+                var outcome = await PersistAsync(() => queue.FailAsync(running.Lease, job.Record.Attempts, error, job.Record.Type), QueueOutcome.Stale);
+                finished = outcome != QueueOutcome.Stale;
+                if (outcome == QueueOutcome.Cancelled)
                 {
                     LogCancelled(job.Id, job.Record.Type, job.Record.Attempts);
                 }
@@ -229,21 +229,21 @@ public sealed partial class WorkerService(
             }
 
             // null: Redis stayed away until the hard stop; the lease lapses and the job runs again elsewhere.
-            var completed = await PersistAsync<CompleteOutcome?>(async () => await queue.CompleteAsync(running.Lease, result!, job.Record.Type), null);
+            var completed = await PersistAsync<QueueOutcome?>(async () => await queue.CompleteAsync(running.Lease, result!, job.Record.Type), null);
             switch (completed)
             {
-                case CompleteOutcome.Worked:
+                case QueueOutcome.Worked:
                     finished = true;
                     LogWorked(job.Id, job.Record.Type, job.Record.Attempts, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                     break;
-                case CompleteOutcome.Cancelled:
+                case QueueOutcome.Cancelled:
                     finished = true;
                     LogCancelled(job.Id, job.Record.Type, job.Record.Attempts);
                     break;
-                case CompleteOutcome.Stale:
+                case QueueOutcome.Stale:
                     LogStale(job.Id, job.Record.Attempts);
                     break;
-                case CompleteOutcome.ResultTooLarge:
+                case QueueOutcome.ResultTooLarge:
                     finished = true;
                     LogResultTooLarge(job.Id, job.Record.Type, result!.Length);
                     break;
@@ -357,7 +357,7 @@ public sealed partial class WorkerService(
     private partial void LogRedisUnavailable(string message);
 
     [LoggerMessage(LogLevel.Warning, "Job {JobId} ({Type}) attempt {Attempt} failed ({Outcome}): {Error}")]
-    private partial void LogAttemptFailed(string jobId, string type, int attempt, FailOutcome outcome, string error);
+    private partial void LogAttemptFailed(string jobId, string type, int attempt, QueueOutcome outcome, string error);
 
     [LoggerMessage(LogLevel.Debug, "Job {JobId} ({Type}) worked, attempt {Attempt}, {ElapsedMs} ms")]
     private partial void LogWorked(string jobId, string type, int attempt, double elapsedMs);

@@ -302,9 +302,9 @@ public static partial class LeasesApi
         }
         return await services.Queue.CompleteAsync(parsed.Lease, result) switch
         {
-            CompleteOutcome.Worked => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "worked")),
-            CompleteOutcome.Cancelled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "cancelled")),
-            CompleteOutcome.ResultTooLarge => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "failed")),
+            QueueOutcome.Worked => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "worked")),
+            QueueOutcome.Cancelled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "cancelled")),
+            QueueOutcome.ResultTooLarge => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "failed")),
             _ => LeaseLost(token),
         };
     }
@@ -347,9 +347,9 @@ public static partial class LeasesApi
         }
         return await services.Queue.FailAsync(parsed.Lease, job.Record.Attempts, error, job.Record.Type, retry) switch
         {
-            FailOutcome.RetryScheduled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "retry_scheduled")),
-            FailOutcome.DeadLettered => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "failed")),
-            FailOutcome.Cancelled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "cancelled")),
+            QueueOutcome.RetryScheduled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "retry_scheduled")),
+            QueueOutcome.DeadLettered => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "failed")),
+            QueueOutcome.Cancelled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "cancelled")),
             _ => LeaseLost(token),
         };
     }
@@ -362,8 +362,8 @@ public static partial class LeasesApi
         }
         return await services.Queue.ReleaseAsync(parsed.Lease) switch
         {
-            ReleaseOutcome.Released => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "pending")),
-            ReleaseOutcome.Cancelled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "cancelled")),
+            QueueOutcome.Released => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "pending")),
+            QueueOutcome.Cancelled => TypedResults.Ok(new LeaseEnded(parsed.Lease.JobId, "cancelled")),
             _ => LeaseLost(token),
         };
     }

@@ -114,17 +114,17 @@ public static partial class ScheduleApi
         var (outcome, schedule) = await services.Schedules.PutAsync(name, definition, parsed!);
         switch (outcome)
         {
-            case SchedulePutOutcome.NeverOccurs:
+            case QueueOutcome.NeverOccurs:
                 return Problems.Create(StatusCodes.Status400BadRequest, "The schedule never occurs",
                     $"'{cron}' has no occurrence from now on in {zone}.");
-            case SchedulePutOutcome.TooMany:
+            case QueueOutcome.TooMany:
                 return Problems.Create(StatusCodes.Status409Conflict, "Too many schedules",
                     $"The cluster holds its limit of {services.ScheduleOptions.Value.MaxSchedules} schedules (Schedules:MaxSchedules); " +
                     "delete one first.");
-            case SchedulePutOutcome.Created or SchedulePutOutcome.Replaced when schedule is null:
+            case QueueOutcome.Created or QueueOutcome.Replaced when schedule is null:
                 return Problems.Create(StatusCodes.Status409Conflict, "The schedule was deleted meanwhile",
                     $"Schedule '{name}' was stored and deleted by another request at once; PUT it again to have it.");
-            case SchedulePutOutcome.Created:
+            case QueueOutcome.Created:
                 return TypedResults.Created($"{BasePath}/{name}", ScheduleStatus.From(schedule!, parsed!));
             default:
                 return TypedResults.Ok(ScheduleStatus.From(schedule!, parsed!));

@@ -129,17 +129,17 @@ public static partial class WorkApi
 
         switch (result.Outcome)
         {
-            case EnqueueOutcome.TooFarAhead:
+            case QueueOutcome.TooFarAhead:
                 return WorkRequestReader.TooFarAhead(services.QueueOptions.Value);
-            case EnqueueOutcome.QueueFull or EnqueueOutcome.QueueBytesFull:
-                return QueueFull(context, result.Outcome == EnqueueOutcome.QueueFull
+            case QueueOutcome.QueueFull or QueueOutcome.QueueBytesFull:
+                return QueueFull(context, result.Outcome == QueueOutcome.QueueFull
                     ? "The queue holds its limit of unfinished jobs (Work:MaxQueueLength); nothing was queued."
                     : "The unfinished jobs' data would pass the queue's limit (Work:MaxQueueBytes); nothing was queued.");
-            case EnqueueOutcome.KeyConflict:
+            case QueueOutcome.KeyConflict:
                 return Problem(StatusCodes.Status422UnprocessableEntity, "Idempotency-Key reused with a different request",
                     $"This Idempotency-Key was first used with a different request (job {result.Id}); nothing was queued. " +
                     "Use a new key for new work.");
-            case EnqueueOutcome.Replayed:
+            case QueueOutcome.Replayed:
                 context.Response.Headers["Idempotent-Replayed"] = "true";
                 LogReplayed(services.Logger, result.Id!);
                 break;
@@ -242,12 +242,12 @@ public static partial class WorkApi
     {
         switch (await services.Queue.RetryFailedAsync(id))
         {
-            case RetryOutcome.Queued:
+            case QueueOutcome.Queued:
                 return TypedResults.Accepted($"{BasePath}/{id}", new WorkAccepted("accepted", services.Instance.Name, id, null));
-            case RetryOutcome.QueueFull:
+            case QueueOutcome.QueueFull:
                 return QueueFull(context, "The queue holds its limit of unfinished jobs or of their data (Work:MaxQueueLength, " +
                     "Work:MaxQueueBytes); the work stays failed.");
-            case RetryOutcome.NotFailed:
+            case QueueOutcome.NotFailed:
                 return Problem(StatusCodes.Status409Conflict, "Only failed work can be retried",
                     $"Work '{id}' has not failed; GET {BasePath}/{id} tells its status.");
             default:
@@ -269,10 +269,10 @@ public static partial class WorkApi
         var cancel = await services.Queue.CancelAsync(id);
         switch (cancel.Outcome)
         {
-            case CancelOutcome.Cancelled:
+            case QueueOutcome.Cancelled:
                 LogCancelled(services.Logger, id);
                 return TypedResults.Accepted($"{BasePath}/{id}", new WorkCancellation("cancelled", id));
-            case CancelOutcome.Cancelling:
+            case QueueOutcome.Cancelling:
                 // Redis holds the request: should the mesh not reach the worker, it finds it at its next lease renewal.
                 var notified = false;
                 if (cancel.Worker is { } worker && cancel.Lease is { } lease)
@@ -290,7 +290,7 @@ public static partial class WorkApi
                     }
                 }
                 return TypedResults.Accepted($"{BasePath}/{id}", new WorkCancellation("cancelling", id, cancel.Worker, notified));
-            case CancelOutcome.AlreadyFinished:
+            case QueueOutcome.AlreadyFinished:
                 return Problem(StatusCodes.Status409Conflict, "Work already finished",
                     $"Work '{id}' is {cancel.FinishedStatus}: only scheduled, pending or working work can be cancelled.");
             default:

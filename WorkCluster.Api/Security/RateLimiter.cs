@@ -10,6 +10,11 @@ public sealed class ApiScripts : IRedisScriptSet
 {
     public RedisScript TokenBucket { get; } = RedisScript.Load(typeof(ApiScripts).Assembly, "WorkCluster.Api.Security.Scripts.", "token_bucket");
 
+    /// <summary>The token bucket's keys: only the buckets of a batch's requests (<c>...buckets</c>), one per request.</summary>
+    public ScriptKeys TokenBucketKeys => _tokenBucketKeys ??= ScriptKeys.Bind(TokenBucket, name => throw new InvalidOperationException($"token_bucket.lua names no key '{name}'."));
+
+    private ScriptKeys? _tokenBucketKeys;
+
     public IEnumerable<RedisScript> All => [TokenBucket];
 }
 
@@ -35,15 +40,15 @@ public sealed partial class RateLimitMiddleware(RequestDelegate next, IConnectio
     private static async Task<Taken[]> TakeAsync(IConnectionMultiplexer redis, ApiScripts scripts,
         IReadOnlyList<(RedisKey Bucket, double PerSecond, int Burst)> batch)
     {
-        var keys = new RedisKey[batch.Count];
+        var buckets = new RedisKey[batch.Count];
         var values = new RedisValue[batch.Count * 2];
         for (var i = 0; i < batch.Count; i++)
         {
-            keys[i] = batch[i].Bucket;
+            buckets[i] = batch[i].Bucket;
             values[2 * i] = batch[i].PerSecond.ToString(CultureInfo.InvariantCulture);
             values[2 * i + 1] = batch[i].Burst;
         }
-        var reply = (RedisResult[])(await scripts.TokenBucket.EvaluateAsync(redis.GetDatabase(), keys, values).ConfigureAwait(false))!;
+        var reply = (RedisResult[])(await scripts.TokenBucket.EvaluateAsync(redis.GetDatabase(), scripts.TokenBucketKeys.Keys(buckets), values).ConfigureAwait(false))!;
         var taken = new Taken[batch.Count];
         for (var i = 0; i < taken.Length; i++)
         {

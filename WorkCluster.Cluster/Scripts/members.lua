@@ -1,5 +1,6 @@
 -- members: the ids in the index whose key has not expired, by the server's clock.
--- KEYS[1] nodes index (zset id -> expiry ms)
+--! keys: nodes
+-- K.nodes index (zset id -> expiry ms)
 --#include clock.lua
 
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')
+return redis.call('ZRANGEBYSCORE', K.nodes, '(' .. now_ms(), '+inf')

@@ -29,19 +29,6 @@ public sealed record ScheduleView(
     long Refused,
     string IdSalt);
 
-/// <summary>What storing a schedule did.</summary>
-public enum SchedulePutOutcome
-{
-    Created,
-    Replaced,
-
-    /// <summary>The cluster holds <see cref="ScheduleOptions.MaxSchedules"/> already: nothing stored.</summary>
-    TooMany,
-
-    /// <summary>The cron expression has no occurrence after now: nothing stored.</summary>
-    NeverOccurs,
-}
-
 /// <summary>
 /// Recurring schedules in Redis: each has a cursor, its first occurrence not yet fired. Any number of runners (every API
 /// and worker replica) step the cursors of the schedules that are due; each step is one atomic script that lands only
@@ -51,6 +38,11 @@ public enum SchedulePutOutcome
 public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys,
     IOptions<QueueOptions> queueOptions, IOptions<ScheduleOptions> options, QueueTelemetry telemetry, StoreCommit commit)
 {
+    private readonly ScriptKeys _putKeys = keys.Bind(scripts.SchedulePut);
+    private readonly ScriptKeys _deleteKeys = keys.Bind(scripts.ScheduleDelete);
+    private readonly ScriptKeys _fireKeys = keys.Bind(scripts.ScheduleFire);
+    private readonly ScriptKeys _readKeys = keys.Bind(scripts.Schedules);
+
     private const int DueBatch = 100;
     private const int MostStepsPerSchedule = 1000;
     private const int MostCounted = 1_000_000;
@@ -62,7 +54,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
     /// Redis's clock (so never at an occurrence already fired). Returns the schedule as stored (null only if it was
     /// deleted meanwhile).
     /// </summary>
-    public async Task<(SchedulePutOutcome Outcome, ScheduleView? Schedule)> PutAsync(string name, ScheduleDefinition definition, CronSchedule cron)
+    public async Task<(QueueOutcome Outcome, ScheduleView? Schedule)> PutAsync(string name, ScheduleDefinition definition, CronSchedule cron)
     {
         var stored = new StoredSchedule
         {
@@ -75,20 +67,22 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
             var now = (await ReadAsync("one", name).ConfigureAwait(false)).Now;
             if (cron.Next(now) is not { } first)
             {
-                return (SchedulePutOutcome.NeverOccurs, null);
+                return (QueueOutcome.NeverOccurs, null);
             }
-            var reply = (RedisResult[])(await scripts.SchedulePut.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors, keys.ScheduleRevisions],
+            var reply = (RedisResult[])(await scripts.SchedulePut.EvaluateAsync(Db, _putKeys.Keys(),
                 [name, json, first.ToUnixTimeMilliseconds(), options.Value.MaxSchedules], commit).ConfigureAwait(false))!;
-            switch ((long)reply[0])
+            switch (QueueOutcomes.Parse((RedisValue)reply[0]))
             {
-                case -1:
-                    return (SchedulePutOutcome.TooMany, null);
-                case -2 when attempt < 3:
+                case QueueOutcome.TooMany:
+                    return (QueueOutcome.TooMany, null);
+                case QueueOutcome.Stale when attempt < 3:
                     continue; // the occurrence came between the read of the clock and the write
-                case -2:
+                case QueueOutcome.Stale:
                     throw new InvalidOperationException($"Schedule '{name}': its next occurrence kept coming before it could be stored.");
-                default:
-                    return ((long)reply[0] == 1 ? SchedulePutOutcome.Created : SchedulePutOutcome.Replaced, await GetAsync(name).ConfigureAwait(false));
+                case var made and (QueueOutcome.Created or QueueOutcome.Replaced):
+                    return (made, await GetAsync(name).ConfigureAwait(false));
+                case var other:
+                    throw new InvalidDataException($"schedule_put.lua answered {other.Name()}.");
             }
         }
     }
@@ -102,7 +96,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
 
     /// <summary>Removes schedule <paramref name="name"/> (its jobs stay); false if there was none.</summary>
     public async Task<bool> DeleteAsync(string name) =>
-        (long)await scripts.ScheduleDelete.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors], [name], commit).ConfigureAwait(false) == 1;
+        (long)await scripts.ScheduleDelete.EvaluateAsync(Db, _deleteKeys.Keys(), [name], commit).ConfigureAwait(false) == 1;
 
     /// <summary>
     /// The id of the job that occurrence <paramref name="occurrence"/> of schedule <paramref name="name"/> (with its
@@ -136,18 +130,16 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
                 {
                     break; // nothing has come yet
                 }
-                var outcome = (string?)await scripts.ScheduleFire.EvaluateAsync(Db,
-                    [keys.Schedules, keys.ScheduleCursors, keys.Jobs, keys.Payloads, keys.Ready, keys.Signal, keys.Scheduled, keys.Leases,
-                        keys.Stats, keys.Sequence, keys.Events, keys.HttpReady],
+                var outcome = QueueOutcomes.Parse((RedisValue)await scripts.ScheduleFire.EvaluateAsync(Db, _fireKeys.Keys(),
                     [schedule.Name, at.ToUnixTimeMilliseconds(), schedule.Revision, fire?.ToUnixTimeMilliseconds() ?? -1, skipped,
                         next?.ToUnixTimeMilliseconds() ?? -1, fire is { } f ? JobIdOf(schedule.Name, schedule.IdSalt, f) : "", runner,
                         (long)queueOptions.Value.PriorityAging.TotalMilliseconds, queueOptions.Value.MaxQueueLength, queueOptions.Value.MaxQueueBytes], commit)
-                    .ConfigureAwait(false);
-                if (outcome == "fired")
+                    .ConfigureAwait(false));
+                if (outcome == QueueOutcome.Created)
                 {
                     telemetry.Accepted(schedule.Definition.Type);
                 }
-                if (outcome is "moved" or "early")
+                if (outcome is QueueOutcome.Stale or QueueOutcome.NotDue)
                 {
                     break;
                 }
@@ -224,7 +216,7 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
 
     private async Task<(DateTimeOffset Now, IReadOnlyList<ScheduleView> Schedules, DateTimeOffset? Next)> ReadAsync(string what, string argument)
     {
-        var reply = (RedisResult[])(await scripts.Schedules.EvaluateAsync(Db, [keys.Schedules, keys.ScheduleCursors], [what, argument], commit)
+        var reply = (RedisResult[])(await scripts.Schedules.EvaluateAsync(Db, _readKeys.Keys(), [what, argument], commit)
             .ConfigureAwait(false))!;
         var now = DateTimeOffset.FromUnixTimeMilliseconds((long)reply[0]);
         var schedules = new List<ScheduleView>();

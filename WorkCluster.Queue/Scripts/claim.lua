@@ -4,15 +4,16 @@
 -- lapses, and the sweep takes the job back, so a claim whose reply never reached the worker loses nothing. Scheduled
 -- jobs that have fallen due are promoted first, so an idle worker that wakes for the next due job finds it. Runs under
 -- Redis's maxmemory (allow-oom): draining must never be refused for memory.
--- KEYS[1] ready (zset id -> rank)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] leases (zset id -> deadline ms)
--- KEYS[5] fence (counter)   KEYS[6] signal   KEYS[7] paused flag   KEYS[8] scheduled (zset id -> due ms)
--- KEYS[9] sequence (counter)   KEYS[10] events (channel)   KEYS[11] the HTTP workers' ready queue (zset: due jobs of
--- their types are promoted there)   KEYS[12] this call's key (string, kept ARGV[7] ms: the ids it took, for
+--! keys: ready jobs payloads leases fence signal paused scheduled sequence events http claim ...answered
+-- K.ready (zset id -> rank)   K.jobs   K.payloads   K.leases (zset id -> deadline ms)
+-- K.fence (counter)   K.signal   K.paused flag   K.scheduled (zset id -> due ms)
+-- K.sequence (counter)   K.events (channel)   K.http the HTTP workers' ready queue (zset: due jobs of
+-- their types are promoted there)   K.claim this call's key (string, kept ARGV[7] ms: the ids it took, for
 -- claimed.lua should its answer be lost)
 -- ARGV[1] worker id   ARGV[2] N (at most this many jobs; at most 1000 are taken at once)   ARGV[3] lease TTL (ms)   ARGV[4] salt of this claim
 -- ARGV[5] reply budget (bytes of data: past it, no further job is added; the first always is)
 -- ARGV[6] priority aging (ms per level)   ARGV[7] how long this call's key is kept (ms; deleted sooner by a later call)
--- KEYS[13...] the keys of earlier calls whose answers came, deleted
+-- K.answered the keys of earlier calls whose answers came, deleted
 -- Returns { ms until the next scheduled job falls due (-1: none), then id, lease token, record (JSON), data (JSON
 -- text), ... for each claimed job }.
 --#include clock.lua
@@ -23,11 +24,10 @@
 --#include attempt.lua
 
 local now = now_ms()
-for i = 13, #KEYS do
-  redis.call('DEL', KEYS[i]) -- the keys of earlier calls whose answers came: no longer needed
+for _, answered in ipairs(K.answered) do
+  redis.call('DEL', answered) -- the keys of earlier calls whose answers came: no longer needed
 end
-local K = { scheduled = KEYS[8], ready = KEYS[1], jobs = KEYS[2], sequence = KEYS[9], events = KEYS[10], http = KEYS[11] }
-if redis.call('EXISTS', KEYS[7]) == 1 then
+if redis.call('EXISTS', K.paused) == 1 then
   return { next_due_in(K.scheduled, now) }
 end
 promote_due(K, now, 1000, tonumber(ARGV[6]))
@@ -38,7 +38,7 @@ local most, budget = math.min(tonumber(ARGV[2]), 1000), tonumber(ARGV[5])
 local claimed, count, bytes, sequence = { 0 }, 0, 0, nil
 local started = listened(K.events) and {} or nil -- events are built only while anybody listens
 -- The heads of the queue in one command, their records and data in one each; the batch's writes in one each at the end.
-local heads = redis.call('ZPOPMIN', KEYS[1], most)
+local heads = redis.call('ZPOPMIN', K.ready, most)
 if #heads > 0 then
   local ids, scores, ranks, sorted = {}, {}, {}, true
   for i = 1, #heads, 2 do
@@ -65,14 +65,14 @@ if #heads > 0 then
     end
     ids, scores = sorted_ids, sorted_scores
   end
-  local records = redis.call('HMGET', KEYS[2], unpack(ids))
+  local records = redis.call('HMGET', K.jobs, unpack(ids))
   -- The data in growing chunks (8, 16, 32, ...): a claim that the reply's budget stops early (large payloads) has
   -- not read the data of every job it popped.
   local datas, loaded, chunk = {}, 0, 8
   local function data_of(n)
     if n > loaded then
       local last = math.min(#ids, loaded + chunk)
-      local got = redis.call('HMGET', KEYS[3], unpack(ids, loaded + 1, last))
+      local got = redis.call('HMGET', K.payloads, unpack(ids, loaded + 1, last))
       for m = 1, #got do
         datas[loaded + m] = got[m]
       end
@@ -95,7 +95,7 @@ if #heads > 0 then
         break
       end
       if not sequence then
-        sequence = redis.call('INCRBY', KEYS[5], most) - most
+        sequence = redis.call('INCRBY', K.fence, most) - most
       end
       count = count + 1
       bytes = bytes + #data
@@ -119,12 +119,12 @@ if #heads > 0 then
     -- Anything else is a stale entry (its job already moved on): dropped.
   end
   if #back > 0 then
-    redis.call('ZADD', KEYS[1], unpack(back))
+    redis.call('ZADD', K.ready, unpack(back))
   end
   if count > 0 then
-    redis.call('HSET', KEYS[2], unpack(stored))
-    redis.call('ZADD', KEYS[4], unpack(leased))
-    redis.call('SET', KEYS[12], table.concat(taken, ' '), 'PX', ARGV[7])
+    redis.call('HSET', K.jobs, unpack(stored))
+    redis.call('ZADD', K.leases, unpack(leased))
+    redis.call('SET', K.claim, table.concat(taken, ' '), 'PX', ARGV[7])
   end
 end
 
@@ -132,5 +132,5 @@ if started and count > 0 then
   redis.call('PUBLISH', K.events, cjson.encode(started)) -- one message for the batch
 end
 claimed[1] = next_due_in(K.scheduled, now)
-pass_signal(KEYS[1], KEYS[6])
+pass_signal(K.ready, K.signal)
 return claimed

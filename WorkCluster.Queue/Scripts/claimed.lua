@@ -4,12 +4,13 @@
 -- them to lapse, each charged an attempt it never ran (and dead-lettered as stalled after enough such rounds).
 -- claim.lua and lease.lua note the ids they took under the call's key, kept 10 minutes (deleted by a later call of the
 -- same process once the answer came). Read-only.
--- KEYS[1] the call's key (string: the ids it took)   KEYS[2] jobs   KEYS[3] payloads
+--! keys: claim jobs payloads
+-- K.claim the call's key (string: the ids it took)   K.jobs   K.payloads
 -- ARGV[1] the call's salt (every token it gave ends with it)
 -- Returns { id, lease token, record (JSON), data (JSON text), ... for each attempt of that call still under its lease }.
 
 local found = {}
-local taken = redis.call('GET', KEYS[1])
+local taken = redis.call('GET', K.claim)
 if not taken then
   return found
 end
@@ -18,7 +19,7 @@ for id in string.gmatch(taken, '%S+') do
   ids[#ids + 1] = id
 end
 local suffix = '-' .. ARGV[1]
-local records = redis.call('HMGET', KEYS[2], unpack(ids))
+local records = redis.call('HMGET', K.jobs, unpack(ids))
 for n, id in ipairs(ids) do
   local raw = records[n]
   local job = raw and cjson.decode(raw)
@@ -26,7 +27,7 @@ for n, id in ipairs(ids) do
     found[#found + 1] = id
     found[#found + 1] = job.lease
     found[#found + 1] = raw
-    found[#found + 1] = redis.call('HGET', KEYS[3], id) or 'null'
+    found[#found + 1] = redis.call('HGET', K.payloads, id) or 'null'
   end
 end
 return found

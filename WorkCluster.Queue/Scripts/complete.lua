@@ -4,20 +4,19 @@
 -- job whose cancellation was requested ends cancelled instead (its result is not kept). One call takes a batch of
 -- outcomes (group commit: a worker sends the outcomes that arrived while its previous call was on the way), each
 -- handled in turn exactly as if it came alone.
--- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] results   KEYS[4] leases   KEYS[5] expiry (zset)   KEYS[6] stats
--- KEYS[7] cancelled (zset)   KEYS[8] cancels (zset)   KEYS[9] webhooks (zset id -> due ms)   KEYS[10] events (channel)
--- KEYS[11] failed (zset)   KEYS[12] idempotency (hash): for the jobs that go early when results pass their budget
+--! keys: jobs payloads results leases expiry stats cancelled cancels webhooks events failed idempotency
+-- K.jobs   K.payloads   K.results   K.leases   K.expiry (zset)   K.stats
+-- K.cancelled (zset)   K.cancels (zset)   K.webhooks (zset id -> due ms)   K.events (channel)
+-- K.failed (zset)   K.idempotency (hash): for the jobs that go early when results pass their budget
 -- ARGV[1] result TTL (ms)   ARGV[2] n, the outcomes that follow, 3 arguments each: id, lease token, result (JSON text)
 -- ARGV[3 + 3n] the most bytes of results kept in all (past it, those that expire first go early; see bound_results)
--- Returns, for each outcome in turn, 1 if the result was stored, 2 if the job ended cancelled, 0 if the attempt is
--- stale (its lease lapsed and the job was taken back or finished by another attempt, or was cancelled, or the job no
+-- Returns, for each outcome in turn (the names of QueueOutcome, see WorkCluster.Queue/QueueOutcome.cs), 'worked' if the result was stored, 'cancelled' if the
+-- job ended cancelled, 'stale' if the attempt is stale (its lease lapsed and the job was taken back or finished by another attempt, or was cancelled, or the job no
 -- longer exists).
 --#include clock.lua
 --#include events.lua
 --#include jobs.lua
 
-local K = { jobs = KEYS[1], payloads = KEYS[2], results = KEYS[3], leases = KEYS[4], expiry = KEYS[5], stats = KEYS[6],
-  cancelled = KEYS[7], cancels = KEYS[8], webhooks = KEYS[9], events = KEYS[10], failed = KEYS[11], idempotency = KEYS[12] }
 local ttl = tonumber(ARGV[1])
 local now = now_ms()
 local expires = string.format('%d', now + ttl)
@@ -40,10 +39,10 @@ for i = 1, n do
     job = records[i] and cjson.decode(records[i]) or false
   end
   if not holds_lease(job, token) then
-    replies[i] = 0
+    replies[i] = 'stale'
   elseif job.cancel_requested_at then
     end_cancelled(K, id, job, now, ttl)
-    replies[i] = 2
+    replies[i] = 'cancelled'
   else
     job.status = 'worked'
     job.finished_at = now
@@ -63,14 +62,14 @@ for i = 1, n do
       worked[#worked + 1] = job_event('worked', id, job, now)
     end
     count = count + 1
-    replies[i] = 1
+    replies[i] = 'worked'
   end
   seen[id] = job
 end
 
 if count > 0 then
   -- The results first: were they refused, the jobs would still be working under their leases, with nothing half written.
-  redis.call('HSET', KEYS[3], unpack(results))
+  redis.call('HSET', K.results, unpack(results))
   redis.call('HSET', K.jobs, unpack(stored))
   count_bytes(K, 'unfinished_bytes', -freed)
   redis.call('HDEL', K.payloads, unpack(done))

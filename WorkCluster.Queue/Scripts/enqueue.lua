@@ -2,21 +2,23 @@
 -- due; or, for a repeated Idempotency-Key, the job that key created; or nothing at all when the queue's budget is
 -- spent. One call takes a batch of submissions (group commit: an API replica sends the submissions that arrived
 -- while its previous call was on the way), each handled in turn exactly as if it came alone.
--- KEYS[1] jobs (hash id -> record)   KEYS[2] payloads (hash id -> data)   KEYS[3] ready (zset id -> rank)
--- KEYS[4] signal (list)              KEYS[5] idempotency (hash key -> "id fingerprint")
--- KEYS[6] expiry (zset id -> ms)     KEYS[7] scheduled (zset id -> due ms)   KEYS[8] leases (zset)
--- KEYS[9] stats (hash)               KEYS[10] sequence (counter)   KEYS[11] events (channel)
--- KEYS[12] the HTTP workers' ready queue (zset id -> rank)
+--! keys: jobs payloads ready signal idempotency expiry scheduled leases stats sequence events http
+-- K.jobs (hash id -> record)   K.payloads (hash id -> data)   K.ready (zset id -> rank)
+-- K.signal (list)              K.idempotency (hash key -> "id fingerprint")
+-- K.expiry (zset id -> ms)     K.scheduled (zset id -> due ms)   K.leases (zset)
+-- K.stats (hash)               K.sequence (counter)   K.events (channel)
+-- K.http the HTTP workers' ready queue (zset id -> rank)
 -- ARGV[1] most unfinished jobs   ARGV[2] most unfinished payload bytes   ARGV[3] priority aging (ms per level)
 -- ARGV[4] longest delay (ms)   ARGV[5] n, the submissions that follow, 13 arguments each:
 --   id, type, accepted_by, data (JSON text), trace parent ('' if none), idempotency key ('' if none), request
 --   fingerprint, priority (0-9), delay (ms, from Redis's clock; -1 if none), run at (ms since the epoch; -1 if none),
 --   callback URL ('' if none), owner (the submitting API key's name; '' if none), lane ('http' for a type only workers
 --   of the HTTP lease protocol serve, '' for the .NET workers)
--- Returns { code, id, accepted_by, trace parent } for each submission in turn: code 1 created (or created already: the
--- id is chosen before the first try, so a submission sent again after an answer that never came is created once), 2
--- replay of the key's job, 3 key used with another request, 4 too many unfinished jobs, 5 id named twice in this call,
--- 6 too many unfinished payload bytes, 7 due further ahead than the longest delay.
+-- Returns { outcome, id, accepted_by, trace parent } for each submission in turn (the names of QueueOutcome, see WorkCluster.Queue/QueueOutcome.cs): 'created' (or
+-- created already: the id is chosen before the first try, so a submission sent again after an answer that never came is
+-- created once), 'replayed' (the key's job), 'key_conflict' (key used with another request), 'queue_full' (too many
+-- unfinished jobs), 'duplicate' (id named twice in this call), 'queue_bytes_full' (too many unfinished payload bytes),
+-- 'too_far_ahead' (due further ahead than the longest delay).
 -- Under Redis's maxmemory the script's first write is refused (OOM) and nothing is written.
 --#include clock.lua
 --#include signal.lua
@@ -28,9 +30,7 @@
 local Stride = 13
 local now = now_ms()
 local max_jobs, max_bytes, aging, longest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local K = { jobs = KEYS[1], payloads = KEYS[2], ready = KEYS[3], signal = KEYS[4], scheduled = KEYS[7], leases = KEYS[8],
-  stats = KEYS[9], sequence = KEYS[10], http = KEYS[12] }
-local accepted = listened(KEYS[11]) and {} or nil -- events are built only while anybody listens
+local accepted = listened(K.events) and {} or nil -- events are built only while anybody listens
 local replies = {}
 local count = tonumber(ARGV[5])
 local batch = new_batch(count)
@@ -53,20 +53,20 @@ local function submit(a)
   if idem_key ~= '' then
     -- Everything created so far written first: this key may name one of them.
     flush_jobs(K, batch)
-    local entry = redis.call('HGET', KEYS[5], idem_key)
+    local entry = redis.call('HGET', K.idempotency, idem_key)
     if entry then
       local sep = string.find(entry, ' ', 1, true)
       local earlier_id, earlier_fingerprint = string.sub(entry, 1, sep - 1), string.sub(entry, sep + 1)
-      local earlier = live_record(KEYS[1], KEYS[6], earlier_id, now)
+      local earlier = live_record(K.jobs, K.expiry, earlier_id, now)
       if earlier then
         earlier = cjson.decode(earlier)
         if earlier_id == id then
-          return reply(1, id, earlier.accepted_by or '', earlier.trace or '') -- this very submission, sent again
+          return reply('created', id, earlier.accepted_by or '', earlier.trace or '') -- this very submission, sent again
         end
         if earlier_fingerprint == fingerprint then
-          return reply(2, earlier_id, earlier.accepted_by or '', earlier.trace or '')
+          return reply('replayed', earlier_id, earlier.accepted_by or '', earlier.trace or '')
         end
-        return reply(3, earlier_id, '', '')
+        return reply('key_conflict', earlier_id, '', '')
       end
     end
   end
@@ -78,26 +78,26 @@ local function submit(a)
     due = tonumber(ARGV[a + 9])
   end
   if due and due > now + longest then
-    return reply(7, '', '', '')
+    return reply('too_far_ahead', '', '', '')
   end
 
   -- Sent again (the answer to an earlier call never came): that call created it. A job of another submission cannot
   -- have this id (128 random bits).
-  local existing = not taken[id] and redis.call('HGET', KEYS[1], id)
+  local existing = not taken[id] and redis.call('HGET', K.jobs, id)
   if existing then
     existing = cjson.decode(existing)
-    return reply(1, id, existing.accepted_by or '', existing.trace or '')
+    return reply('created', id, existing.accepted_by or '', existing.trace or '')
   end
 
   local data = ARGV[a + 3]
   if unfinished >= max_jobs then
-    return reply(4, '', '', '')
+    return reply('queue_full', '', '', '')
   end
   if unfinished_bytes + #data > max_bytes then
-    return reply(6, '', '', '')
+    return reply('queue_bytes_full', '', '', '')
   end
   if taken[id] then
-    return reply(5, '', '', '')
+    return reply('duplicate', '', '', '')
   end
 
   local job = { type = ARGV[a + 1], accepted_by = ARGV[a + 2] }
@@ -129,9 +129,9 @@ local function submit(a)
     accepted[#accepted + 1] = job_event('accepted', id, job, now, { status = job.status, priority = job.priority, run_at = job.run_at })
   end
   if idem_key ~= '' then
-    redis.call('HSET', KEYS[5], idem_key, id .. ' ' .. fingerprint)
+    redis.call('HSET', K.idempotency, idem_key, id .. ' ' .. fingerprint)
   end
-  return reply(1, id, ARGV[a + 2], ARGV[a + 4])
+  return reply('created', id, ARGV[a + 2], ARGV[a + 4])
 end
 
 for i = 0, count - 1 do
@@ -139,6 +139,6 @@ for i = 0, count - 1 do
 end
 flush_jobs(K, batch)
 if accepted and #accepted > 0 then
-  redis.call('PUBLISH', KEYS[11], cjson.encode(#accepted == 1 and accepted[1] or accepted)) -- one message for the batch
+  redis.call('PUBLISH', K.events, cjson.encode(#accepted == 1 and accepted[1] or accepted)) -- one message for the batch
 end
 return replies

@@ -1,5 +1,6 @@
 #!lua flags=allow-oom
 -- pause: workers stop claiming (submissions stay open; jobs in flight finish).
--- KEYS[1] paused flag
-redis.call('SET', KEYS[1], '1')
+--! keys: paused
+-- K.paused flag
+redis.call('SET', K.paused, '1')
 return 1

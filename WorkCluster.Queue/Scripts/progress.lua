@@ -1,7 +1,8 @@
 #!lua flags=allow-oom
 -- progress: the attempt under lease `token` reports how far it has come. Stored with the job (shown until the job ends)
 -- and published as a `progress` event. Fenced: an attempt that no longer holds the job's lease changes nothing.
--- KEYS[1] jobs   KEYS[2] events (channel)
+--! keys: jobs events
+-- K.jobs   K.events (channel)
 -- ARGV[1] id   ARGV[2] lease token   ARGV[3] percent (0-100, or '' if not known)   ARGV[4] message ('' if none)
 -- Returns 1 if it was stored, 0 if the attempt is stale.
 --#include clock.lua
@@ -9,7 +10,7 @@
 --#include jobs.lua
 
 local id = ARGV[1]
-local raw = redis.call('HGET', KEYS[1], id)
+local raw = redis.call('HGET', K.jobs, id)
 local job = raw and cjson.decode(raw)
 if not holds_lease(job, ARGV[2]) then
   return 0
@@ -23,6 +24,6 @@ if ARGV[4] ~= '' then
   progress.message = ARGV[4]
 end
 job.progress = progress
-redis.call('HSET', KEYS[1], id, cjson.encode(job))
-announce(KEYS[2], 'progress', id, job, now, { percent = progress.percent, message = progress.message })
+redis.call('HSET', K.jobs, id, cjson.encode(job))
+announce(K.events, 'progress', id, job, now, { percent = progress.percent, message = progress.message })
 return 1

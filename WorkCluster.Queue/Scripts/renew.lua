@@ -6,7 +6,8 @@
 -- type's timeout plus the grace (its handler ignores the cancellation at the timeout) is not renewed any more: it is
 -- marked overdue and reported, its lease lapses, and the sweep retries the job or fails it for good. Runs under
 -- maxmemory (allow-oom).
--- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs
+--! keys: leases jobs
+-- K.leases (zset id -> deadline ms)   K.jobs
 -- ARGV[1] lease TTL (ms)   ARGV[2] the longest an attempt may hold a lease (ms: the timeout plus the grace)
 -- ARGV[3] m, the work types with a timeout of their own, then m pairs: type, the longest for it (ms)
 -- then pairs: id, lease token
@@ -30,22 +31,22 @@ for i = first, #ARGV, 2 do
   local k = (i - first) / 2 + 1
   local id, token = ARGV[i], ARGV[i + 1]
   local held, late = false, false
-  if redis.call('ZSCORE', KEYS[1], id) then
-    local raw = redis.call('HGET', KEYS[2], id)
+  if redis.call('ZSCORE', K.leases, id) then
+    local raw = redis.call('HGET', K.jobs, id)
     local job = raw and cjson.decode(raw)
     held = holds_lease(job, token)
     if held and now - (job.started_at or now) > (own[job.type] or longest) then
       held, late = false, true
       if not job.overdue_at then
         job.overdue_at = now -- the sweep says why it takes the job back
-        redis.call('HSET', KEYS[2], id, cjson.encode(job))
+        redis.call('HSET', K.jobs, id, cjson.encode(job))
       end
     elseif held and job.cancel_requested_at then
       cancelling[#cancelling + 1] = k
     end
   end
   if held then
-    redis.call('ZADD', KEYS[1], 'XX', deadline, id)
+    redis.call('ZADD', K.leases, 'XX', deadline, id)
   elseif late then
     overdue[#overdue + 1] = k
   else

@@ -6,10 +6,11 @@
 -- Each repair is the one that loses nothing: the job goes back where its record says it is; a record without its
 -- payload, which only an enqueue that never got to answer leaves, is deleted. Runs under maxmemory (allow-oom).
 -- A pass starts whenever the store's run id (INFO server, given by the caller) is not the one the last pass saw.
--- KEYS[1] jobs   KEYS[2] payloads   KEYS[3] results   KEYS[4] ready (zset)   KEYS[5] the HTTP workers' ready queue
--- KEYS[6] scheduled (zset)   KEYS[7] leases (zset)   KEYS[8] expiry (zset)   KEYS[9] failed (zset)   KEYS[10] cancelled
--- KEYS[11] stats (hash)   KEYS[12] sweep clock (hash: run_id, the pass's cursor in repair)   KEYS[13] idempotency
--- KEYS[14] signal (list: idle workers are woken for jobs made ready again)
+--! keys: jobs payloads results ready http scheduled leases expiry failed cancelled stats sweep_clock idempotency signal
+-- K.jobs   K.payloads   K.results   K.ready (zset)   K.http the HTTP workers' ready queue
+-- K.scheduled (zset)   K.leases (zset)   K.expiry (zset)   K.failed (zset)   K.cancelled
+-- K.stats (hash)   K.sweep_clock sweep clock (hash: run_id, the pass's cursor in repair)   K.idempotency
+-- K.signal (list: idle workers are woken for jobs made ready again)
 -- ARGV[1] the store's run id   ARGV[2] records per slice   ARGV[3] priority aging (ms per level)   ARGV[4] lease TTL (ms)
 -- ARGV[5] TTL of a worked or cancelled record (ms)   ARGV[6] TTL of a failed record (ms)
 -- Returns { 1 while a pass is under way (call again), 0 when none is, the records repaired by this slice }.
@@ -19,9 +20,7 @@
 --#include jobs.lua
 --#include ready.lua
 
-local K = { jobs = KEYS[1], payloads = KEYS[2], results = KEYS[3], ready = KEYS[4], http = KEYS[5], scheduled = KEYS[6],
-  leases = KEYS[7], expiry = KEYS[8], failed = KEYS[9], cancelled = KEYS[10], stats = KEYS[11], idempotency = KEYS[13] }
-local clock = KEYS[12]
+local clock = K.sweep_clock
 if redis.call('HGET', clock, 'run_id') ~= ARGV[1] then
   redis.call('HSET', clock, 'run_id', ARGV[1], 'repair', '0')
 end
@@ -86,7 +85,7 @@ for i = 1, #entries, 2 do
   end
 end
 if readied then
-  pass_signal(K.ready, KEYS[14])
+  pass_signal(K.ready, K.signal)
 end
 if scan[1] == '0' then
   redis.call('HDEL', clock, 'repair')

@@ -9,10 +9,11 @@
 -- ms: Redis, or every worker, was away) or a store restart (its run id, ARGV[10], is not the one the last sweep saw: a
 -- store that came back quickly from a crash replays a recent 'last', yet its clients were cut off) it takes nothing
 -- back for ARGV[2] ms, time for the living workers to reconnect and renew.
--- KEYS[1] leases (zset id -> deadline ms)   KEYS[2] jobs   KEYS[3] payloads   KEYS[4] results   KEYS[5] ready (zset)
--- KEYS[6] signal   KEYS[7] failed (zset)   KEYS[8] expiry (zset)   KEYS[9] idempotency   KEYS[10] stats
--- KEYS[11] sweep clock (hash: last, since, swept_run)   KEYS[12] cancelled (zset)   KEYS[13] cancels (zset id -> revoke at ms)
--- KEYS[14] webhooks (zset id -> due ms)   KEYS[15] events (channel)   KEYS[16] the HTTP workers' ready queue (zset)
+--! keys: leases jobs payloads results ready signal failed expiry idempotency stats sweep_clock cancelled cancels webhooks events http
+-- K.leases (zset id -> deadline ms)   K.jobs   K.payloads   K.results   K.ready (zset)
+-- K.signal   K.failed (zset)   K.expiry (zset)   K.idempotency   K.stats
+-- K.sweep_clock sweep clock (hash: last, since, swept_run)   K.cancelled (zset)   K.cancels (zset id -> revoke at ms)
+-- K.webhooks (zset id -> due ms)   K.events (channel)   K.http the HTTP workers' ready queue (zset)
 -- ARGV[1] gap (ms)   ARGV[2] grace after a gap (ms)   ARGV[3] max attempts   ARGV[4] TTL of a failed record (ms)
 -- ARGV[5] most jobs in the dead letter   ARGV[6] most payload bytes in it   ARGV[7] at most this many leases per call
 -- ARGV[8] priority aging (ms per level)   ARGV[9] TTL of a cancelled record (ms)   ARGV[10] the store's run id
@@ -23,18 +24,15 @@
 --#include jobs.lua
 --#include ready.lua
 
-local K = { jobs = KEYS[2], payloads = KEYS[3], results = KEYS[4], failed = KEYS[7], expiry = KEYS[8],
-  idempotency = KEYS[9], stats = KEYS[10], leases = KEYS[1], cancelled = KEYS[12], cancels = KEYS[13],
-  webhooks = KEYS[14], events = KEYS[15] }
 local now = now_ms()
-local last = tonumber(redis.call('HGET', KEYS[11], 'last'))
-local since = tonumber(redis.call('HGET', KEYS[11], 'since'))
-local restarted = redis.call('HGET', KEYS[11], 'swept_run') ~= ARGV[10]
+local last = tonumber(redis.call('HGET', K.sweep_clock, 'last'))
+local since = tonumber(redis.call('HGET', K.sweep_clock, 'since'))
+local restarted = redis.call('HGET', K.sweep_clock, 'swept_run') ~= ARGV[10]
 if not last or not since or now - last > tonumber(ARGV[1]) or restarted then
   since = now
-  redis.call('HSET', KEYS[11], 'since', since, 'swept_run', ARGV[10])
+  redis.call('HSET', K.sweep_clock, 'since', since, 'swept_run', ARGV[10])
 end
-redis.call('HSET', KEYS[11], 'last', now)
+redis.call('HSET', K.sweep_clock, 'last', now)
 local hold = since + tonumber(ARGV[2]) - now
 if hold > 0 then
   return { 0, 0, hold, 0 }
@@ -42,8 +40,8 @@ end
 
 local requeued, dead, cancelled = 0, 0, 0
 local cancel_ttl = tonumber(ARGV[9])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))) do
-  redis.call('ZREM', KEYS[1], id)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))) do
+  redis.call('ZREM', K.leases, id)
   local raw = redis.call('HGET', K.jobs, id)
   local job = raw and cjson.decode(raw)
   if job and job.status == 'working' and job.cancel_requested_at then
@@ -68,7 +66,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
       job.lease = nil
       job.progress = nil
       redis.call('HSET', K.jobs, id, cjson.encode(job))
-      make_ready_again(ready_of(KEYS[5], KEYS[16], job), id, job, tonumber(ARGV[8]))
+      make_ready_again(ready_of(K.ready, K.http, job), id, job, tonumber(ARGV[8]))
       announce(K.events, 'retried', id, job, now, { worker = worker, error = job.last_error })
       requeued = requeued + 1
     end
@@ -85,6 +83,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.cancels, '-inf', now, 'LIMIT',
 end
 if requeued + dead > 0 then
   redis.call('HINCRBY', K.stats, 'recovered', requeued + dead)
-  pass_signal(KEYS[5], KEYS[6])
+  pass_signal(K.ready, K.signal)
 end
 return { requeued, dead, 0, cancelled }

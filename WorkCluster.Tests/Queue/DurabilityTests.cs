@@ -54,7 +54,7 @@ public sealed class DurabilityTests(RedisServerFixture redis)
         await busy;
 
         Assert.True(took > RedisHostingExtensions.CommandTimeout, $"answered after {took}: the first answer did not time out, nothing was sent again");
-        Assert.Equal(EnqueueOutcome.Created, result.Outcome);
+        Assert.Equal(QueueOutcome.Created, result.Outcome);
         Assert.Equal([result.Id!], (await Db.HashKeysAsync(queue.Keys.Jobs)).Select(k => (string)k!));
         Assert.Equal(1, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal(1, (await queue.GetStatsAsync()).UnfinishedBytes);
@@ -96,7 +96,7 @@ public sealed class DurabilityTests(RedisServerFixture redis)
         foreach (var job in claimed)
         {
             Assert.Empty((await queue.RenewAsync([job.Lease])).Lost);
-            Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, job.Data));
+            Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(job.Lease, job.Data));
         }
     }
 
@@ -119,7 +119,7 @@ public sealed class DurabilityTests(RedisServerFixture redis)
         foreach (var job in claimed)
         {
             Assert.Empty((await queue.RenewAsync([job.Lease])).Lost);
-            Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, job.Data));
+            Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(job.Lease, job.Data));
         }
         // The call's key is deleted by the next claim, now that its jobs were found.
         var callKeys = Db.Multiplexer.GetServers()[0].Keys(pattern: queue.Keys.Claim("*"));
@@ -146,8 +146,8 @@ public sealed class DurabilityTests(RedisServerFixture redis)
         Assert.Equal(id, second.Id);
         Assert.NotEqual(first.Lease.Token, second.Lease.Token); // each claim's salt: the sequence number may repeat, the token not
         Assert.Equal([first.Lease], (await queue.RenewAsync([first.Lease])).Lost); // w1's handler is stopped at its next renewal
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(first.Lease, "\"first\""));
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(second.Lease, "\"second\""));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(first.Lease, "\"first\""));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(second.Lease, "\"second\""));
         Assert.Equal("\"second\"", (await queue.GetAsync(id))!.Result);
     }
 
@@ -166,7 +166,7 @@ public sealed class DurabilityTests(RedisServerFixture redis)
         var claimed = await queue.ClaimAsync("w1", 2);
         Assert.Equal([popped, unleased], claimed.Select(j => j.Id));
         var finishing = Assert.Single(await queue.ClaimAsync("w2", 1));
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(finishing.Lease, "\"r\""));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(finishing.Lease, "\"r\""));
         var unaccepted = JobId.New();                    // an enqueue that never answered: a record, no payload
         await Db.HashSetAsync(keys.Jobs, unaccepted, $$"""{"type":"echo","accepted_by":"api-test","status":"pending","created_at":1,"attempts":0}""");
 

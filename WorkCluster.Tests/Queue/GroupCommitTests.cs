@@ -24,7 +24,7 @@ public sealed class GroupCommitTests(RedisServerFixture redis)
         var submitted = await Task.WhenAll(Enumerable.Range(0, Jobs).Select(i => queue.EnqueueAsync("echo", $"{{\"n\":{i}}}", "api-test")));
         var submitCalls = connection.OperationCount - before;
 
-        Assert.All(submitted, s => Assert.Equal(EnqueueOutcome.Created, s.Outcome));
+        Assert.All(submitted, s => Assert.Equal(QueueOutcome.Created, s.Outcome));
         Assert.Equal(Jobs, submitted.Select(s => s.Id).Distinct().Count());
         // 400 submissions made at once leave in batches of at most 50: at least 8 calls, far fewer than 400.
         Assert.InRange(submitCalls, Jobs / 50, Jobs / 4);
@@ -51,7 +51,7 @@ public sealed class GroupCommitTests(RedisServerFixture redis)
         Assert.InRange(completeCalls, Jobs / 50, Jobs / 4);
         for (var i = 0; i < claimed.Count; i++)
         {
-            Assert.Equal(claimed[i] == stale ? CompleteOutcome.Stale : CompleteOutcome.Worked, outcomes[i]);
+            Assert.Equal(claimed[i] == stale ? QueueOutcome.Stale : QueueOutcome.Worked, outcomes[i]);
         }
         foreach (var job in claimed.Where(j => j != stale).Take(20))
         {
@@ -74,18 +74,18 @@ public sealed class GroupCommitTests(RedisServerFixture redis)
             ? queue.EnqueueAsync("echo", $"{i}", "api-test")
             : queue.EnqueueAsync("echo", "\"same\"", "api-test", new JobOptions { IdempotencyKey = "one-key", Fingerprint = "f1" })));
 
-        var created = results.Where(r => r.Outcome == EnqueueOutcome.Created).ToArray();
+        var created = results.Where(r => r.Outcome == QueueOutcome.Created).ToArray();
         var keyed = results.Where((_, i) => i % 2 == 1).ToArray();
         // The key made exactly one job; every other use of it was a replay of that job (none was refused: a replay needs no room).
-        var keyJob = Assert.Single(keyed, r => r.Outcome == EnqueueOutcome.Created).Id;
-        Assert.All(keyed.Where(r => r.Outcome != EnqueueOutcome.Created), r =>
+        var keyJob = Assert.Single(keyed, r => r.Outcome == QueueOutcome.Created).Id;
+        Assert.All(keyed.Where(r => r.Outcome != QueueOutcome.Created), r =>
         {
-            Assert.Equal(EnqueueOutcome.Replayed, r.Outcome);
+            Assert.Equal(QueueOutcome.Replayed, r.Outcome);
             Assert.Equal(keyJob, r.Id);
         });
         // The budget of 100 unfinished jobs held: exactly 100 created, the rest of the distinct ones refused as full.
         Assert.Equal(100, created.Length);
-        Assert.Equal(300 - 100 - (keyed.Length - 1), results.Count(r => r.Outcome == EnqueueOutcome.QueueFull));
+        Assert.Equal(300 - 100 - (keyed.Length - 1), results.Count(r => r.Outcome == QueueOutcome.QueueFull));
         Assert.Equal(100, (await queue.GetStatsAsync()).Depth);
     }
 
@@ -105,7 +105,7 @@ public sealed class GroupCommitTests(RedisServerFixture redis)
         }
         await connection.GetDatabase().KeyDeleteAsync(keys.Jobs);
         var after = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => queue.EnqueueAsync("echo", $"{i}", "api-test")));
-        Assert.All(after, r => Assert.Equal(EnqueueOutcome.Created, r.Outcome));
+        Assert.All(after, r => Assert.Equal(QueueOutcome.Created, r.Outcome));
     }
 
     [Fact]

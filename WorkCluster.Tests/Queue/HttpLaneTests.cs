@@ -26,7 +26,7 @@ public sealed class HttpLaneTests(RedisServerFixture redis)
     private static async Task<string> SubmitHttpAsync(WorkQueue queue, string type, JobOptions? options = null)
     {
         var result = await queue.EnqueueAsync(type, "1", "api-test", (options ?? JobOptions.Default) with { HttpLane = true });
-        Assert.Equal(EnqueueOutcome.Created, result.Outcome);
+        Assert.Equal(QueueOutcome.Created, result.Outcome);
         return result.Id!;
     }
 
@@ -67,17 +67,17 @@ public sealed class HttpLaneTests(RedisServerFixture redis)
         }
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Empty(await queue.ClaimAsync("dotnet", 10));
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(first.Lease, "\"late\""));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(first.Lease, "\"late\""));
 
         var second = (await queue.LeaseAsync("py-2", ["py.a"], 1)).Jobs.Single();
         Assert.Equal(id, second.Id);
         Assert.Equal(2, second.Record.Attempts);
-        Assert.Equal(ReleaseOutcome.Released, await queue.ReleaseAsync(second.Lease));
+        Assert.Equal(QueueOutcome.Released, await queue.ReleaseAsync(second.Lease));
         Assert.Equal([id], (await Db.SortedSetRangeByRankAsync(queue.Keys.HttpReady)).Select(v => (string)v!));
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Ready));
 
         var third = (await queue.LeaseAsync("py-2", ["py.a"], 1)).Jobs.Single();
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(third.Lease, "\"done\""));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(third.Lease, "\"done\""));
         Assert.Equal("\"done\"", (await queue.GetAsync(id))!.Result);
     }
 
@@ -93,13 +93,13 @@ public sealed class HttpLaneTests(RedisServerFixture redis)
         Assert.Equal(id, leased.Id);
 
         // Failed for good (its one attempt), then sent back from the dead letter: into the HTTP lane again.
-        Assert.Equal(FailOutcome.DeadLettered, await queue.FailAsync(leased.Lease, 1, "boom", retry: false));
-        Assert.Equal(RetryOutcome.Queued, await queue.RetryFailedAsync(id));
+        Assert.Equal(QueueOutcome.DeadLettered, await queue.FailAsync(leased.Lease, 1, "boom", retry: false));
+        Assert.Equal(QueueOutcome.Queued, await queue.RetryFailedAsync(id));
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal([id], (await Db.SortedSetRangeByRankAsync(queue.Keys.HttpReady)).Select(v => (string)v!));
 
         // Cancelled while it waits: out of the HTTP lane.
-        Assert.Equal(CancelOutcome.Cancelled, (await queue.CancelAsync(id)).Outcome);
+        Assert.Equal(QueueOutcome.Cancelled, (await queue.CancelAsync(id)).Outcome);
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.HttpReady));
     }
 }

@@ -77,9 +77,9 @@ public sealed class LeaseTests(RedisServerFixture redis)
         Assert.NotEqual(first.Lease.Token, second.Lease.Token);
 
         // Attempt 1's outcomes, which w1 kept retrying while it was cut off, land now: each is refused.
-        Assert.Equal(FailOutcome.Stale, await queue.FailAsync(first.Lease, 1, "late failure"));
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(first.Lease, "\"late result\""));
-        Assert.Equal(ReleaseOutcome.Stale, await queue.ReleaseAsync(first.Lease));
+        Assert.Equal(QueueOutcome.Stale, await queue.FailAsync(first.Lease, 1, "late failure"));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(first.Lease, "\"late result\""));
+        Assert.Equal(QueueOutcome.Stale, await queue.ReleaseAsync(first.Lease));
         Assert.Equal([first.Lease], (await queue.RenewAsync([first.Lease, second.Lease])).Lost);
 
         // Nothing changed: attempt 2 runs alone, no retry is scheduled beside it, nothing is back in the queue.
@@ -92,9 +92,9 @@ public sealed class LeaseTests(RedisServerFixture redis)
         Assert.Equal(0, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal(3, stale.Total);
 
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(second.Lease, "\"result\""));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(second.Lease, "\"result\""));
         Assert.Equal("\"result\"", (await queue.GetAsync(id))!.Result);
-        Assert.Equal(FailOutcome.Stale, await queue.FailAsync(second.Lease, 2, "after the result"));
+        Assert.Equal(QueueOutcome.Stale, await queue.FailAsync(second.Lease, 2, "after the result"));
         Assert.Equal(JobStatus.Worked, (await queue.GetAsync(id))!.Record.Status);
     }
 
@@ -107,9 +107,9 @@ public sealed class LeaseTests(RedisServerFixture redis)
         // Meanwhile the job was taken back, failed for good, and left the dead letter (trimmed, or past its TTL).
         await Db.HashDeleteAsync(queue.Keys.Jobs, id);
 
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(claimed.Lease, "1"));
-        Assert.Equal(FailOutcome.Stale, await queue.FailAsync(claimed.Lease, 1, "late"));
-        Assert.Equal(ReleaseOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(claimed.Lease, "1"));
+        Assert.Equal(QueueOutcome.Stale, await queue.FailAsync(claimed.Lease, 1, "late"));
+        Assert.Equal(QueueOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
         Assert.Equal([claimed.Lease], (await queue.RenewAsync([claimed.Lease])).Lost);
         Assert.False(await Db.HashExistsAsync(queue.Keys.Results, id));
     }
@@ -175,7 +175,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
         Assert.Equal(1, swept.Requeued);
         Assert.Equal(JobStatus.Pending, (await queue.GetAsync(casualty.Id))!.Record.Status);
         Assert.Equal(JobStatus.Working, (await queue.GetAsync(survivor.Id))!.Record.Status);
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(survivor.Lease, "1"));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(survivor.Lease, "1"));
     }
 
     [Fact]
@@ -254,7 +254,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
         var job = (await queue.GetAsync(id))!;
         Assert.Equal(JobStatus.Working, job.Record.Status);
         Assert.True(job.LeaseExpiresAt > DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 50, "the renewed deadline is in the past");
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed.Lease, "1"));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(claimed.Lease, "1"));
     }
 
     [Fact]
@@ -285,7 +285,7 @@ public sealed class LeaseTests(RedisServerFixture redis)
         var job = (await queue.GetAsync(stuck))!.Record;
         Assert.Equal(JobStatus.Pending, job.Status);
         Assert.StartsWith("abandoned: attempt 1 on worker w1 ran past its timeout", job.LastError);
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(echo.Lease, "1"));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(echo.Lease, "1"));
         Assert.Equal(JobStatus.Working, (await queue.GetAsync(patient))!.Record.Status);
     }
 

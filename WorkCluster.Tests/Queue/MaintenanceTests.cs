@@ -72,7 +72,7 @@ public sealed class MaintenanceTests(RedisServerFixture redis)
         }
         var job = (await queue.GetAsync(id))!.Record;
         Assert.Equal("stalled: the lease of attempt 1 on worker py-1 lapsed", job.LastError);
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(leased.Lease, "1"));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(leased.Lease, "1"));
         Assert.Equal(id, Assert.Single((await queue.LeaseAsync("py-2", ["py.a"], 1)).Jobs).Id);
     }
 }

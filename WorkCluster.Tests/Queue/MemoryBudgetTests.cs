@@ -29,13 +29,13 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
 
         // One waiting, one scheduled for a retry, one working: full, and a refusal writes nothing.
         var refused = await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" });
-        Assert.Equal(new EnqueueResult(EnqueueOutcome.QueueFull, null, null), refused);
+        Assert.Equal(new EnqueueResult(QueueOutcome.QueueFull, null, null), refused);
         Assert.Equal(3, await Db.HashLengthAsync(queue.Keys.Jobs));
         Assert.False(await Db.KeyExistsAsync(queue.Keys.Idempotency));
 
         // Room again once one is finished.
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed[1].Lease, "1"));
-        Assert.Equal(EnqueueOutcome.Created, (await queue.EnqueueAsync("echo", "1", "api")).Outcome);
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(claimed[1].Lease, "1"));
+        Assert.Equal(QueueOutcome.Created, (await queue.EnqueueAsync("echo", "1", "api")).Outcome);
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         }
         var claimed = await queue.ClaimAsync("w1", 4);
 
-        Assert.Equal(CompleteOutcome.ResultTooLarge, await queue.CompleteAsync(claimed[0].Lease, result + " "));
+        Assert.Equal(QueueOutcome.ResultTooLarge, await queue.CompleteAsync(claimed[0].Lease, result + " "));
         var tooLarge = (await queue.GetAsync(ids[0]))!;
         Assert.Equal(JobStatus.Failed, tooLarge.Record.Status);
         Assert.Contains("larger than Work:MaxResultBytes", tooLarge.Record.LastError);
@@ -59,7 +59,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         // Three results of 1000 bytes in a budget of 2500: the one that expires first goes, counted.
         for (var i = 1; i < 4; i++)
         {
-            Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed[i].Lease, result));
+            Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(claimed[i].Lease, result));
             await Task.Delay(5); // each expires a little later than the one before
         }
         Assert.Null(await queue.GetAsync(ids[1]));
@@ -77,19 +77,19 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         await queue.SubmitAsync(data);
         await queue.SubmitAsync(data);
 
-        Assert.Equal(EnqueueOutcome.QueueBytesFull, (await queue.EnqueueAsync("echo", data, "api")).Outcome);
-        Assert.Equal(EnqueueOutcome.Created, (await queue.EnqueueAsync("echo", "\"small\"", "api")).Outcome);
+        Assert.Equal(QueueOutcome.QueueBytesFull, (await queue.EnqueueAsync("echo", data, "api")).Outcome);
+        Assert.Equal(QueueOutcome.Created, (await queue.EnqueueAsync("echo", "\"small\"", "api")).Outcome);
         Assert.Equal(2007, (await queue.GetStatsAsync()).UnfinishedBytes);
 
         var claimed = await queue.ClaimAsync("w1", 3);
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed[0].Lease, "1"));
-        Assert.Equal(FailOutcome.DeadLettered, await queue.FailAsync(claimed[1].Lease, 1, "boom"));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(claimed[0].Lease, "1"));
+        Assert.Equal(QueueOutcome.DeadLettered, await queue.FailAsync(claimed[1].Lease, 1, "boom"));
         Assert.Equal(7, (await queue.GetStatsAsync()).UnfinishedBytes); // the dead letter's data is not the queue's
 
         // A failed job's retry needs room in the budget again.
         await queue.SubmitAsync(data);
         await queue.SubmitAsync(data);
-        Assert.Equal(RetryOutcome.QueueFull, await queue.RetryFailedAsync(claimed[1].Id));
+        Assert.Equal(QueueOutcome.QueueFull, await queue.RetryFailedAsync(claimed[1].Id));
         Assert.Equal(JobStatus.Failed, (await queue.GetAsync(claimed[1].Id))!.Record.Status);
     }
 
@@ -196,7 +196,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         await queue.ResumeAsync();
         var first = Assert.Single(await queue.ClaimAsync("newcomer", 16)); // 1 MiB: the claim's reply budget
         Assert.Empty((await queue.RenewAsync([first.Lease])).Lost);
-        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(first.Lease, 1, "boom"));
+        Assert.Equal(QueueOutcome.RetryScheduled, await queue.FailAsync(first.Lease, 1, "boom"));
         var stalled = Assert.Single(await queue.ClaimAsync("newcomer", 1));
         await Task.Delay(TimeSpan.FromMilliseconds(400));
         var swept = new SweepResult(0, 0, TimeSpan.Zero);
@@ -224,7 +224,7 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
             }
             foreach (var job in jobs)
             {
-                Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
+                Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(job.Lease, "1"));
                 worked++;
             }
         }
@@ -232,14 +232,14 @@ public sealed class MemoryBudgetTests(RedisServerFixture redis)
         var stats = await queue.GetStatsAsync();
         Assert.Equal((0, 0, 0L), (stats.Depth, stats.Leases, stats.UnfinishedBytes));
         await connection.GetDatabase().KeyDeleteAsync("filler");
-        Assert.Equal(EnqueueOutcome.Created, (await queue.EnqueueAsync("echo", megabyte, "api")).Outcome);
+        Assert.Equal(QueueOutcome.Created, (await queue.EnqueueAsync("echo", megabyte, "api")).Outcome);
     }
 
     private static async Task<string> FailOneAsync(WorkQueue queue, string data)
     {
         var id = await queue.SubmitAsync(data);
         var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
-        Assert.Equal(FailOutcome.DeadLettered, await queue.FailAsync(claimed.Lease, 1, "boom"));
+        Assert.Equal(QueueOutcome.DeadLettered, await queue.FailAsync(claimed.Lease, 1, "boom"));
         await Task.Delay(2); // distinct failure times
         return id;
     }

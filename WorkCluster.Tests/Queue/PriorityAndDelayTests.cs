@@ -113,8 +113,8 @@ public sealed class PriorityAndDelayTests(RedisServerFixture redis)
         var refused = await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { Delay = TimeSpan.FromMinutes(2) });
         var accepted = await queue.EnqueueAsync("echo", "1", "api-test", new JobOptions { RunAt = DateTimeOffset.UtcNow.AddSeconds(30) });
 
-        Assert.Equal(EnqueueOutcome.TooFarAhead, refused.Outcome);
-        Assert.Equal(EnqueueOutcome.Created, accepted.Outcome);
+        Assert.Equal(QueueOutcome.TooFarAhead, refused.Outcome);
+        Assert.Equal(QueueOutcome.Created, accepted.Outcome);
         Assert.Equal(1, await Db.HashLengthAsync(queue.Keys.Jobs));
     }
 
@@ -127,28 +127,9 @@ public sealed class PriorityAndDelayTests(RedisServerFixture redis)
         var second = await queue.SubmitAsync("2");
         var urgent = (await queue.EnqueueAsync("echo", "3", "api-test", new JobOptions { Priority = 9 })).Id!;
 
-        Assert.Equal(ReleaseOutcome.Released, await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(QueueOutcome.Released, await queue.ReleaseAsync(claimed.Lease));
 
         Assert.Equal([urgent, first, second], (await queue.ClaimAsync("other", 3)).Select(j => j.Id));
-    }
-
-    [Fact]
-    public async Task Jobs_left_in_the_list_of_a_version_before_priorities_join_the_ready_queue_oldest_first()
-    {
-        var queue = redis.NewSpace().Queue;
-        var ids = new[] { JobId.New(), JobId.New() };
-        var created = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
-        {
-            await Db.HashSetAsync(queue.Keys.Jobs, id, $$"""{"status":"pending","type":"echo","created_at":{{created + i}},"attempts":0}""");
-            await Db.HashSetAsync(queue.Keys.Payloads, id, i.ToString());
-            await Db.ListLeftPushAsync(queue.Keys.FormerQueue, id); // new ones entered on the left
-        }
-
-        Assert.Equal(2, await queue.PromoteDueAsync());
-
-        Assert.False(await Db.KeyExistsAsync(queue.Keys.FormerQueue));
-        Assert.Equal(ids, (await queue.ClaimAsync("w1", 2)).Select(j => j.Id));
     }
 
     [Fact]
@@ -161,7 +142,7 @@ public sealed class PriorityAndDelayTests(RedisServerFixture redis)
         await Task.Delay(100);
         var later = await queue.SubmitAsync("2"); // same priority, submitted after the first but before its retry
         await Task.Delay(100);
-        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(first.Lease, 1, "once"));
+        Assert.Equal(QueueOutcome.RetryScheduled, await queue.FailAsync(first.Lease, 1, "once"));
         await queue.PromoteDueAsync();
 
         // The retry fell due after `later` was submitted: it goes after it. Claimed, then its lease lapses and the sweep
@@ -183,7 +164,7 @@ public sealed class PriorityAndDelayTests(RedisServerFixture redis)
         }
         foreach (var job in ahead)
         {
-            Assert.Equal(ReleaseOutcome.Released, await queue.ReleaseAsync(job.Lease));
+            Assert.Equal(QueueOutcome.Released, await queue.ReleaseAsync(job.Lease));
         }
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while ((await queue.SweepExpiredLeasesAsync()).Requeued == 0)

@@ -8,7 +8,7 @@ internal static class QueueTestExtensions
     public static async Task<string> SubmitAsync(this WorkQueue queue, string data = "1", string type = "echo")
     {
         var result = await queue.EnqueueAsync(type, data, "api-test");
-        Assert.Equal(EnqueueOutcome.Created, result.Outcome);
+        Assert.Equal(QueueOutcome.Created, result.Outcome);
         return result.Id!;
     }
 }

@@ -16,7 +16,7 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         var id = await queue.SubmitAsync();
         var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
 
-        Assert.Equal(FailOutcome.RetryScheduled, await queue.FailAsync(claimed.Lease, 1, "IOException: disk full"));
+        Assert.Equal(QueueOutcome.RetryScheduled, await queue.FailAsync(claimed.Lease, 1, "IOException: disk full"));
 
         var waiting = (await queue.GetAsync(id))!.Record;
         Assert.Equal(JobStatus.Pending, waiting.Status);
@@ -53,7 +53,7 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
             var claimed = Assert.Single(await queue.ClaimAsync("w1", 1));
             Assert.Equal(attempt, claimed.Record.Attempts);
             var outcome = await queue.FailAsync(claimed.Lease, attempt, $"boom {attempt}");
-            Assert.Equal(attempt < 2 ? FailOutcome.RetryScheduled : FailOutcome.DeadLettered, outcome);
+            Assert.Equal(attempt < 2 ? QueueOutcome.RetryScheduled : QueueOutcome.DeadLettered, outcome);
         }
 
         var failed = (await queue.GetAsync(id))!.Record;
@@ -63,15 +63,15 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         Assert.Equal(1, page.Total);
         Assert.Equal(id, Assert.Single(page.Jobs).Id);
 
-        Assert.Equal(RetryOutcome.Queued, await queue.RetryFailedAsync(id));
+        Assert.Equal(QueueOutcome.Queued, await queue.RetryFailedAsync(id));
 
         Assert.Equal(0, (await queue.GetFailedAsync(0, 10)).Total);
         Assert.Null(await Db.SortedSetScoreAsync(queue.Keys.Expiry, id));
         var again = Assert.Single(await queue.ClaimAsync("w1", 1));
         Assert.Equal(1, again.Record.Attempts);
         Assert.Equal("\"payload\"", again.Data); // the payload was kept for the retry
-        Assert.Equal(RetryOutcome.NotFailed, await queue.RetryFailedAsync(id));
-        Assert.Equal(RetryOutcome.NotFound, await queue.RetryFailedAsync(JobId.New()));
+        Assert.Equal(QueueOutcome.NotFailed, await queue.RetryFailedAsync(id));
+        Assert.Equal(QueueOutcome.NotFound, await queue.RetryFailedAsync(JobId.New()));
     }
 
     [Fact]
@@ -104,8 +104,8 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         var second = await queue.SubmitAsync("2");
         var claimed = Assert.Single(await queue.ClaimAsync("stopping", 1));
 
-        Assert.Equal(ReleaseOutcome.Released, await queue.ReleaseAsync(claimed.Lease));
-        Assert.Equal(ReleaseOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(QueueOutcome.Released, await queue.ReleaseAsync(claimed.Lease));
+        Assert.Equal(QueueOutcome.Stale, await queue.ReleaseAsync(claimed.Lease));
 
         var job = (await queue.GetAsync(first))!.Record;
         Assert.Equal(JobStatus.Pending, job.Status);
@@ -125,9 +125,9 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         var replay = await queue.EnqueueAsync("echo", "1", "api-b", new JobOptions { IdempotencyKey = "order-42", Fingerprint = "f1" });
         var conflict = await queue.EnqueueAsync("echo", "2", "api-b", new JobOptions { IdempotencyKey = "order-42", Fingerprint = "f2" });
 
-        Assert.Equal(EnqueueOutcome.Created, first.Outcome);
-        Assert.Equal(new EnqueueResult(EnqueueOutcome.Replayed, first.Id, "api-a"), replay);
-        Assert.Equal(EnqueueOutcome.KeyConflict, conflict.Outcome);
+        Assert.Equal(QueueOutcome.Created, first.Outcome);
+        Assert.Equal(new EnqueueResult(QueueOutcome.Replayed, first.Id, "api-a"), replay);
+        Assert.Equal(QueueOutcome.KeyConflict, conflict.Outcome);
         Assert.Equal(1, await Db.SortedSetLengthAsync(queue.Keys.Ready));
         Assert.Equal(1, await Db.HashLengthAsync(queue.Keys.Jobs));
     }
@@ -140,7 +140,7 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ =>
             Task.Run(() => queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" }))));
 
-        Assert.Single(results, r => r.Outcome == EnqueueOutcome.Created);
+        Assert.Single(results, r => r.Outcome == QueueOutcome.Created);
         Assert.Single(results.Select(r => r.Id).Distinct());
         Assert.Equal(1, await Db.HashLengthAsync(queue.Keys.Jobs));
     }
@@ -155,11 +155,11 @@ public sealed class ReliabilityTests(RedisServerFixture redis)
         await Task.Delay(TimeSpan.FromSeconds(1.2));
 
         var second = await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" });
-        Assert.Equal(EnqueueOutcome.Created, second.Outcome);
+        Assert.Equal(QueueOutcome.Created, second.Outcome);
         Assert.NotEqual(first.Id, second.Id);
 
         // Purging the first job leaves the key to the second.
         Assert.Equal(1, await queue.PurgeExpiredAsync());
-        Assert.Equal(EnqueueOutcome.Replayed, (await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" })).Outcome);
+        Assert.Equal(QueueOutcome.Replayed, (await queue.EnqueueAsync("echo", "1", "api", new JobOptions { IdempotencyKey = "k", Fingerprint = "f" })).Outcome);
     }
 }

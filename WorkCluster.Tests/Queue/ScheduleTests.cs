@@ -19,7 +19,7 @@ public sealed class ScheduleTests(RedisServerFixture redis)
         var queue = redis.NewSpace().Queue;
         var runners = Enumerable.Range(0, 4).Select(_ => redis.NewSchedules(queue)).ToArray();
         var (outcome, _) = await runners[0].PutAsync("tick", new("* * * * * *", "UTC", "echo", "\"tick\""), Cron("* * * * * *"));
-        Assert.Equal(SchedulePutOutcome.Created, outcome);
+        Assert.Equal(QueueOutcome.Created, outcome);
 
         // Each runner loops as a ScheduleRunner does, without the sleep: as hard a race as there can be.
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(4.5));
@@ -117,15 +117,15 @@ public sealed class ScheduleTests(RedisServerFixture redis)
     {
         var queue = redis.NewSpace().Queue;
         var schedules = redis.NewSchedules(queue, new ScheduleOptions { MaxSchedules = 2 });
-        Assert.Equal(SchedulePutOutcome.Created, (await schedules.PutAsync("a", new("* * * * * *", "UTC", "echo", "1"), Cron("* * * * * *"))).Outcome);
+        Assert.Equal(QueueOutcome.Created, (await schedules.PutAsync("a", new("* * * * * *", "UTC", "echo", "1"), Cron("* * * * * *"))).Outcome);
         var salt = (await schedules.GetAsync("a"))!.IdSalt;
         var replaced = await schedules.PutAsync("a", new("*/2 * * * * *", "UTC", "echo", "2", 7), Cron("*/2 * * * * *"));
-        Assert.Equal(SchedulePutOutcome.Replaced, replaced.Outcome);
+        Assert.Equal(QueueOutcome.Replaced, replaced.Outcome);
         Assert.Equal((2L, "*/2 * * * * *", 7), (replaced.Schedule!.Revision, replaced.Schedule.Definition.Cron, replaced.Schedule.Definition.Priority));
         Assert.Equal(salt, replaced.Schedule.IdSalt); // the ids of its jobs stay as they were
-        Assert.Equal(SchedulePutOutcome.Created, (await schedules.PutAsync("b", new("* * * * *", "UTC", "echo", "1"), Cron("* * * * *"))).Outcome);
-        Assert.Equal(SchedulePutOutcome.TooMany, (await schedules.PutAsync("c", new("* * * * *", "UTC", "echo", "1"), Cron("* * * * *"))).Outcome);
-        Assert.Equal(SchedulePutOutcome.NeverOccurs,
+        Assert.Equal(QueueOutcome.Created, (await schedules.PutAsync("b", new("* * * * *", "UTC", "echo", "1"), Cron("* * * * *"))).Outcome);
+        Assert.Equal(QueueOutcome.TooMany, (await schedules.PutAsync("c", new("* * * * *", "UTC", "echo", "1"), Cron("* * * * *"))).Outcome);
+        Assert.Equal(QueueOutcome.NeverOccurs,
             (await schedules.PutAsync("d", new("0 0 30 2 *", "UTC", "echo", "1"), Cron("0 0 30 2 *"))).Outcome);
 
         Assert.True(await schedules.DeleteAsync("a"));

@@ -36,7 +36,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
                 foreach (var job in jobs)
                 {
                     claims.Add((worker, job.Id));
-                    Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(job.Lease, job.Data));
+                    Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(job.Lease, job.Data));
                     Interlocked.Increment(ref completed);
                 }
                 if (jobs.Count == 0)
@@ -112,7 +112,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         Assert.Equal(working.LeaseExpiresAt, (long?)await Db.SortedSetScoreAsync(keys.Leases, id));
 
         // complete: result stored, payload and lease gone, TTL running, the payload budget given back
-        Assert.Equal(CompleteOutcome.Worked, await queue.CompleteAsync(claimed.Lease, """{"a":[1,2]}"""));
+        Assert.Equal(QueueOutcome.Worked, await queue.CompleteAsync(claimed.Lease, """{"a":[1,2]}"""));
         var worked = await queue.GetAsync(id);
         Assert.Equal(JobStatus.Worked, worked!.Record.Status);
         Assert.Equal("""{"a":[1,2]}""", worked.Result);
@@ -125,7 +125,7 @@ public sealed class WorkQueueTests(RedisServerFixture redis)
         Assert.Equal(worked.Record.FinishedAt + 30_000, (long?)await Db.SortedSetScoreAsync(keys.Expiry, id));
 
         // a second completion under the same lease changes nothing
-        Assert.Equal(CompleteOutcome.Stale, await queue.CompleteAsync(claimed.Lease, "\"other\""));
+        Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(claimed.Lease, "\"other\""));
         Assert.Equal("""{"a":[1,2]}""", (await queue.GetAsync(id))!.Result);
     }
 

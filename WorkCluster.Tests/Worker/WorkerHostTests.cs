@@ -143,7 +143,7 @@ public sealed class WorkerHostTests(RedisServerFixture redis)
         await WaitForAsync(queue, id, JobStatus.Working, TimeSpan.FromSeconds(10));
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        Assert.Equal(CancelOutcome.Cancelling, (await queue.CancelAsync(id)).Outcome);
+        Assert.Equal(QueueOutcome.Cancelling, (await queue.CancelAsync(id)).Outcome);
         // Within 5 s, a third of the grace (Work:CancelGraceMs, 15 s) after which the sweep would end it instead.
         var job = await WaitForAsync(queue, id, JobStatus.Cancelled, TimeSpan.FromSeconds(5));
 

@@ -84,7 +84,7 @@ public static class QueueScenario
         var seconds = clock.Elapsed.TotalSeconds;
         foreach (var result in await Task.WhenAll(sent))
         {
-            if (result.Outcome != EnqueueOutcome.Created)
+            if (result.Outcome != QueueOutcome.Created)
             {
                 throw new InvalidOperationException($"Enqueue answered {result.Outcome}.");
             }
@@ -204,7 +204,7 @@ public static class QueueScenario
             for (var i = p; i < options.Jobs; i += options.Producers)
             {
                 var result = await queue.EnqueueAsync("noop", data, "bench");
-                if (result.Outcome != EnqueueOutcome.Created)
+                if (result.Outcome != QueueOutcome.Created)
                 {
                     throw new InvalidOperationException($"Enqueue answered {result.Outcome}.");
                 }

@@ -25,9 +25,7 @@ local function forget_job(K, id)
   if redis.call('ZREM', K.failed, id) == 1 then
     count_bytes(K, 'failed_bytes', -redis.call('HSTRLEN', K.payloads, id))
   end
-  if K.cancelled then
-    redis.call('ZREM', K.cancelled, id)
-  end
+  redis.call('ZREM', K.cancelled, id)
   count_bytes(K, 'result_bytes', -redis.call('HSTRLEN', K.results, id))
   redis.call('HDEL', K.jobs, id)
   redis.call('HDEL', K.payloads, id)
