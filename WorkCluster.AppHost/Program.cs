@@ -13,7 +13,7 @@ var registry = builder.Configuration["Cluster:Store"] is { Length: > 0 } store &
 var clusterSecret = builder.AddParameter("cluster-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
 // Signs every webhook (Standard Webhooks, HMAC-SHA256); receivers verify with the same secret.
 var webhookSecret = builder.AddParameter("webhook-secret", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
-// The API's keys (README, Security): the operators' key may do everything; the clients' key submits work and reads its own.
+// The API's keys (docs/security.md): the operators' key may do everything; the clients' key submits work and reads its own.
 var adminKey = builder.AddParameter("admin-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
 var clientKey = builder.AddParameter("client-api-key", new GenerateParameterDefault { MinLength = 40, Special = false }, secret: true);
 // Workers of the HTTP lease protocol (any language, e.g. the Python worker) lease work with this key.

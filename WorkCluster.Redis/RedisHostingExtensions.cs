@@ -110,7 +110,7 @@ public static class RedisHostingExtensions
     }
 
     /// <summary>
-    /// Leaves out what a connection would send that WorkCluster's Redis users may not run (README, Security): the
+    /// Leaves out what a connection would send that WorkCluster's Redis users may not run (docs/security.md): the
     /// client's probes of the server's configuration (CONFIG GET, which would reveal passwords), the library's
     /// tie-breaker key and primary-change channel (outside WorkCluster's keys), and CLIENT SETINFO. Each is optional
     /// for a single Redis server; refused, it would only fill the server's ACL log.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # WorkCluster's queue next to BullMQ's, in one run, on one redis-server of its own (no persistence): BullMQ, then
 # WorkCluster, then both again, each with 50 producers, concurrency 50 and 50,000 no-op jobs of 100 bytes (the
-# figures of README, Performance). Needs redis-server, node and npm (BullMQ is installed into bench/bullmq once).
+# figures of docs/performance.md). Needs redis-server, node and npm (BullMQ is installed into bench/bullmq once).
 #   bench/compare-bullmq.sh [rounds (2)]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -299,7 +299,7 @@ public sealed partial class ComposeGenerator(ComposeTopology topology, string ap
             return;
         }
         yaml.AppendLine($"  {PythonWorkerExtensions.ResourceName}:")
-            .AppendLine("    # A worker of the HTTP lease protocol (README: Workers in other languages), standard library only.")
+            .AppendLine("    # A worker of the HTTP lease protocol (docs/workers.md), standard library only.")
             .AppendLine("    image: docker.io/library/python:3-slim")
             .AppendLine("    command: [\"python3\", \"/app/worker.py\"]")
             .AppendLine("    environment:")

@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace WorkCluster.Tests.Api;
 
 /// <summary>
-/// Who may do what (README, Security): keys with scopes, refusals as problems, work visible to its owner only,
+/// Who may do what (docs/security.md): keys with scopes, refusals as problems, work visible to its owner only,
 /// Idempotency-Keys per key, and rate limits per key that hold across API replicas.
 /// </summary>
 [Collection(ClusterCollection.Name)]

@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace WorkCluster.Tests.Deployment;
 
 /// <summary>
-/// Each kind of process reaches Redis as a user of its own that may run only what it uses (README, Security): the
+/// Each kind of process reaches Redis as a user of its own that may run only what it uses (docs/security.md): the
 /// API's user cannot wipe or reconfigure Redis, no user reaches keys outside WorkCluster's, and a whole round of
 /// the application's work leaves no refusal in Redis's ACL log (no command the application needs is missing).
 /// </summary>

@@ -11,8 +11,9 @@ using WorkCluster.Worker;
 namespace WorkCluster.Tests.Docs;
 
 /// <summary>
-/// README's Configuration table names every setting the services read from the sections bound to options classes, and
-/// names no such setting that does not exist: a setting added or renamed without its row fails here.
+/// The Configuration table (docs/configuration.md) names every setting the services read from the sections bound to
+/// options classes, and names no such setting that does not exist: a setting added or renamed without its row fails
+/// here.
 /// </summary>
 public sealed partial class ConfigurationTableTests
 {
@@ -29,7 +30,7 @@ public sealed partial class ConfigurationTableTests
 
     [Fact]
     [Trait("Category", "Unit")]
-    public void Every_bound_setting_has_a_row_in_the_readme_configuration_table()
+    public void Every_bound_setting_has_a_row_in_the_configuration_table()
     {
         var documented = DocumentedKeys();
         var missing = Bound
@@ -60,13 +61,13 @@ public sealed partial class ConfigurationTableTests
     private static IEnumerable<PropertyInfo> Settable(Type options) =>
         options.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.SetMethod is { IsPublic: true });
 
-    /// <summary>The keys named in the first cell of each row of README's Configuration table.</summary>
+    /// <summary>The keys named in the first cell of each row of the Configuration table (docs/configuration.md).</summary>
     private static List<string> DocumentedKeys()
     {
-        var readme = File.ReadAllText(Repository.PathOf("README.md"));
-        var start = readme.IndexOf("## Configuration", StringComparison.Ordinal);
-        Assert.True(start >= 0, "README has no Configuration section");
-        var section = readme[start..];
+        var doc = File.ReadAllText(Repository.PathOf("docs/configuration.md"));
+        var start = doc.IndexOf("# Configuration", StringComparison.Ordinal);
+        Assert.True(start >= 0, "docs/configuration.md has no Configuration heading");
+        var section = doc[start..];
         var end = section.IndexOf("\n## ", 3, StringComparison.Ordinal);
         section = end > 0 ? section[..end] : section;
         var keys = new List<string>();

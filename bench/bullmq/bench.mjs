@@ -1,5 +1,5 @@
 // The reference for WorkCluster's `queue` scenario: BullMQ (the most used Redis job queue) doing the same work on
-// the same Redis, so that the two are compared in one run (see README, Performance):
+// the same Redis, so that the two are compared in one run (see docs/performance.md):
 //   node bench.mjs --redis 127.0.0.1:6379 [--jobs 50000] [--producers 50] [--concurrency 50] [--payload-bytes 100]
 // End to end: P producers add N no-op jobs (each awaiting every add, as an API does) while one worker of concurrency C
 // works them off; then a burn-down: the queue filled first, then drained. BullMQ's defaults otherwise (completed jobs
