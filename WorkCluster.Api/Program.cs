@@ -28,9 +28,9 @@ builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").Validate
         "Work:MaxPayloadBytes must not exceed Work:MaxQueueBytes or Work:MaxFailedBytes: a job that size could never be queued or kept.")
     .ValidateOnStart();
 builder.Services.AddSingleton(new ApiInstance(builder.GetInstanceName()));
-builder.AddScheduleRunner(builder.GetInstanceName());
-// The queue's upkeep (lease sweep, promotion, purge, repair) and webhook delivery run wherever the queue is served, so
-// that a cluster whose only workers speak HTTP is kept too; each duty runs in one process per tick.
+// The queue's upkeep (lease sweep, promotion, purge, repair, recurring schedules) and webhook delivery run wherever the
+// queue is served, so that a cluster whose only workers speak HTTP is kept too; each upkeep duty runs in one process per
+// tick, deliveries are spread over all of them (each under a lease of its own).
 builder.AddQueueMaintenance(builder.GetInstanceName());
 builder.AddWebhookDelivery(builder.GetInstanceName());
 builder.AddMeshClient(NodeIdentity.Create(builder.GetInstanceName()));

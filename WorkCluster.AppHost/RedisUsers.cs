@@ -26,7 +26,7 @@ public sealed record RedisUser(string Name, string Commands)
 
     /// <summary>The AppHost's cluster monitor: reads the queue and membership; pauses, resumes and requeues from the dashboard.</summary>
     public static readonly RedisUser Monitor = new("monitor", Connection +
-        " +mget +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hincrby +hlen +hset +hstrlen +incr +llen +rpush" +
+        " +mget +publish +pubsub|numsub +time +del +exists +set +hdel +hexists +hget +hgetall +hincrby +hlen +hset +hstrlen +incr +llen +rpush" +
         " +zadd +zcard +zrange +zrangebyscore +zrem +zrevrange +zscore");
 
     public static IReadOnlyList<RedisUser> All { get; } = [Api, Worker, Monitor];

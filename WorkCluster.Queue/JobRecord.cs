@@ -260,3 +260,24 @@ public sealed record LeaseRenewal(IReadOnlyList<JobLease> Lost, IReadOnlyList<Jo
 /// <summary>A page of a list of finished jobs (the dead letter, or the cancelled jobs), newest first.</summary>
 public sealed record JobPage(long Total, IReadOnlyList<JobView> Jobs);
 
+
+/// <summary>How the last recorded run of one upkeep duty went (see <see cref="WorkQueue.GetMaintenanceAsync"/>).</summary>
+public sealed record MaintenanceRun
+{
+    /// <summary>The duty (<c>sweep</c>, <c>promote</c>, <c>purge</c>, <c>repair</c>, <c>schedules</c>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public string Duty { get; init; } = "";
+
+    /// <summary>The process that ran it.</summary>
+    [JsonPropertyName("runner")] public string Runner { get; init; } = "";
+
+    /// <summary>When it ended (ms since the epoch, the store's clock).</summary>
+    [JsonPropertyName("at")] public long At { get; init; }
+
+    /// <summary>Whether it ran to its end (false: it threw <see cref="Error"/>).</summary>
+    [JsonPropertyName("ok")] public bool Ok { get; init; }
+
+    [JsonPropertyName("error")] public string? Error { get; init; }
+
+    /// <summary>How long it ran (ms).</summary>
+    [JsonPropertyName("took_ms")] public long TookMs { get; init; }
+}

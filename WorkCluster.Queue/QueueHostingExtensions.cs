@@ -38,7 +38,8 @@ public static class QueueHostingExtensions
 
     /// <summary>
     /// Runs the queue's upkeep in this process (<see cref="QueueMaintainer"/>), taking turns as <paramref name="name"/>:
-    /// every process that serves the queue should, so that it is kept whichever of them run.
+    /// every process that serves the queue should, so that it is kept whichever of them run. The recurring schedules are
+    /// one of its duties unless <c>Schedules:Enabled</c> is false (their jobs are made as <paramref name="name"/>).
     /// </summary>
     public static IHostApplicationBuilder AddQueueMaintenance(this IHostApplicationBuilder builder, string name)
     {
@@ -47,21 +48,11 @@ public static class QueueHostingExtensions
         builder.Services.AddSingleton<IMaintenanceDuty, DuePromoter>();
         builder.Services.AddSingleton<IMaintenanceDuty, ExpiredJobPurger>();
         builder.Services.AddSingleton<IMaintenanceDuty, StoreRepairer>();
-        builder.Services.AddHostedService<QueueMaintainer>();
-        return builder;
-    }
-
-    /// <summary>
-    /// Runs the recurring schedules in this process (unless <c>Schedules:Enabled</c> is false), making their jobs as
-    /// <paramref name="runnerName"/>. Any number of processes may: each occurrence is fired once.
-    /// </summary>
-    public static IHostApplicationBuilder AddScheduleRunner(this IHostApplicationBuilder builder, string runnerName)
-    {
-        builder.Services.AddSingleton(new ScheduleRunnerName(runnerName));
         if (builder.Configuration.GetValue($"{ScheduleOptions.SectionName}:{nameof(ScheduleOptions.Enabled)}", true))
         {
-            builder.Services.AddHostedService<ScheduleRunner>();
+            builder.Services.AddSingleton<IMaintenanceDuty, ScheduleFirer>();
         }
+        builder.Services.AddHostedService<QueueMaintainer>();
         return builder;
     }
 }

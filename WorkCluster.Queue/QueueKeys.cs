@@ -131,11 +131,15 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
         "events" => Events,
         "webhooks" => Webhooks,
         "sweep_clock" => SweepClock,
+        "maintenance" => Maintenance,
         _ => throw new InvalidOperationException($"The queue has no key named '{name}'."),
     };
 
     /// <summary>Binds <paramref name="script"/>'s keys by name (see <see cref="Named"/>); <paramref name="perCall"/> are given at each call.</summary>
     public ScriptKeys Bind(RedisScript script, params string[] perCall) => ScriptKeys.Bind(script, Named, perCall);
+
+    /// <summary>Hash: upkeep duty → how its last run went (JSON: runner, at, ok, error, took_ms), for the cluster's monitor.</summary>
+    public string Maintenance { get; } = keyspace.Key("maintenance");
 
     /// <summary>String with a TTL of one tick: which process runs maintenance duty <paramref name="duty"/> this tick.</summary>
     public string MaintenanceTurn(string duty) => keyspace.Key("maintenance:" + duty);

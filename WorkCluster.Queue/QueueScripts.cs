@@ -38,9 +38,11 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript Progress { get; } = Load("progress");
     public RedisScript WebhookClaim { get; } = Load("webhook_claim");
     public RedisScript WebhookDone { get; } = Load("webhook_done");
+    public RedisScript Maintained { get; } = Load("maintained");
+    public RedisScript Maintenance { get; } = Load("maintenance");
 
     public IEnumerable<RedisScript> All => [Enqueue, Claim, Lease, Claimed, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Repair, Stats, Cancel,
-        SchedulePut, ScheduleDelete, ScheduleFire, Schedules, Progress, WebhookClaim, WebhookDone];
+        SchedulePut, ScheduleDelete, ScheduleFire, Schedules, Progress, WebhookClaim, WebhookDone, Maintained, Maintenance];
 
     private static RedisScript Load(string name, bool durable = false) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name, durable);
 }

@@ -25,6 +25,7 @@ public sealed class QueueTelemetry
     private readonly Counter<long> _staleOutcomes;
     private readonly Counter<long> _leasesRecovered;
     private readonly Counter<long> _claimsRecovered;
+    private readonly Histogram<double> _maintenance;
     private long _queueDepth = -1;
 
     public QueueTelemetry(IMeterFactory meters)
@@ -44,7 +45,14 @@ public sealed class QueueTelemetry
         _claimsRecovered = meter.CreateCounter<long>("workcluster.claims.recovered", "{job}",
             "Jobs of claims whose answer was lost on the way, found again by their claim's salt and run under their leases");
         meter.CreateObservableGauge("workcluster.queue.depth", ObserveDepth, "{job}", "Jobs waiting in the queue");
+        _maintenance = meter.CreateHistogram<double>("workcluster.maintenance.duration", "s",
+            "Runs of the queue's upkeep duties in this process, by duty and outcome (ok, failed, unreachable)");
     }
+
+    /// <summary>A run of upkeep duty <paramref name="duty"/> in this process: <c>ok</c>, <c>failed</c> (it threw), <c>unreachable</c> (the store was away).</summary>
+    public void MaintenanceRun(string duty, string outcome, TimeSpan took) =>
+        _maintenance.Record(took.TotalSeconds, new KeyValuePair<string, object?>("workcluster.duty", duty),
+            new KeyValuePair<string, object?>("workcluster.outcome", outcome));
 
     public void Accepted(string type) => _accepted.Add(1, Tag(type));
 

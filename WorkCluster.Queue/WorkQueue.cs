@@ -54,6 +54,8 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private readonly ScriptKeys _pageKeys = keys.Bind(scripts.FailedPage, "list");
     private readonly ScriptKeys _purgeKeys = keys.Bind(scripts.Purge);
     private readonly ScriptKeys _repairKeys = keys.Bind(scripts.Repair);
+    private readonly ScriptKeys _maintainedKeys = keys.Bind(scripts.Maintained);
+    private readonly ScriptKeys _maintenanceKeys = keys.Bind(scripts.Maintenance);
 
     private QueueOptions Options => options.Value;
 
@@ -657,10 +659,17 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     {
         var result = (RedisResult[])(await scripts.Stats.EvaluateAsync(Db, _statsKeys.Keys(), [], commit)
             .ConfigureAwait(false))!;
-        var depth = (long)result[0];
+        var figures = new Dictionary<string, long>(result.Length / 2, StringComparer.Ordinal);
+        for (var i = 0; i + 1 < result.Length; i += 2)
+        {
+            figures[(string)result[i]!] = (long)result[i + 1];
+        }
+        long Figure(string name) => figures.TryGetValue(name, out var value) ? value
+            : throw new InvalidDataException($"stats.lua gave no '{name}'.");
+        var depth = Figure("depth");
         telemetry.QueueDepth(depth);
-        return new QueueStats(depth, (long)result[1], (long)result[2], (long)result[3], (long)result[4], (long)result[5] == 1,
-            (long)result[6], (long)result[7], (long)result[8], (long)result[9], (long)result[10], (long)result[11]);
+        return new QueueStats(depth, Figure("scheduled"), Figure("dead_letter"), Figure("worked"), Figure("failed"), Figure("paused") == 1,
+            Figure("leases"), Figure("recovered"), Figure("unfinished_bytes"), Figure("dead_letter_dropped"), Figure("cancelled"), Figure("schedules"));
     }
 
     /// <summary>One page of the dead letter, newest first.</summary>
@@ -721,6 +730,31 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     /// </summary>
     public Task<bool> TakeMaintenanceTurnAsync(string duty, string runner, TimeSpan tick) =>
         Db.StringSetAsync(Keys.MaintenanceTurn(duty), runner, tick, When.NotExists);
+
+    /// <summary>
+    /// Records how a run of upkeep duty <paramref name="duty"/> by <paramref name="runner"/> went (on the store's clock),
+    /// for <see cref="GetMaintenanceAsync"/>.
+    /// </summary>
+    public Task RecordMaintenanceAsync(string duty, string runner, bool ok, string? error, TimeSpan took) =>
+        scripts.Maintained.EvaluateAsync(Db, _maintainedKeys.Keys(),
+            [duty, runner, ok ? "1" : "0", error is null ? "" : ErrorText.Bound(error), (long)took.TotalMilliseconds], commit);
+
+    /// <summary>How the last recorded run of each upkeep duty went, with the store's time now (to tell how long ago).</summary>
+    public async Task<(DateTimeOffset Now, IReadOnlyList<MaintenanceRun> Runs)> GetMaintenanceAsync()
+    {
+        var result = (RedisResult[])(await scripts.Maintenance.EvaluateAsync(Db, _maintenanceKeys.Keys(), [], commit).ConfigureAwait(false))!;
+        var runs = new List<MaintenanceRun>((result.Length - 1) / 2);
+        for (var i = 1; i + 1 < result.Length; i += 2)
+        {
+            var run = JsonSerializer.Deserialize((string)result[i + 1]!, QueueJson.Default.MaintenanceRun);
+            if (run is not null)
+            {
+                runs.Add(run with { Duty = (string)result[i]! });
+            }
+        }
+        runs.Sort((a, b) => string.CompareOrdinal(a.Duty, b.Duty));
+        return (DateTimeOffset.FromUnixTimeMilliseconds((long)result[0]), runs);
+    }
 
     /// <summary>Number of jobs ready, waiting for a worker of either kind (also what the queue-depth gauge reports next).</summary>
     public async Task<long> GetQueueLengthAsync()

@@ -31,7 +31,6 @@ public static class WorkerHostingExtensions
         // Registered after the cluster node: stopped before it, so the node stays listed until its jobs are handed back.
         builder.Services.AddHostedService<WorkerService>();
         builder.AddQueueMaintenance(identity.Id);
-        builder.AddScheduleRunner(identity.Id);
         builder.AddWebhookDelivery(identity.Id);
         return builder;
     }

@@ -145,6 +145,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
     private async Task RefreshAsync(WorkQueue queue, ClusterRegistry registry, bool separateRegistry, long generation)
     {
         var stats = await queue.GetStatsAsync();
+        var upkeep = await queue.GetMaintenanceAsync();
         IReadOnlyList<NodeInfo> members;
         try
         {
@@ -161,7 +162,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         {
             if (generation == Interlocked.Read(ref _generation))
             {
-                await PublishReadingAsync(stats, members, now);
+                await PublishReadingAsync(stats, upkeep, members, now);
             }
         }
         finally
@@ -170,7 +171,8 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
         }
     }
 
-    private async Task PublishReadingAsync(QueueStats stats, IReadOnlyList<NodeInfo> members, DateTimeOffset now)
+    private async Task PublishReadingAsync(QueueStats stats, (DateTimeOffset Now, IReadOnlyList<MaintenanceRun> Runs) upkeep,
+        IReadOnlyList<NodeInfo> members, DateTimeOffset now)
     {
         var timestamp = Stopwatch.GetTimestamp();
         if (_last is { } last && stats.Worked >= last.Worked)
@@ -199,6 +201,7 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             new("Recurring schedules", stats.Schedules),
             new("Jobs per second", Math.Round(_jobsPerSecond, 1).ToString(CultureInfo.InvariantCulture)),
             new("Queue paused", stats.Paused),
+            .. upkeep.Runs.Select(run => new ResourcePropertySnapshot($"Upkeep: {run.Duty}", Describe(run, upkeep.Now))),
         ]);
 
         foreach (var member in members)
@@ -238,6 +241,14 @@ public sealed partial class ClusterMonitor(ClusterResource cluster, ResourceNoti
             });
             _shown.Remove(gone);
         }
+    }
+
+    /// <summary>How an upkeep duty's last recorded run went: <c>ok 0.3 s ago (api-x, 2 ms)</c>, or <c>failed ...: the error</c>.</summary>
+    internal static string Describe(MaintenanceRun run, DateTimeOffset storeNow)
+    {
+        var ago = Math.Max(0, (storeNow.ToUnixTimeMilliseconds() - run.At) / 1000.0).ToString("0.0", CultureInfo.InvariantCulture);
+        var how = $"{(run.Ok ? "ok" : "failed")} {ago} s ago ({run.Runner}, {run.TookMs} ms)";
+        return run.Ok ? how : $"{how}: {run.Error}";
     }
 
     private Task Publish(string state, string style, ResourcePropertySnapshot[] properties) =>

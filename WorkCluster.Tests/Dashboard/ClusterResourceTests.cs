@@ -29,6 +29,10 @@ public sealed class ClusterResourceTests(ClusterAppFixture app, ITestOutputHelpe
         output.WriteLine(string.Join(Environment.NewLine, snapshot.Properties.Select(p => $"{p.Name} = {p.Value}")));
         await Eventually.HoldsAsync(() => Task.FromResult(Children() is { Count: 2 } children && children.All(c => Property(c, "Peers") != "")),
             "the workers never appeared as connected children");
+        // Every upkeep duty shows how its last run went, run by one of the app's API or worker processes.
+        var upkeep = await WaitForClusterAsync(s => new[] { "sweep", "promote", "purge", "repair", "schedules" }
+            .All(duty => Property(s, $"Upkeep: {duty}")?.StartsWith("ok ", StringComparison.Ordinal) == true), "every upkeep duty shown ok");
+        Assert.Matches(@"^ok \d+\.\d s ago \((api|worker)-[^,]+, \d+ ms\)$", Property(upkeep, "Upkeep: sweep"));
         var child = Children()[0];
         Assert.Equal("Running", child.State?.Text);
         Assert.Contains("sha256", Property(child, "Work types"));

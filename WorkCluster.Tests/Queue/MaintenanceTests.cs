@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using WorkCluster.Queue;
+using WorkCluster.Queue.Maintenance;
 using WorkCluster.Tests.Infrastructure;
 
 namespace WorkCluster.Tests.Queue;
@@ -74,5 +75,67 @@ public sealed class MaintenanceTests(RedisServerFixture redis)
         Assert.Equal("stalled: the lease of attempt 1 on worker py-1 lapsed", job.LastError);
         Assert.Equal(QueueOutcome.Stale, await queue.CompleteAsync(leased.Lease, "1"));
         Assert.Equal(id, Assert.Single((await queue.LeaseAsync("py-2", ["py.a"], 1)).Jobs).Id);
+    }
+
+    /// <summary>A duty that throws on its first runs, then does its work.</summary>
+    private sealed class FlakyDuty : IMaintenanceDuty
+    {
+        private int _runs;
+
+        public int Runs => Volatile.Read(ref _runs);
+
+        public string Name => "flaky";
+
+        public TimeSpan Interval { get; } = TimeSpan.FromMilliseconds(100);
+
+        public Task RunAsync(CancellationToken stoppingToken) =>
+            Interlocked.Increment(ref _runs) <= 3 ? throw new InvalidOperationException("not yet") : Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_duty_that_throws_is_shown_failed_and_run_again_and_the_other_duties_go_on()
+    {
+        var space = redis.NewSpace();
+        var flaky = new FlakyDuty();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:redis"] = redis.Server.ConnectionString,
+            ["Work:KeyPrefix"] = space.Keyspace.Prefix,
+            ["Aspire:StackExchange:Redis:DisableTracing"] = "true",
+        });
+        builder.Logging.ClearProviders();
+        builder.AddWorkQueue();
+        builder.AddQueueMaintenance("api-1");
+        builder.Services.AddSingleton<IMaintenanceDuty>(flaky);
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            MaintenanceRun? Run(IReadOnlyList<MaintenanceRun> runs, string duty) => runs.SingleOrDefault(r => r.Duty == duty);
+            await Eventually.HoldsAsync(async () => Run((await space.Queue.GetMaintenanceAsync()).Runs, "flaky") is { Ok: false },
+                "the failing duty was never shown failed", TimeSpan.FromSeconds(30));
+            var failed = Run((await space.Queue.GetMaintenanceAsync()).Runs, "flaky")!;
+            Assert.Equal(("api-1", "InvalidOperationException: not yet"), (failed.Runner, failed.Error));
+
+            // It runs again each tick, and once it goes through it is shown ok; the other duties ran on meanwhile.
+            await Eventually.HoldsAsync(async () => Run((await space.Queue.GetMaintenanceAsync()).Runs, "flaky") is { Ok: true, Error: null },
+                "the duty was never shown ok again", TimeSpan.FromSeconds(30));
+            Assert.True(flaky.Runs > 3);
+            var duties = new[] { "sweep", "promote", "purge", "repair", "schedules" };
+            await Eventually.HoldsAsync(async () => (await space.Queue.GetMaintenanceAsync()).Runs.Select(r => r.Duty).Intersect(duties).Count() == duties.Length,
+                "not every duty was recorded", TimeSpan.FromSeconds(30));
+            var (now, runs) = await space.Queue.GetMaintenanceAsync();
+            foreach (var duty in duties)
+            {
+                var run = Run(runs, duty);
+                Assert.True(run is { Ok: true, Runner: "api-1" }, $"{duty}: {run}");
+                Assert.InRange(now.ToUnixTimeMilliseconds() - run!.At, 0, 30_000);
+            }
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
     }
 }

@@ -21,7 +21,7 @@ public sealed class ScheduleTests(RedisServerFixture redis)
         var (outcome, _) = await runners[0].PutAsync("tick", new("* * * * * *", "UTC", "echo", "\"tick\""), Cron("* * * * * *"));
         Assert.Equal(QueueOutcome.Created, outcome);
 
-        // Each runner loops as a ScheduleRunner does, without the sleep: as hard a race as there can be.
+        // Each runner loops as the schedule duty (ScheduleFirer) does, without the sleep and without taking turns: as hard a race as there can be.
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(4.5));
         await Task.WhenAll(runners.Select((runner, i) => Task.Run(async () =>
         {
