@@ -141,6 +141,6 @@ public sealed class QueueKeys(RedisKeyspace keyspace)
     /// <summary>Hash: upkeep duty → how its last run went (JSON: runner, at, ok, error, took_ms), for the cluster's monitor.</summary>
     public string Maintenance { get; } = keyspace.Key("maintenance");
 
-    /// <summary>String with a TTL of one tick: which process runs maintenance duty <paramref name="duty"/> this tick.</summary>
+    /// <summary>String with a TTL of two ticks, renewed by its holder every tick: which process runs maintenance duty <paramref name="duty"/> (<c>turn.lua</c>).</summary>
     public string MaintenanceTurn(string duty) => keyspace.Key("maintenance:" + duty);
 }

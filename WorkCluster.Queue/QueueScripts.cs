@@ -40,9 +40,10 @@ public sealed class QueueScripts : IRedisScriptSet
     public RedisScript WebhookDone { get; } = Load("webhook_done");
     public RedisScript Maintained { get; } = Load("maintained");
     public RedisScript Maintenance { get; } = Load("maintenance");
+    public RedisScript Turn { get; } = Load("turn");
 
     public IEnumerable<RedisScript> All => [Enqueue, Claim, Lease, Claimed, Complete, Fail, Renew, Promote, Sweep, Release, Retry, Pause, Resume, Get, FailedPage, Purge, Repair, Stats, Cancel,
-        SchedulePut, ScheduleDelete, ScheduleFire, Schedules, Progress, WebhookClaim, WebhookDone, Maintained, Maintenance];
+        SchedulePut, ScheduleDelete, ScheduleFire, Schedules, Progress, WebhookClaim, WebhookDone, Maintained, Maintenance, Turn];
 
     private static RedisScript Load(string name, bool durable = false) => RedisScript.Load(typeof(QueueScripts).Assembly, ResourcePrefix, name, durable);
 }

@@ -56,6 +56,7 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     private readonly ScriptKeys _repairKeys = keys.Bind(scripts.Repair);
     private readonly ScriptKeys _maintainedKeys = keys.Bind(scripts.Maintained);
     private readonly ScriptKeys _maintenanceKeys = keys.Bind(scripts.Maintenance);
+    private readonly ScriptKeys _turnKeys = keys.Bind(scripts.Turn, "turn");
 
     private QueueOptions Options => options.Value;
 
@@ -725,11 +726,13 @@ public sealed class WorkQueue(IConnectionMultiplexer redis, QueueScripts scripts
     }
 
     /// <summary>
-    /// Takes this tick's turn at maintenance duty <paramref name="duty"/> for <paramref name="runner"/>: true for exactly
-    /// one caller per <paramref name="tick"/> across every process that serves the queue.
+    /// Takes (or keeps) the turn at maintenance duty <paramref name="duty"/> for <paramref name="runner"/>: true for one
+    /// runner at a time across every process that serves the queue. The holder keeps it while it takes it every
+    /// <paramref name="tick"/>; it lapses two ticks after the holder's last take, and then the first runner to ask has it.
     /// </summary>
-    public Task<bool> TakeMaintenanceTurnAsync(string duty, string runner, TimeSpan tick) =>
-        Db.StringSetAsync(Keys.MaintenanceTurn(duty), runner, tick, When.NotExists);
+    public async Task<bool> TakeMaintenanceTurnAsync(string duty, string runner, TimeSpan tick) =>
+        (long)await scripts.Turn.EvaluateAsync(Db, _turnKeys.Keys(("turn", Keys.MaintenanceTurn(duty))),
+            [runner, (long)(2 * tick).TotalMilliseconds], commit).ConfigureAwait(false) == 1;
 
     /// <summary>
     /// Records how a run of upkeep duty <paramref name="duty"/> by <paramref name="runner"/> went (on the store's clock),

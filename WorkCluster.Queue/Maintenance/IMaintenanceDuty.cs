@@ -2,9 +2,9 @@ namespace WorkCluster.Queue.Maintenance;
 
 /// <summary>
 /// One duty of the queue's upkeep (taking back lapsed leases, promoting due jobs, purging expired ones, repairing after
-/// a store restart). <see cref="QueueMaintainer"/> runs each duty every <see cref="Interval"/>, in exactly one of the
-/// processes that serve the queue per tick. A duty's steps are atomic scripts, safe to run anywhere; running each once
-/// per tick only spares the store the same work done many times.
+/// a store restart, firing recurring schedules). <see cref="QueueMaintainer"/> runs each duty every <see cref="Interval"/>,
+/// in one of the processes that serve the queue at a time (the holder of its turn). A duty's steps are atomic scripts,
+/// safe to run anywhere; running each in one process only spares the store the same work done many times.
 /// </summary>
 public interface IMaintenanceDuty
 {

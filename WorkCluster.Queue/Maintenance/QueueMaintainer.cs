@@ -11,9 +11,10 @@ public sealed record MaintainerName(string Value);
 /// <summary>
 /// The queue's one maintainer: runs every upkeep duty (<see cref="IMaintenanceDuty"/>: lease rescue, promotion of due jobs,
 /// purge, repair after a store restart, recurring schedules) in every process that serves the queue (API replicas and
-/// workers alike, so that a cluster of only HTTP workers is kept too), each on its own interval and in exactly one
-/// process per tick, whoever takes the duty's turn in the store first. A process that stops, or loses the store, simply
-/// takes no turns: the others do. Each run is measured (<c>workcluster.maintenance.duration</c>, by duty and outcome)
+/// workers alike, so that a cluster of only HTTP workers is kept too), each on its own interval and in one process at a
+/// time: the holder of the duty's turn in the store, which keeps it by taking it every tick
+/// (<see cref="WorkQueue.TakeMaintenanceTurnAsync"/>). A process that stops, or loses the store, takes no turns: its
+/// turns lapse and the others take them. Each run is measured (<c>workcluster.maintenance.duration</c>, by duty and outcome)
 /// and, at most once a second per duty and whenever it changes from ok to failed or back, recorded in the store for
 /// the cluster's monitor (<see cref="WorkQueue.GetMaintenanceAsync"/>). A duty that throws is logged and tried again
 /// next tick: it never stops the others, nor the process.
@@ -84,9 +85,16 @@ public sealed partial class QueueMaintainer(WorkQueue queue, IEnumerable<IMainte
                     var ok = error is null;
                     if (lastOk != ok || lastRecord.Elapsed >= RecordInterval)
                     {
-                        await queue.RecordMaintenanceAsync(duty.Name, name.Value, ok, error, took);
-                        lastOk = ok;
-                        lastRecord.Restart();
+                        try
+                        {
+                            await queue.RecordMaintenanceAsync(duty.Name, name.Value, ok, error, took);
+                            lastOk = ok;
+                            lastRecord.Restart();
+                        }
+                        catch (Exception e) when (e is RedisException or TimeoutException)
+                        {
+                            // The run is measured already; a later one records how they go.
+                        }
                     }
                     if (unreachable)
                     {

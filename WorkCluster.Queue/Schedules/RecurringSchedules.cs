@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using WorkCluster.Redis;
@@ -35,9 +36,13 @@ public sealed record ScheduleView(
 /// from the cursor its runner read, so every occurrence makes exactly one job (its id derived from the schedule's name and
 /// the occurrence), across restarts and whoever runs.
 /// </summary>
-public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys,
-    IOptions<QueueOptions> queueOptions, IOptions<ScheduleOptions> options, QueueTelemetry telemetry, StoreCommit commit)
+public sealed partial class RecurringSchedules(IConnectionMultiplexer redis, QueueScripts scripts, QueueKeys keys,
+    IOptions<QueueOptions> queueOptions, IOptions<ScheduleOptions> options, QueueTelemetry telemetry, StoreCommit commit,
+    ILogger<RecurringSchedules> logger)
 {
+    /// <summary>The schedules this process has warned of (their time zone unknown here): once each.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _unknownZones = new(StringComparer.Ordinal);
+
     private readonly ScriptKeys _putKeys = keys.Bind(scripts.SchedulePut);
     private readonly ScriptKeys _deleteKeys = keys.Bind(scripts.ScheduleDelete);
     private readonly ScriptKeys _fireKeys = keys.Bind(scripts.ScheduleFire);
@@ -120,7 +125,12 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
         {
             if (!CronSchedule.TryParse(schedule.Definition.Cron, schedule.Definition.TimeZone, out var cron, out _, out _))
             {
-                continue; // stored only once validated; a time zone this machine does not know is left to a runner that does
+                // Stored only once validated: a time zone this machine does not know (another time zone database).
+                if (_unknownZones.TryAdd(schedule.Name, true))
+                {
+                    LogUnknownZone(schedule.Name, schedule.Definition.TimeZone);
+                }
+                continue;
             }
             var cursor = schedule.NextOccurrence;
             for (var step = 0; step < MostStepsPerSchedule && cursor is { } at; step++)
@@ -243,6 +253,9 @@ public sealed class RecurringSchedules(IConnectionMultiplexer redis, QueueScript
         }
         return (now, schedules, next);
     }
+
+    [LoggerMessage(LogLevel.Warning, "Schedule {Name} is not fired by this process: its time zone '{TimeZone}' is not known here (every process needs the same time zone database)")]
+    private partial void LogUnknownZone(string name, string timeZone);
 }
 
 /// <summary>A schedule's JSON in the schedules hash (every member optional: the source-generated reader sets them all).</summary>

@@ -16,17 +16,28 @@ namespace WorkCluster.Tests.Queue;
 public sealed class MaintenanceTests(RedisServerFixture redis)
 {
     [Fact]
-    public async Task Each_duty_is_taken_by_one_process_per_tick()
+    public async Task Each_duty_is_run_by_one_process_at_a_time_which_keeps_its_turn_until_it_stops_taking_it()
     {
         var queue = redis.NewSpace().Queue;
-        var tick = TimeSpan.FromSeconds(2);
+        var tick = TimeSpan.FromSeconds(1);
 
         Assert.True(await queue.TakeMaintenanceTurnAsync("sweep", "api-1", tick));
         Assert.False(await queue.TakeMaintenanceTurnAsync("sweep", "api-2", tick));
         Assert.True(await queue.TakeMaintenanceTurnAsync("purge", "api-2", tick)); // each duty has its own turn
+        // The holder keeps its turn tick after tick (its key never lapses between two of its takes); nobody else gets it.
+        for (var i = 0; i < 3; i++)
+        {
+            await Task.Delay(tick);
+            Assert.True(await queue.TakeMaintenanceTurnAsync("sweep", "api-1", tick));
+            Assert.False(await queue.TakeMaintenanceTurnAsync("sweep", "api-2", tick));
+        }
 
-        await Eventually.HoldsAsync(() => queue.TakeMaintenanceTurnAsync("sweep", "api-2", tick), "the next tick's turn was never free",
+        // The holder stops: its turn lapses and another process has it.
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        await Eventually.HoldsAsync(() => queue.TakeMaintenanceTurnAsync("sweep", "api-2", tick), "the turn never went to another process",
             TimeSpan.FromSeconds(10));
+        Assert.True(stopped.Elapsed >= tick, $"taken over {stopped.Elapsed.TotalMilliseconds} ms after its holder's last take");
+        Assert.False(await queue.TakeMaintenanceTurnAsync("sweep", "api-1", tick));
     }
 
     [Fact]

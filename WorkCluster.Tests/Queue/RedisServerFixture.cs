@@ -48,7 +48,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
     /// <summary>Recurring schedules over <paramref name="queue"/>'s key space.</summary>
     public RecurringSchedules NewSchedules(WorkQueue queue, ScheduleOptions? options = null, QueueOptions? queueOptions = null) =>
         new(Connection, new QueueScripts(), queue.Keys, Options.Create(queueOptions ?? new QueueOptions()),
-            Options.Create(options ?? new ScheduleOptions()), Telemetry, Commit);
+            Options.Create(options ?? new ScheduleOptions()), Telemetry, Commit, NullLogger<RecurringSchedules>.Instance);
 
     public WorkSignal NewSignal(WorkQueue queue) =>
         new(new RedisConnectionSettings(ConfigurationOptions.Parse(Server.ConnectionString)), queue.Keys, NullLogger<WorkSignal>.Instance);

@@ -65,7 +65,7 @@ public sealed partial class ScriptKeysTests
         var queueKeys = new QueueKeys(new RedisKeyspace("wc"));
         foreach (var script in new QueueScripts().All)
         {
-            var perCall = script.KeyNames.Where(n => n is "claim" or "list").ToArray();
+            var perCall = script.KeyNames.Where(n => n is "claim" or "list" or "turn").ToArray();
             var keys = ScriptKeys.Bind(script, queueKeys.Named, perCall).Keys(perCall.Select(n => (n, (RedisKey)$"{{wc}}:{n}:x")).ToArray());
             Assert.Equal(script.KeyNames.Count, keys.Length);
             Assert.All(keys, key => Assert.StartsWith("{wc}:", (string)key!));
