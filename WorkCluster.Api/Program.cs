@@ -21,7 +21,7 @@ builder.AddReplicaEndpoint();
 // Requests must not wait for Redis to come back: answer 503 at once while it is away.
 builder.AddWorkClusterRedis(failFast: true);
 builder.AddWorkQueue();
-builder.Services.AddWorkHandlers(builder.Configuration);
+builder.Services.AddWorkHandlers(builder.Configuration, builder.Environment);
 builder.Services.AddOptions<WorkApiOptions>().BindConfiguration("Work").ValidateDataAnnotations()
     .Validate<Microsoft.Extensions.Options.IOptions<QueueOptions>>((api, queue) =>
         api.MaxPayloadBytes <= queue.Value.MaxQueueBytes && api.MaxPayloadBytes <= queue.Value.MaxFailedBytes,

@@ -10,8 +10,17 @@ public sealed record WorkTypeRegistration(string Name, Type HandlerType);
 /// <summary>Settings shared by every work type, from the <c>Work</c> configuration section.</summary>
 public sealed class WorkTypeOptions
 {
-    /// <summary>The type of work submitted without a <c>type</c>.</summary>
-    public string DefaultType { get; set; } = "sleep";
+    /// <summary>
+    /// The type of work submitted without a <c>type</c>: by default <c>sleep</c> where the demonstration types are, none
+    /// elsewhere (a submission must then name its type).
+    /// </summary>
+    public string? DefaultType { get; set; }
+
+    /// <summary>
+    /// Whether the demonstration types (<c>sleep</c>, <c>flaky</c>, <c>noop</c>) are registered: by default in Development
+    /// only, so that production runs only real work.
+    /// </summary>
+    public bool? DemoTypes { get; set; }
 
     /// <summary>How long a handler may run before the attempt counts as failed.</summary>
     [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.001", "7.00:00:00")]
@@ -36,7 +45,7 @@ public sealed class WorkTypes
         Names = registrations.Select(r => r.Name).Order(StringComparer.Ordinal).ToArray();
         _names = new HashSet<string>(Names, StringComparer.Ordinal);
         DefaultType = options.Value.DefaultType;
-        if (!_names.Contains(DefaultType))
+        if (DefaultType is not null && !_names.Contains(DefaultType))
         {
             throw new OptionsValidationException(nameof(WorkTypeOptions.DefaultType), typeof(WorkTypeOptions),
                 [$"Work:DefaultType '{DefaultType}' is not a registered work type ({string.Join(", ", Names)})."]);
@@ -46,7 +55,8 @@ public sealed class WorkTypes
     /// <summary>Every registered type name, sorted.</summary>
     public IReadOnlyList<string> Names { get; }
 
-    public string DefaultType { get; }
+    /// <summary>The type of work submitted without a <c>type</c>, or null if a submission must name one.</summary>
+    public string? DefaultType { get; }
 
     public bool Contains(string name) => _names.Contains(name);
 

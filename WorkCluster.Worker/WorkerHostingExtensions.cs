@@ -18,7 +18,7 @@ public static class WorkerHostingExtensions
     {
         builder.AddWorkQueue();
         builder.AddClusterNode(identity);
-        builder.Services.AddWorkHandlers(builder.Configuration);
+        builder.Services.AddWorkHandlers(builder.Configuration, builder.Environment);
         builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<HostOptions>().Configure<IOptions<WorkerOptions>>((host, worker) =>
             // Room for the jobs in flight to finish, then for the rest to stop and be handed back, and the node to leave.

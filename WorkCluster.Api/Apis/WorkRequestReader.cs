@@ -55,7 +55,14 @@ public static partial class WorkRequestReader
 
             var type = types.DefaultType;
             var httpLane = false;
-            if (root.TryGetProperty("type", out var typeElement))
+            if (!root.TryGetProperty("type", out var typeElement) && type is null)
+            {
+                var known = HttpWorkerTypes.Known(types, httpTypes is null ? null : await httpTypes());
+                return (null, Problems.Create(StatusCodes.Status400BadRequest, "Missing 'type'",
+                    $"The body must name its work type in 'type' (this cluster has no default type). Known work types: {string.Join(", ", known)}.",
+                    new() { ["known_types"] = known }));
+            }
+            if (typeElement.ValueKind != JsonValueKind.Undefined)
             {
                 if (typeElement.ValueKind != JsonValueKind.String)
                 {
@@ -80,7 +87,7 @@ public static partial class WorkRequestReader
                 }
             }
 
-            if (!httpLane && types.Validate(type, data) is { } invalid)
+            if (!httpLane && types.Validate(type!, data) is { } invalid)
             {
                 return (null, Problems.Create(StatusCodes.Status400BadRequest, $"Invalid data for work type '{type}'", invalid));
             }
@@ -107,7 +114,7 @@ public static partial class WorkRequestReader
                 options = read! with { HttpLane = httpLane };
             }
 
-            return (new WorkSubmission(type, data.GetRawText(), body, node, options), null);
+            return (new WorkSubmission(type!, data.GetRawText(), body, node, options), null);
         }
     }
 

@@ -26,6 +26,7 @@ public sealed partial class ConfigurationTableTests
         (WebhookOptions.SectionName, typeof(WebhookOptions)),
         (ScheduleOptions.SectionName, typeof(ScheduleOptions)),
         (StoreDurabilityOptions.SectionName, typeof(StoreDurabilityOptions)),
+        ("Work", typeof(WorkCluster.Handlers.WorkTypeOptions)),
     ];
 
     [Fact]
@@ -48,7 +49,7 @@ public sealed partial class ConfigurationTableTests
         var sections = Bound.Select(b => b.Section).ToHashSet();
         // Rows of the bound sections read elsewhere (the AppHost's own settings, the demo handlers' settings).
         string[] readElsewhere = ["Worker:Replicas", "Redis:Mode", "Redis:MaxMemory", "Redis:MaxMemoryPolicy", "Redis:DataDirectory",
-            "Work:SleepMs", "Work:DefaultType", "Work:MaxPayloadBytes", "Work:MaxWaitSeconds", "Work:MaxDelay", "Work:Timeouts"];
+            "Work:SleepMs", "Work:MaxPayloadBytes", "Work:MaxWaitSeconds", "Work:MaxDelay"];
         var unknown = DocumentedKeys()
             .Where(key => sections.Contains(key.Split(':')[0]))
             .Select(key => string.Join(':', key.Split(':').Take(2)))

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using WorkCluster.Api.Apis;
 using WorkCluster.Handlers;
 using WorkCluster.Queue;
@@ -16,22 +17,26 @@ namespace WorkCluster.Tests.Unit;
 /// </summary>
 public sealed class WorkRequestReaderTests
 {
-    private static readonly WorkTypes Types = new ServiceCollection()
-        .AddWorkHandlers(new ConfigurationBuilder().Build())
+    private static readonly WorkTypes Types = TypesIn(Environments.Development);
+
+    /// <summary>The work types as a process in <paramref name="environment"/> with <paramref name="settings"/> has them.</summary>
+    private static WorkTypes TypesIn(string environment, Dictionary<string, string?>? settings = null) => new ServiceCollection()
+        .AddWorkHandlers(new ConfigurationBuilder().AddInMemoryCollection(settings ?? []).Build(),
+            new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = environment })
         .BuildServiceProvider()
         .GetRequiredService<WorkTypes>();
 
     private static readonly QueueOptions Queue = new() { MaxDelay = TimeSpan.FromDays(1) };
 
     private static async Task<(WorkSubmission? Work, ProblemHttpResult? Problem)> ReadAsync(string body, string? contentType = "application/json",
-        int maxBytes = 1024, CallbackPolicy? callbacks = null)
+        int maxBytes = 1024, CallbackPolicy? callbacks = null, WorkTypes? types = null)
     {
         var context = new DefaultHttpContext();
         var bytes = Encoding.UTF8.GetBytes(body);
         context.Request.Body = new MemoryStream(bytes);
         context.Request.ContentLength = bytes.Length;
         context.Request.ContentType = contentType;
-        return await WorkRequestReader.ReadAsync(context, Types, maxBytes, queue: Queue, callbacks: callbacks);
+        return await WorkRequestReader.ReadAsync(context, types ?? Types, maxBytes, queue: Queue, callbacks: callbacks);
     }
 
     private static async Task<ProblemHttpResult> ProblemAsync(string body, string? contentType = "application/json", int maxBytes = 1024,
@@ -107,5 +112,30 @@ public sealed class WorkRequestReaderTests
         Assert.Equal("https://example.com/hook", work!.Options.CallbackUrl);
         Assert.Equal("Invalid 'callback_url'", (await ProblemAsync("""{"data":1,"callback_url":"http://127.0.0.1/hook"}""", callbacks: on)).ProblemDetails.Title);
         Assert.Equal("Invalid 'callback_url'", (await ProblemAsync("""{"data":1,"callback_url":"ftp://example.com/"}""", callbacks: on)).ProblemDetails.Title);
+    }
+
+    [Fact]
+    [Trait("Category", "Unit")]
+    public async Task Outside_development_the_demo_types_are_gone_and_a_submission_must_name_its_type()
+    {
+        var production = TypesIn(Environments.Production);
+        Assert.Equal(["echo", "sha256"], production.Names);
+        Assert.Null(production.DefaultType);
+
+        var (work, problem) = await ReadAsync("""{"data":"foo"}""", types: production);
+        Assert.Null(work);
+        Assert.Equal((400, "Missing 'type'"), (problem!.StatusCode, problem.ProblemDetails.Title));
+        Assert.Equal(["echo", "sha256"], (IReadOnlyList<string>)problem.ProblemDetails.Extensions["known_types"]!);
+        Assert.Equal("Unknown work type", (await ReadAsync("""{"data":1,"type":"sleep"}""", types: production)).Problem!.ProblemDetails.Title);
+        Assert.Equal("echo", (await ReadAsync("""{"data":1,"type":"echo"}""", types: production)).Work!.Type);
+
+        // Development has them, with sleep the default; either can be set otherwise.
+        Assert.Equal(["echo", "flaky", "noop", "sha256", "sleep"], Types.Names);
+        Assert.Equal("sleep", Types.DefaultType);
+        var demoInProduction = TypesIn(Environments.Production, new() { ["Work:DemoTypes"] = "true" });
+        Assert.Equal(("sleep", 5), (demoInProduction.DefaultType, demoInProduction.Names.Count));
+        var echoByDefault = TypesIn(Environments.Production, new() { ["Work:DefaultType"] = "echo" });
+        Assert.Equal("echo", (await ReadAsync("""{"data":1}""", types: echoByDefault)).Work!.Type);
+        Assert.Equal(["echo", "sha256"], TypesIn(Environments.Development, new() { ["Work:DemoTypes"] = "false" }).Names);
     }
 }

@@ -188,6 +188,7 @@ public sealed class WorkerHostTests(RedisServerFixture redis)
             ["ConnectionStrings:redis"] = redis.Server.ConnectionString,
             ["Work:KeyPrefix"] = prefix,
             ["Worker:Concurrency"] = "4",
+            ["Work:DemoTypes"] = "true", // the host is not in Development: these tests run the sleep type
         };
         foreach (var (key, value) in settings)
         {

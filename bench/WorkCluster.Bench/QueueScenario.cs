@@ -267,6 +267,7 @@ public static class QueueScenario
                 ["ConnectionStrings:redis"] = redis,
                 ["Work:KeyPrefix"] = prefix,
                 ["Work:ResultTtl"] = "00:30:00",
+                ["Work:DemoTypes"] = "true", // the noop type
                 ["Redis:Durability"] = options.Durability.ToString(),
                 ["Worker:Concurrency"] = options.Concurrency.ToString(CultureInfo.InvariantCulture),
                 ["Aspire:StackExchange:Redis:DisableTracing"] = "true",
